@@ -1,0 +1,49 @@
+"""Hongtu (红图): a GIS map service for urban "两新" party building.
+
+``create_app()`` is the Flask application factory; ``flask --app app …`` and the ``hongtu``
+console script both use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, jsonify, render_template, request
+
+from .config import from_env
+from .store import StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Create the Hongtu app.
+
+    Parameters
+    ----------
+    config : dict, optional
+        Settings that override the environment (see :mod:`app.config`), e.g. in tests.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(from_env(app.instance_path))
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+
+    from . import cli, web
+
+    web.register(app)
+    cli.register(app)
+
+    @app.errorhandler(StoreError)
+    def _store_unavailable(exc: StoreError):
+        # Fail fast and say why; the pool reconnects by itself once the database is back.
+        if request.path.startswith(("/map/data", "/api")):
+            return jsonify({"error": str(exc)}), 503
+        return render_template("error.html", message=str(exc)), 503
+
+    return app

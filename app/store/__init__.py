@@ -1,0 +1,222 @@
+"""Storage: one small interface over SpatiaLite (embedded default) and PostGIS (production).
+
+>>> store = Store("sqlite:///hongtu.sqlite")
+>>> store.init_schema()
+>>> store.read_frame("organizations", bbox=(102.6, 24.9, 102.8, 25.1))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Boolean, Connection, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from .backends import Backend, backend_for
+from .errors import StoreError
+from .models import SRID, Base
+
+__all__ = ["Store", "StoreError", "normalize_url"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+#: Tables in an order in which deleting them one by one never breaks a foreign key.
+_DELETE_ORDER = (
+    "party_org_coverage",
+    "instructors",
+    "party_orgs",
+    "organizations",
+    "places",
+    "service_centers",
+    "stations",
+    "areas",
+    "analysis_runs",
+)
+#: Tables that hold the data a user loads (the demo or imports), for emptiness checks and counts.
+DATA_TABLES = (
+    "areas",
+    "places",
+    "organizations",
+    "party_orgs",
+    "instructors",
+    "service_centers",
+    "stations",
+)
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URL spellings users paste (``postgres://``, ``postgresql://``) and pick psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, _, tail = url.rpartition("@")
+    if not head:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
+
+
+class Store:
+    """A Hongtu database.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL: ``sqlite:///file.sqlite`` (SpatiaLite) or
+        ``postgresql+psycopg://user@host/db`` (PostGIS).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        self.backend: Backend = backend_for(self.url)
+        if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:":
+            Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = self.backend.create_engine(self.url)
+
+    @property
+    def backend_name(self) -> str:
+        """'spatialite' or 'postgis'."""
+        return self.backend.name
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection inside one transaction: committed on success, rolled back on error.
+
+        Connection failures become a one-line :class:`StoreError` naming the fix.
+        """
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(
+                f"无法连接数据库 / cannot reach the database {_describe(self.url)}: {reason} "
+                "— check DATABASE_URL and that the server is running"
+            ) from exc
+        with conn, conn.begin():
+            yield conn
+
+    def session(self) -> Session:
+        """An ORM session bound to this store (use as a context manager)."""
+        return Session(self.engine)
+
+    def check(self) -> None:
+        """Raise :class:`StoreError` if the database is unreachable or lacks its spatial extension."""
+        with self.connect() as conn:
+            self.backend.check(conn)
+
+    def init_schema(self) -> None:
+        """Create or upgrade the schema to the latest migration. Safe to run again."""
+        from alembic import command
+        from alembic.config import Config
+
+        with self.connect() as conn:
+            self.backend.prepare(conn)
+            self.backend.check(conn)
+            cfg = Config()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def schema_ready(self) -> bool:
+        """True when the migrations have run (the tables exist)."""
+        with self.connect() as conn:
+            self.backend.check(conn)
+            return self.engine.dialect.has_table(conn, "alembic_version")
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the data tables."""
+        with self.connect() as conn:
+            return {
+                name: conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar()
+                for name in DATA_TABLES
+            }
+
+    def is_empty(self) -> bool:
+        """True when no data table holds a row."""
+        return not any(self.counts().values())
+
+    def clear(self, conn: Connection) -> None:
+        """Delete every row of every table (inside the caller's transaction)."""
+        for name in _DELETE_ORDER:
+            conn.execute(Base.metadata.tables[name].delete())
+
+    def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame, geometry: str = "geometry") -> None:
+        """Append a (Geo)DataFrame to ``table``, fast; its columns must be the table's columns.
+
+        The geometry column (WGS-84) is written to ``geom``; every other column as is.
+        """
+        columns = [c for c in frame.columns if c != geometry]
+        values = frame[columns].copy()
+        for c in columns:
+            if isinstance(values[c].dtype, pd.DatetimeTZDtype):
+                values[c] = self.backend.adapt_datetimes(values[c])
+        values = values.astype(object).where(values.notna(), None)
+        rows = values.itertuples(index=False, name=None)
+        geoms = np.asarray(frame[geometry].values) if geometry in frame else None
+        self.backend.insert_rows(conn, table, columns, rows, geoms)
+        if "id" in columns:
+            self.backend.after_bulk_insert(conn, table)
+
+    def read_frame(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: dict[str, object] | None = None,
+        conn: Connection | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Read a table (optionally only the rows meeting ``bbox``) into a GeoDataFrame.
+
+        Parameters
+        ----------
+        table : str
+            Table name; it must have a ``geom`` column.
+        columns : sequence of str, optional
+            Attribute columns to read; all of them by default.
+        bbox : (minx, miny, maxx, maxy), optional
+            Box in WGS-84 degrees; answered from the spatial index.
+        where : dict, optional
+            Equality filters on attribute columns, e.g. ``{"level": "street"}``.
+        """
+        cols = (
+            list(columns)
+            if columns is not None
+            else [c.name for c in Base.metadata.tables[table].columns if c.name != "geom"]
+        )
+        sql = f"SELECT {', '.join('t.' + c for c in cols)}, ST_AsBinary(t.geom) AS geom_wkb FROM {table} t"
+        conditions, params = [], {}
+        if bbox is not None:
+            conditions.append(self.backend.bbox_clause(table, "t"))
+            params.update(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
+        for column in where or {}:
+            if column not in Base.metadata.tables[table].c:
+                raise KeyError(f"{table} has no column {column!r}")
+            conditions.append(f"t.{column} = :w_{column}")
+            params[f"w_{column}"] = where[column]
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += " ORDER BY t.id"
+        if conn is None:
+            with self.connect() as own:
+                result = own.execute(text(sql), params).fetchall()
+        else:
+            result = conn.execute(text(sql), params).fetchall()
+        frame = pd.DataFrame.from_records(result, columns=[*cols, "geom_wkb"])
+        # SQLite has no boolean type; give both backends' frames the same dtypes.
+        for c in cols:
+            if isinstance(Base.metadata.tables[table].c[c].type, Boolean):
+                frame[c] = frame[c].astype(bool)
+        wkb = np.array([bytes(b) if b is not None else None for b in frame.pop("geom_wkb")], dtype=object)
+        return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=SRID)

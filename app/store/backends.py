@@ -1,0 +1,209 @@
+"""The two storage backends, SpatiaLite and PostGIS, and everything in which they differ.
+
+Nothing outside ``app/store/`` knows which backend is in use: the rest of Hongtu speaks to
+:class:`app.store.Store`, which delegates the differences to one of the classes here.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import StoreError
+from .models import SRID
+
+
+class Backend:
+    """What differs between backends: connecting, checking, spatial filters and bulk writes."""
+
+    name = ""
+
+    def create_engine(self, url: str) -> Engine:
+        raise NotImplementedError
+
+    def check(self, conn: Connection) -> None:
+        """Raise :class:`StoreError` naming the fix if the spatial extension is unusable."""
+        raise NotImplementedError
+
+    def prepare(self, conn: Connection) -> None:
+        """Make an empty database ready for the migrations (spatial metadata, extension)."""
+        raise NotImplementedError
+
+    def bbox_clause(self, table: str, alias: str) -> str:
+        """SQL condition selecting rows of ``alias`` (table ``table``) whose geometry meets the
+        box bound to ``:minx, :miny, :maxx, :maxy``, answered from the spatial index."""
+        raise NotImplementedError
+
+    def insert_rows(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[tuple],
+        geoms: np.ndarray | None,
+    ) -> None:
+        """Append rows to ``table``; ``geoms`` (shapely, WGS-84), if given, to its ``geom`` column."""
+        raise NotImplementedError
+
+    def after_bulk_insert(self, conn: Connection, table: str) -> None:
+        """Bring id generators past ids written explicitly by a bulk insert."""
+
+    def adapt_datetimes(self, values: pd.Series) -> pd.Series:
+        """Timezone-aware timestamps as the driver wants them."""
+        return pd.Series(values.dt.to_pydatetime(), index=values.index, dtype=object)
+
+
+def _sqlite_module():
+    """The DB-API module to use for SQLite: one that can load SpatiaLite.
+
+    pyenv and some distributions build Python without ``enable_load_extension``; pysqlite3
+    (with its own SQLite) is the documented way around that.
+    """
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        import pysqlite3.dbapi2 as pysqlite3
+    except ImportError as exc:
+        raise StoreError(
+            "此 Python 的 sqlite3 不能加载扩展，请安装 pysqlite3-binary / "
+            "this Python's sqlite3 cannot load extensions: pip install pysqlite3-binary"
+        ) from exc
+    return pysqlite3
+
+
+class SpatiaLiteBackend(Backend):
+    """SQLite with the SpatiaLite extension: the embedded default."""
+
+    name = "spatialite"
+
+    def create_engine(self, url: str) -> Engine:
+        module = _sqlite_module()
+        library = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+        engine = create_engine(url, module=module, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):
+            # Transactions are issued by SQLAlchemy ('begin' below), not by the driver's
+            # legacy implicit mode, so DDL and multi-statement imports are atomic too.
+            dbapi_conn.isolation_level = None
+            dbapi_conn.enable_load_extension(True)
+            try:
+                dbapi_conn.load_extension(library)
+            except Exception as exc:
+                raise StoreError(
+                    "找不到 SpatiaLite 扩展，请安装 libsqlite3-mod-spatialite / SpatiaLite not "
+                    f"found ({exc}): apt-get install libsqlite3-mod-spatialite"
+                ) from exc
+            finally:
+                dbapi_conn.enable_load_extension(False)
+            cursor = dbapi_conn.cursor()
+            # WAL lets readers keep reading while an import writes.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+
+    def check(self, conn: Connection) -> None:
+        conn.execute(text("SELECT spatialite_version()"))
+
+    def adapt_datetimes(self, values: pd.Series) -> pd.Series:
+        # SQLAlchemy's SQLite DateTime reads back naive UTC in this exact format.
+        return values.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def prepare(self, conn: Connection) -> None:
+        if conn.execute(text("SELECT CheckSpatialMetaData()")).scalar() < 1:
+            conn.execute(text("SELECT InitSpatialMetaData(0, 'WGS84')"))
+
+    def bbox_clause(self, table: str, alias: str) -> str:
+        # SpatiaLite's R*Tree is only consulted through the SpatialIndex virtual table.
+        return (
+            f"{alias}.id IN (SELECT rowid FROM SpatialIndex WHERE f_table_name = '{table}' "
+            "AND f_geometry_column = 'geom' "
+            f"AND search_frame = BuildMbr(:minx, :miny, :maxx, :maxy, {SRID})) "
+            f"AND ST_Intersects({alias}.geom, BuildMbr(:minx, :miny, :maxx, :maxy, {SRID}))"
+        )
+
+    def insert_rows(self, conn, table, columns, rows, geoms) -> None:
+        marks = ", ".join(["?"] * len(columns))
+        if geoms is None:
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            conn.exec_driver_sql(sql, list(rows))
+            return
+        names = ", ".join([*columns, "geom"])
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID}))"
+        conn.exec_driver_sql(sql, [(*row, g) for row, g in zip(rows, shapely.to_wkb(geoms), strict=True)])
+
+
+class PostGISBackend(Backend):
+    """PostgreSQL with PostGIS: the production backend."""
+
+    name = "postgis"
+
+    def create_engine(self, url: str) -> Engine:
+        # pre_ping: after a database restart the pool replaces dead connections by itself.
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+    def check(self, conn: Connection) -> None:
+        found = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).scalar()
+        if not found:
+            raise StoreError(
+                "数据库未启用 PostGIS / PostGIS is not enabled in this database: "
+                "run CREATE EXTENSION postgis (Debian package postgresql-15-postgis-3)"
+            )
+
+    def prepare(self, conn: Connection) -> None:
+        available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).scalar()
+        if not available:
+            raise StoreError(
+                "服务器未安装 PostGIS / PostGIS is not installed on the server: apt-get install postgresql-15-postgis-3"
+            )
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+
+    def bbox_clause(self, table: str, alias: str) -> str:
+        return f"ST_Intersects({alias}.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID}))"
+
+    def insert_rows(self, conn, table, columns, rows, geoms) -> None:
+        names = ", ".join([*columns, "geom"] if geoms is not None else columns)
+        cursor = conn.connection.driver_connection.cursor()
+        # COPY is PostgreSQL's bulk path: several times faster than batched INSERTs.
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            if geoms is None:
+                for row in rows:
+                    copy.write_row(row)
+                return
+            ewkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True)
+            for row, g in zip(rows, ewkb, strict=True):
+                copy.write_row((*row, g))
+
+    def after_bulk_insert(self, conn, table) -> None:
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+        )
+
+
+def backend_for(url: str) -> Backend:
+    """The backend serving a database URL."""
+    if url.startswith("sqlite"):
+        return SpatiaLiteBackend()
+    if url.startswith("postgresql"):
+        return PostGISBackend()
+    raise StoreError(
+        f"不支持的数据库 / unsupported DATABASE_URL {url.split(':', 1)[0]!r}: "
+        "use sqlite:///path.sqlite or postgresql+psycopg://user@host/db"
+    )

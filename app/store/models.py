@@ -1,0 +1,192 @@
+"""The Hongtu schema: areas, places, organizations, party organizations, centers, stations, runs.
+
+Geometry is WGS-84 (EPSG:4326) everywhere; the CRS a row arrived in is kept in ``source_crs``
+so a ledger can say where its coordinates came from. External ids (``org_id``, ``place_id``…)
+are the keys users know and re-import by; the integer ``id`` is internal.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SRID = 4326
+
+AREA_LEVELS = ("district", "street", "community", "grid")
+#: Digits of the code at each area level (统计用区划代码 and the 15-digit unit grid code).
+AREA_CODE_LENGTHS = {"district": 6, "street": 9, "community": 12, "grid": 15}
+PLACE_KINDS = ("park", "business_circle", "market", "building")
+ORG_TYPES = ("enterprise", "social_org")
+PARTY_ORG_TYPES = ("党委", "党总支", "党支部", "联合党支部")
+COVERAGE_KINDS = ("own", "joint", "area", "industry")
+CENTER_LEVELS = ("street", "community", "building", "park")
+STATION_KINDS = ("delivery", "courier", "ride_hailing", "mixed")
+INSTRUCTOR_ROLES = ("instructor", "liaison")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _point() -> Geometry:
+    return Geometry(geometry_type="POINT", srid=SRID, spatial_index=True)
+
+
+class Area(Base):
+    """An administrative area: district (区县), street (街道/乡镇), community (社区/村) or grid (网格)."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    #: True where the polygon was generated (demo city, generated grids), not surveyed.
+    generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    geom = mapped_column(Geometry(geometry_type="MULTIPOLYGON", srid=SRID, spatial_index=True))
+
+
+class Place(Base):
+    """A park (园区), business circle (商圈), market (市场) or commercial building (商务楼宇)."""
+
+    __tablename__ = "places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    place_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    demonstration: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    #: Polygon footprint, or a point for a building without one.
+    geom = mapped_column(Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=True))
+
+
+party_org_coverage = Table(
+    "party_org_coverage",
+    Base.metadata,
+    Column("party_org_id", ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True),
+    Column("organization_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Organization(Base):
+    """A 两新组织: a non-public enterprise (企业) or social organization (社会组织)."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    org_type: Mapped[str] = mapped_column(String(16), index=True)
+    industry: Mapped[str | None] = mapped_column(String(64), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    employees: Mapped[int] = mapped_column(Integer, default=0)
+    #: Full members (正式党员) only; probationary members do not count towards a branch.
+    party_members: Mapped[int] = mapped_column(Integer, default=0)
+    address: Mapped[str | None] = mapped_column(String(300))
+    operating: Mapped[bool] = mapped_column(Boolean, default=True)
+    demonstration: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    geom = mapped_column(_point())
+
+    party_orgs: Mapped[list[PartyOrg]] = relationship(secondary=party_org_coverage, back_populates="organizations")
+    instructors: Mapped[list[Instructor]] = relationship(back_populates="organization")
+
+
+class PartyOrg(Base):
+    """A party organization (党委 / 党总支 / 党支部 / 联合党支部) and the units it covers."""
+
+    __tablename__ = "party_orgs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_org_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    org_type: Mapped[str] = mapped_column(String(16))
+    coverage_kind: Mapped[str] = mapped_column(String(16), index=True)
+    members: Mapped[int] = mapped_column(Integer, default=0)
+    #: The place an area-based organization is built on, if any.
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="SET NULL"))
+    #: The industry an industry-based organization is built on, if any.
+    industry: Mapped[str | None] = mapped_column(String(64))
+
+    organizations: Mapped[list[Organization]] = relationship(secondary=party_org_coverage, back_populates="party_orgs")
+
+
+class Instructor(Base):
+    """A 党建指导员 or 联络员 assigned to an organization: its work coverage (工作覆盖).
+
+    Only the role and the date are kept; who the person is belongs to the personnel system.
+    """
+
+    __tablename__ = "instructors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="instructor")
+    assigned_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    organization: Mapped[Organization] = relationship(back_populates="instructors")
+
+
+class ServiceCenter(Base):
+    """A 党群服务中心 / 阵地 at street, community, building or park level."""
+
+    __tablename__ = "service_centers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    center_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    #: How many organizations the center can pair with (共驻共建).
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    area_code: Mapped[str | None] = mapped_column(String(15), index=True)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    geom = mapped_column(_point())
+
+
+class Station(Base):
+    """A 新就业群体驿站 for delivery riders, couriers or ride-hailing drivers."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    #: Comma-separated facilities: 饮水, 充电, 休息, 卫生间, 微波炉…
+    facilities: Mapped[str | None] = mapped_column(Text)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    geom = mapped_column(_point())
+
+
+class AnalysisRun(Base):
+    """One analysis run: when, with which parameters, on how many inputs."""
+
+    __tablename__ = "analysis_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    input_counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,176 @@
+"""Build the folium map of a city with Hongtu's own assets and data layers fetched by bbox.
+
+folium lays out the map, its layer groups and the layer control; ``static/hongtu-map.js``
+fills the groups from the ``/map/data/…`` endpoints as the user pans and zooms, so no page
+ever carries a whole big layer. folium's default CDN assets are replaced by vendored files,
+and Bootstrap / awesome-markers are left out (circle markers and div icons need neither).
+"""
+
+from __future__ import annotations
+
+import folium
+import folium.plugins
+from branca.element import MacroElement
+from flask import current_app, url_for
+from folium.elements import JSCSSMixin
+from folium.template import Template
+
+from .assets import vendor_url
+
+#: Base maps: name shown, tile URL templates, subdomains, attribution.
+BASEMAP_TILES = {
+    "tianditu": (
+        "天地图矢量",
+        [
+            "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            "&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+            "&TILECOL={x}&tk={key}",
+            "https://t{s}.tianditu.gov.cn/cva_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            "&LAYER=cva&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+            "&TILECOL={x}&tk={key}",
+        ],
+        "01234567",
+        "&copy; 天地图 Tianditu",
+    ),
+    "tianditu_img": (
+        "天地图影像",
+        [
+            "https://t{s}.tianditu.gov.cn/img_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            "&LAYER=img&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+            "&TILECOL={x}&tk={key}",
+            "https://t{s}.tianditu.gov.cn/cia_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+            "&LAYER=cia&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}"
+            "&TILECOL={x}&tk={key}",
+        ],
+        "01234567",
+        "&copy; 天地图 Tianditu",
+    ),
+    "osm": (
+        "OpenStreetMap",
+        ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"],
+        "",
+        "&copy; OpenStreetMap contributors",
+    ),
+}
+
+
+class HongtuLayers(MacroElement):
+    """Hands the map, its layer control and the layer configuration to ``hongtu-map.js``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        Hongtu.init({{ this._parent.get_name() }}, {{ this.control.get_name() }},
+                    {{ this.groups_js }}, {{ this.config|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: folium.LayerControl, groups: dict[str, MacroElement], config: dict):
+        super().__init__()
+        self._name = "HongtuLayers"
+        self.control = control
+        self.config = config
+        self.groups_js = "{" + ", ".join(f"{k!r}: {g.get_name()}" for k, g in groups.items()) + "}"
+
+
+def _basemaps() -> list[dict]:
+    """Base-map choices for the configured key, the configured default first; 'none' always."""
+    cfg = current_app.config
+    key = cfg["HONGTU_TIANDITU_KEY"]
+    choices = []
+    default = cfg["HONGTU_BASEMAP"]
+    for ident, (name, urls, subdomains, attribution) in BASEMAP_TILES.items():
+        # Offline by default: an online base map is offered only when configured.
+        if (ident.startswith("tianditu") and not key) or (ident == "osm" and default != "osm"):
+            continue
+        choices.append(
+            {
+                "id": ident,
+                "name": name,
+                "attribution": attribution,
+                "subdomains": subdomains,
+                "urls": [u.replace("{key}", key) for u in urls],
+            }
+        )
+    choices.append({"id": "none", "name": "无底图", "urls": []})
+    choices.sort(key=lambda b: b["id"] != default)
+    return choices
+
+
+def _localize(element: JSCSSMixin, js: list[tuple[str, str]], css: list[tuple[str, str]]) -> None:
+    element.default_js = js
+    element.default_css = css
+
+
+def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
+    """The city map: area outlines, places, organizations, centers and stations by bbox.
+
+    Parameters
+    ----------
+    center : (lat, lon)
+        Initial centre in WGS-84.
+    zoom : int
+        Initial zoom level.
+    """
+    m = folium.Map(
+        location=list(center),
+        zoom_start=zoom,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+        min_zoom=6,
+        max_zoom=19,
+    )
+    _localize(
+        m,
+        [("leaflet", vendor_url("leaflet", "leaflet.js"))],
+        [
+            ("leaflet_css", vendor_url("leaflet", "leaflet.css")),
+            ("fontawesome_css", vendor_url("fontawesome", "css/all.min.css")),
+        ],
+    )
+    groups: dict[str, MacroElement] = {}
+    for key, name, show in (
+        ("district", "区县", True),
+        ("street", "街道/乡镇", True),
+        ("community", "社区/村", True),
+        ("grid", "网格", False),
+        ("places", "园区·商圈·市场·楼宇", True),
+        ("centers", "党群服务中心", True),
+        ("stations", "新就业群体驿站", False),
+        ("orgs_clusters", "两新组织（聚合）", True),
+    ):
+        groups[key] = folium.FeatureGroup(name=name, show=show).add_to(m)
+    points = folium.plugins.MarkerCluster(
+        name="两新组织", options={"disableClusteringAtZoom": 18, "chunkedLoading": True}
+    ).add_to(m)
+    _localize(
+        points,
+        [("markerclusterjs", vendor_url("markercluster", "leaflet.markercluster.js"))],
+        [
+            ("markerclustercss", vendor_url("markercluster", "MarkerCluster.css")),
+            ("markerclusterdefaultcss", vendor_url("markercluster", "MarkerCluster.Default.css")),
+        ],
+    )
+    groups["orgs"] = points
+    control = folium.LayerControl(collapsed=False).add_to(m)
+    config = {
+        "basemaps": _basemaps(),
+        "data": url_for("maps.data", layer="__layer__"),
+        "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
+        "minZoom": {"street": 9, "community": 11, "grid": 13, "places": 11, "centers": 12, "stations": 11},
+    }
+    HongtuLayers(control, groups, config).add_to(m)
+    return m
+
+
+def render_parts(m: folium.Map) -> dict[str, str]:
+    """The header, body and script of a folium map, for embedding in a Jinja template."""
+    root = m.get_root()
+    root.render()
+    return {
+        "map_header": root.header.render(),
+        "map_html": root.html.render(),
+        "map_script": root.script.render(),
+    }
