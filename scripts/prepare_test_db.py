@@ -2,8 +2,8 @@
 
 Usage: python scripts/prepare_test_db.py postgresql+psycopg://postgres@127.0.0.1:5432/hongtu_test
 
-Under CI (CI=true) any failure ends the run; elsewhere it only warns, and the PostGIS half of
-the tests is skipped with the reason.
+Under CI (CI=true) a failure ends the run; elsewhere it only warns, and the tests skip the
+PostGIS half with the reason.
 """
 
 from __future__ import annotations
@@ -11,26 +11,17 @@ from __future__ import annotations
 import os
 import sys
 
-import psycopg
-from sqlalchemy.engine import make_url
+from app.store import StoreError
+from app.store.admin import ensure_postgis_database
 
 
 def main(url: str) -> int:
-    u = make_url(url)
-    dsn = dict(
-        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres", password=u.password or None
-    )
     try:
-        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **dsn) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone()
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{u.database}"')
-        with psycopg.connect(dbname=u.database, autocommit=True, connect_timeout=5, **dsn) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    except psycopg.Error as exc:
-        print(f"PostGIS test database unavailable: {exc}".strip(), file=sys.stderr)
+        ensure_postgis_database(url)
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
         return 1 if os.environ.get("CI") == "true" else 0
-    print(f"PostGIS test database ready: {u.database}")
+    print(f"PostGIS test database ready: {url.rsplit('/', 1)[-1]}")
     return 0
 
 

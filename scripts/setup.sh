@@ -9,7 +9,7 @@ packages=(libsqlite3-mod-spatialite python3-venv)
 if [ "${1:-}" = "test" ]; then
     # PostGIS must match the running PostgreSQL's major version.
     pg_major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
-    packages+=("postgresql-${pg_major:-15}-postgis-3" chromium)
+    packages+=("postgresql-${pg_major:-15}-postgis-3" chromium fonts-wqy-microhei)
 fi
 missing=()
 for p in "${packages[@]}"; do

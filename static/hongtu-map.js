@@ -76,7 +76,10 @@
       L.geoJSON(data, {
         pointToLayer: function (f, latlng) {
           var street = f.properties.level === "street";
-          L.circle(latlng, { radius: cfg.radius, color: "#1565c0", weight: 1, fillOpacity: 0.04, interactive: false }).addTo(group);
+          // Service-radius rings only where they can be told apart.
+          if (group._map && group._map.getZoom() >= 14) {
+            L.circle(latlng, { radius: cfg.radius, color: "#1565c0", weight: 1, fillOpacity: 0.04, interactive: false }).addTo(group);
+          }
           return L.circleMarker(latlng, { radius: street ? 7 : 5, color: "#1565c0", weight: 2, fillColor: "#fff", fillOpacity: 1 });
         },
         onEachFeature: function (f, layer) {
@@ -125,6 +128,7 @@
   }
 
   function init(map, control, groups, cfg) {
+    L.control.scale({ imperial: false }).addTo(map);
     var base = {};
     cfg.basemaps.forEach(function (b, i) {
       var layer = L.layerGroup(b.urls.map(function (u) {

@@ -36,10 +36,19 @@ class Backend:
         """Make an empty database ready for the migrations (spatial metadata, extension)."""
         raise NotImplementedError
 
-    def bbox_clause(self, table: str, alias: str) -> str:
-        """SQL condition selecting rows of ``alias`` (table ``table``) whose geometry meets the
-        box bound to ``:minx, :miny, :maxx, :maxy``, answered from the spatial index."""
+    def index_clause(self, table: str, alias: str) -> str:
+        """SQL condition selecting, from the spatial index alone, the rows of ``alias`` (table
+        ``table``) whose bounding box meets the box bound to ``:minx, :miny, :maxx, :maxy``.
+        A candidate filter: combine it with an exact predicate."""
         raise NotImplementedError
+
+    def envelope(self) -> str:
+        """SQL for the box bound to ``:minx, :miny, :maxx, :maxy`` as a polygon."""
+        raise NotImplementedError
+
+    def bbox_clause(self, table: str, alias: str) -> str:
+        """SQL condition selecting rows whose geometry meets the (non-degenerate) bound box."""
+        return f"{self.index_clause(table, alias)} AND ST_Intersects({alias}.geom, {self.envelope()})"
 
     def insert_rows(
         self,
@@ -127,14 +136,15 @@ class SpatiaLiteBackend(Backend):
         if conn.execute(text("SELECT CheckSpatialMetaData()")).scalar() < 1:
             conn.execute(text("SELECT InitSpatialMetaData(0, 'WGS84')"))
 
-    def bbox_clause(self, table: str, alias: str) -> str:
+    def index_clause(self, table: str, alias: str) -> str:
         # SpatiaLite's R*Tree is only consulted through the SpatialIndex virtual table.
         return (
             f"{alias}.id IN (SELECT rowid FROM SpatialIndex WHERE f_table_name = '{table}' "
-            "AND f_geometry_column = 'geom' "
-            f"AND search_frame = BuildMbr(:minx, :miny, :maxx, :maxy, {SRID})) "
-            f"AND ST_Intersects({alias}.geom, BuildMbr(:minx, :miny, :maxx, :maxy, {SRID}))"
+            f"AND f_geometry_column = 'geom' AND search_frame = {self.envelope()})"
         )
+
+    def envelope(self) -> str:
+        return f"BuildMbr(:minx, :miny, :maxx, :maxy, {SRID})"
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         marks = ", ".join(["?"] * len(columns))
@@ -172,8 +182,11 @@ class PostGISBackend(Backend):
             )
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
 
-    def bbox_clause(self, table: str, alias: str) -> str:
-        return f"ST_Intersects({alias}.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID}))"
+    def index_clause(self, table: str, alias: str) -> str:
+        return f"{alias}.geom && {self.envelope()}"
+
+    def envelope(self) -> str:
+        return f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         names = ", ".join([*columns, "geom"] if geoms is not None else columns)

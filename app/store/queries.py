@@ -61,3 +61,15 @@ def organization_clusters(store: Store, bbox: BBox, cell_deg: float) -> list[dic
     with store.connect() as conn:
         rows = conn.execute(text(sql), {**_bbox_params(bbox), "cell": cell_deg}).mappings()
         return [dict(r) for r in rows]
+
+
+def areas_containing(store: Store, lon: float, lat: float) -> list[dict]:
+    """The areas (district → grid) whose polygon contains a WGS-84 point, coarsest first."""
+    sql = (
+        "SELECT t.code, t.level, t.name FROM areas t WHERE "
+        f"{store.backend.index_clause('areas', 't')} "
+        "AND ST_Contains(t.geom, ST_GeomFromText(:wkt, 4326)) ORDER BY length(t.code)"
+    )
+    params = {**_bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})"}
+    with store.connect() as conn:
+        return [dict(r) for r in conn.execute(text(sql), params).mappings()]

@@ -113,15 +113,9 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
     zoom : int
         Initial zoom level.
     """
-    m = folium.Map(
-        location=list(center),
-        zoom_start=zoom,
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=True,
-        min_zoom=6,
-        max_zoom=19,
-    )
+    m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, prefer_canvas=True)
+    # folium only gives zoom limits to its own tile layer; MarkerCluster needs them on the map.
+    m.options.update(min_zoom=5, max_zoom=19)
     _localize(
         m,
         [("leaflet", vendor_url("leaflet", "leaflet.js"))],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request
 
@@ -66,11 +67,14 @@ def index():
     if districts.empty:
         return render_template("empty.html", reason="data", counts=counts)
     minx, miny, maxx, maxy = districts.total_bounds
-    # Start where the street seats are (the urban core), not at the centre of the rural extent.
-    seats = store.read_frame("service_centers", ["id"], where={"level": "street"})
-    centre = shapely.centroid(shapely.multipoints(seats.geometry.values)) if len(seats) else None
-    lat, lon = (centre.y, centre.x) if centre is not None else ((miny + maxy) / 2, (minx + maxx) / 2)
-    m = build_city_map((lat, lon), zoom=11)
+    # Start where community centers are densest (the urban core), not at the centre of the
+    # rural extent: their median position.
+    seats = store.read_frame("service_centers", ["id"], where={"level": "community"})
+    if len(seats):
+        lon, lat = np.median(shapely.get_coordinates(seats.geometry.values), axis=0)
+    else:
+        lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
+    m = build_city_map((lat, lon), zoom=12)
     return render_template("map.html", counts=counts, **render_parts(m))
 
 

@@ -1,0 +1,84 @@
+"""Fixtures: real stores on both backends (SpatiaLite file, PostGIS database) and a demo city.
+
+The PostGIS URL comes from HONGTU_TEST_POSTGRES_URL (scripts/test.sh sets it). When PostGIS
+cannot be reached the PostGIS half is skipped with the reason — except under CI=true, where it
+fails: CI must never pass without having tested PostGIS.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import pytest
+from sqlalchemy import text
+
+from app.services.demo import DATA_DIR
+from app.store import Store, StoreError
+from app.store.admin import ensure_postgis_database
+from app.store.models import Base
+from geo.democity import DemoCity, generate
+
+POSTGRES_URL = os.environ.get("HONGTU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/hongtu_test")
+BACKENDS = ("spatialite", "postgis")
+DEMO_ORGS = 3000
+DEMO_SEED = 7
+
+
+def _postgres_url(suffix: str) -> str:
+    return POSTGRES_URL + suffix
+
+
+def _fresh_store(backend: str, tmp_path_factory, name: str) -> Store:
+    """A store with an empty, freshly migrated schema."""
+    if backend == "spatialite":
+        return _migrated(Store(f"sqlite:///{tmp_path_factory.mktemp(name) / 'hongtu.sqlite'}"))
+    url = _postgres_url("" if name == "store" else f"_{name}")
+    try:
+        ensure_postgis_database(url)
+        store = Store(url)
+        with store.connect() as conn:
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    except StoreError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostGIS is required under CI: {exc}")
+        pytest.skip(f"PostGIS unavailable: {exc}")
+    return _migrated(store)
+
+
+def _migrated(store: Store) -> Store:
+    store.init_schema()
+    return store
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def session_store(request, tmp_path_factory) -> Store:
+    store = _fresh_store(request.param, tmp_path_factory, "store")
+    yield store
+    store.engine.dispose()
+
+
+@pytest.fixture
+def store(session_store: Store) -> Store:
+    """An empty store, on each backend in turn."""
+    with session_store.connect() as conn:
+        session_store.clear(conn)
+    return session_store
+
+
+@cache
+def demo_city() -> DemoCity:
+    """The demo city the demo stores hold (generated once per test session)."""
+    return generate(DATA_DIR, n_orgs=DEMO_ORGS, seed=DEMO_SEED)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def demo_store(request, tmp_path_factory) -> Store:
+    """A store holding the demo city; tests must not modify it."""
+    store = _fresh_store(request.param, tmp_path_factory, "demo")
+    with store.connect() as conn:
+        for table, frame in demo_city().tables().items():
+            store.insert_frame(conn, table, frame)
+    yield store
+    store.engine.dispose()

@@ -1,0 +1,241 @@
+"""The store on both backends: schema, round trips, spatial queries, clear errors."""
+
+from datetime import UTC, datetime
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from sqlalchemy import select
+
+from app.store import Store, StoreError, queries
+from app.store.models import Instructor, Organization, PartyOrg, Place
+
+from .conftest import POSTGRES_URL
+
+
+def orgs_frame(lon, lat, start=1) -> gpd.GeoDataFrame:
+    n = len(lon)
+    return gpd.GeoDataFrame(
+        {
+            "org_id": [f"T{i:05d}" for i in range(start, start + n)],
+            "name": [f"测试组织{i}<b>&'\"" for i in range(start, start + n)],
+            "org_type": "enterprise",
+            "industry": "互联网",
+            "employees": np.arange(n) + 5,
+            "party_members": np.arange(n) % 4,
+            "operating": True,
+            "demonstration": False,
+            "source_crs": "gcj02",
+        },
+        geometry=shapely.points(np.column_stack([lon, lat])),
+        crs=4326,
+    )
+
+
+def test_init_schema_is_idempotent(store: Store):
+    store.init_schema()
+    store.init_schema()
+    assert store.schema_ready()
+    assert set(store.counts().values()) == {0}
+
+
+def test_orm_round_trip_with_party_org_and_instructor(store: Store):
+    with store.session() as s:
+        org = Organization(
+            org_id="A1",
+            name="云锦网络科技有限公司（演示）",
+            org_type="enterprise",
+            industry="互联网",
+            employees=40,
+            party_members=2,
+            address="翠湖路1号",
+            operating=True,
+            demonstration=False,
+            source_crs="wgs84",
+            geom="SRID=4326;POINT(102.70 25.04)",
+        )
+        other = Organization(
+            org_id="A2",
+            name="金汇商贸有限公司（演示）",
+            org_type="enterprise",
+            employees=8,
+            party_members=1,
+            operating=True,
+            demonstration=False,
+            source_crs="bd09",
+            geom="SRID=4326;POINT(102.71 25.05)",
+        )
+        joint = PartyOrg(
+            party_org_id="P1",
+            name="联合党支部",
+            org_type="联合党支部",
+            coverage_kind="joint",
+            members=3,
+            organizations=[org, other],
+        )
+        s.add_all(
+            [
+                org,
+                other,
+                joint,
+                Instructor(organization=other, role="instructor", assigned_on=datetime(2026, 3, 1, tzinfo=UTC)),
+            ]
+        )
+        s.commit()
+    with store.session() as s:
+        po = s.scalars(select(PartyOrg).where(PartyOrg.party_org_id == "P1")).one()
+        assert sorted(o.org_id for o in po.organizations) == ["A1", "A2"]
+        a2 = s.scalars(select(Organization).where(Organization.org_id == "A2")).one()
+        assert [i.role for i in a2.instructors] == ["instructor"]
+        assert a2.source_crs == "bd09"
+    frame = store.read_frame("organizations", ["org_id", "name", "operating"])
+    assert frame.loc[frame.org_id == "A1", "geometry"].iloc[0].equals_exact(shapely.Point(102.70, 25.04), 1e-12)
+    assert frame["operating"].dtype == bool
+
+
+def test_bulk_insert_and_read_back_exactly(store: Store):
+    rng = np.random.default_rng(1)
+    frame = orgs_frame(rng.uniform(102.5, 103.0, 500), rng.uniform(24.8, 25.3, 500))
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", frame)
+    back = store.read_frame("organizations", [*frame.columns.drop("geometry")])
+    assert back["org_id"].tolist() == frame["org_id"].tolist()
+    assert back["name"].tolist() == frame["name"].tolist()
+    assert back["employees"].tolist() == frame["employees"].tolist()
+    assert np.abs(back.get_coordinates().values - frame.get_coordinates().values).max() < 1e-9
+    # Rows added later by the ORM get fresh ids after the bulk load (sequences follow).
+    with store.session() as s:
+        s.add(
+            Organization(
+                org_id="LATE",
+                name="x",
+                org_type="enterprise",
+                employees=1,
+                party_members=0,
+                operating=True,
+                demonstration=False,
+                source_crs="wgs84",
+                geom="SRID=4326;POINT(102.6 25.0)",
+            )
+        )
+        s.commit()
+    assert store.counts()["organizations"] == 501
+
+
+def test_bbox_query_matches_brute_force(store: Store):
+    rng = np.random.default_rng(2)
+    frame = orgs_frame(rng.uniform(102.5, 103.0, 2000), rng.uniform(24.8, 25.3, 2000))
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", frame)
+    bbox = (102.61, 24.93, 102.77, 25.11)
+    got = set(store.read_frame("organizations", ["org_id"], bbox=bbox)["org_id"])
+    xy = frame.get_coordinates()
+    inside = (xy.x >= bbox[0]) & (xy.x <= bbox[2]) & (xy.y >= bbox[1]) & (xy.y <= bbox[3])
+    assert got == set(frame.loc[inside, "org_id"])
+    assert 100 < len(got) < 2000
+    assert queries.count_at_most(store, "organizations", bbox, 50) == 51
+    assert queries.count_at_most(store, "organizations", bbox, 5000) == len(got)
+
+
+def test_polygon_bbox_and_contains(store: Store):
+    square = shapely.box(102.70, 25.00, 102.72, 25.02)
+    areas = gpd.GeoDataFrame(
+        {
+            "code": ["530102", "530102001"],
+            "level": ["district", "street"],
+            "name": ["五华区", "华山街道"],
+            "parent_code": [None, "530102"],
+            "generated": [False, True],
+        },
+        geometry=[shapely.MultiPolygon([shapely.box(102.6, 24.9, 102.8, 25.1)]), shapely.MultiPolygon([square])],
+        crs=4326,
+    )
+    place = gpd.GeoDataFrame(
+        {
+            "place_id": ["B1", "B2"],
+            "name": ["甲大厦", "乙大厦"],
+            "kind": "building",
+            "demonstration": False,
+            "source_crs": "wgs84",
+        },
+        geometry=[shapely.box(102.701, 25.001, 102.702, 25.002), shapely.Point(102.75, 25.05)],
+        crs=4326,
+    )
+    with store.connect() as conn:
+        store.insert_frame(conn, "areas", areas)
+        store.insert_frame(conn, "places", place)
+    inside = queries.areas_containing(store, 102.71, 25.01)
+    assert [a["code"] for a in inside] == ["530102", "530102001"]
+    assert [a["code"] for a in queries.areas_containing(store, 102.75, 25.05)] == ["530102"]
+    assert queries.areas_containing(store, 100.0, 20.0) == []
+    # A box touching only the polygon's corner region still finds it; one beside it does not.
+    corner = store.read_frame("places", ["place_id"], bbox=(102.7015, 25.0015, 102.71, 25.01))
+    assert corner["place_id"].tolist() == ["B1"]
+    assert store.read_frame("places", ["place_id"], bbox=(102.703, 25.003, 102.71, 25.01)).empty
+    mixed = store.read_frame("places", ["place_id"])
+    assert mixed.geom_type.tolist() == ["Polygon", "Point"]
+    assert store.read_frame("areas", ["code"], where={"level": "street"})["code"].tolist() == ["530102001"]
+
+
+def test_clear_empties_every_table(store: Store):
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", orgs_frame([102.7], [25.0]))
+    assert not store.is_empty()
+    with store.connect() as conn:
+        store.clear(conn)
+    assert store.is_empty()
+
+
+def test_failed_transaction_leaves_store_unchanged(store: Store):
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", orgs_frame([102.7], [25.0]))
+    with pytest.raises(Exception), store.connect() as conn:  # noqa: B017 - any database error
+        store.insert_frame(conn, "organizations", orgs_frame([102.8], [25.1], start=2))
+        store.insert_frame(conn, "organizations", orgs_frame([102.9], [25.2], start=2))  # duplicate org_id
+    assert store.read_frame("organizations", ["org_id"])["org_id"].tolist() == ["T00001"]
+
+
+def test_unreachable_database_gives_one_line_error():
+    store = Store("postgresql://postgres@127.0.0.1:1/hongtu")
+    with pytest.raises(StoreError) as info:
+        store.check()
+    message = str(info.value)
+    assert "\n" not in message and "DATABASE_URL" in message
+
+
+def test_database_without_postgis_names_the_fix():
+    url = POSTGRES_URL + "_noext"
+    from app.store.admin import ensure_postgis_database
+
+    try:
+        ensure_postgis_database(url, extension=False)
+    except StoreError as exc:
+        pytest.skip(str(exc))
+    store = Store(url)
+    with store.connect() as conn:
+        conn.exec_driver_sql("DROP EXTENSION IF EXISTS postgis CASCADE")
+    with pytest.raises(StoreError, match="CREATE EXTENSION postgis"):
+        store.check()
+    store.engine.dispose()
+
+
+def test_unsupported_url_is_rejected():
+    with pytest.raises(StoreError, match="unsupported DATABASE_URL"):
+        Store("mysql://root@localhost/x")
+
+
+def test_place_model_matches_table(store: Store):
+    with store.session() as s:
+        s.add(
+            Place(
+                place_id="X",
+                name="园",
+                kind="park",
+                demonstration=False,
+                source_crs="wgs84",
+                geom="SRID=4326;POLYGON((102.7 25,102.71 25,102.71 25.01,102.7 25))",
+            )
+        )
+        s.commit()
+    assert store.counts()["places"] == 1
