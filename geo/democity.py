@@ -136,11 +136,12 @@ def sample_points(
     bounds = shapely.bounds(polygons)
     shapely.prepare(polygons)
     todo = np.arange(len(owner))
-    for _ in range(200):
+    for attempt in range(200):
         if len(todo) == 0:
             break
         own = owner[todo]
-        if centres is None:
+        # A centre far outside its polygon would reject forever: after 40 rounds go uniform.
+        if centres is None or attempt >= 40:
             b = bounds[own]
             x = rng.uniform(b[:, 0], b[:, 2])
             y = rng.uniform(b[:, 1], b[:, 3])
@@ -151,9 +152,12 @@ def sample_points(
         xy[todo[inside]] = np.column_stack([x[inside], y[inside]])
         todo = todo[~inside]
     if len(todo):
-        # Tiny or thin polygons: fall back to a point that is certainly inside.
-        fallback = shapely.get_coordinates(shapely.point_on_surface(polygons[owner[todo]]))
-        xy[todo] = fallback
+        # Slivers: fall back to a point certainly inside, spread along the polygon's edge so
+        # that several points in one sliver stay distinct (Voronoi seeds must be).
+        fallback = shapely.line_interpolate_point(
+            shapely.boundary(polygons[owner[todo]]), rng.uniform(0.05, 0.95, len(todo)), normalized=True
+        )
+        xy[todo] = shapely.get_coordinates(fallback)
     return xy, owner
 
 
@@ -246,7 +250,7 @@ def generate(data_dir: Path, n_orgs: int = 5000, seed: int = 42) -> DemoCity:
     weight = np.where(urban, 1.0, 0.04) * (np.exp(-d_centre / 9000.0) + 0.03)
     weight /= weight.sum()
 
-    places = _places(rng, comm, weight, n_orgs)
+    places = _places(rng, comm, weight, n_orgs, dist_m.set_index("adcode").geometry)
     orgs = _organizations(rng, comm, weight, places, n_orgs)
     party_orgs, coverage, instructors = _party_work(rng, orgs, places)
     centers = _centers(rng, streets, comm)
@@ -371,8 +375,11 @@ def _areas(rng, dist_m: gpd.GeoDataFrame, towns: pd.DataFrame, villages: pd.Data
     return streets, communities, grids
 
 
-def _places(rng, comm: pd.DataFrame, weight: np.ndarray, n_orgs: int) -> gpd.GeoDataFrame:
-    """Parks, business circles, markets and buildings, placed in urban communities."""
+def _places(rng, comm: pd.DataFrame, weight: np.ndarray, n_orgs: int, districts: gpd.GeoSeries) -> gpd.GeoDataFrame:
+    """Parks, business circles, markets and buildings, placed in urban communities.
+
+    Each place is clipped to its host's district, as a place is registered in one district
+    and the organizations inside it are registered there too."""
     counts = {
         "park": max(5, n_orgs // 2000),
         "business_circle": max(5, n_orgs // 1500),
@@ -406,6 +413,8 @@ def _places(rng, comm: pd.DataFrame, weight: np.ndarray, n_orgs: int) -> gpd.Geo
     # A tenth of the buildings are known only by their address point (no footprint).
     pointish = (kind == "building") & (rng.random(n) < 0.1)
     geoms[pointish] = shapely.points(xy[pointish])
+    host_district = districts.reindex(comm["code"].str[:6].to_numpy()[host]).values
+    geoms[~pointish] = shapely.intersection(geoms[~pointish], host_district[~pointish])
 
     suffix = np.array([_PLACE_SUFFIX[k][i % len(_PLACE_SUFFIX[k])] for i, k in enumerate(kind)])
     prefix = np.array(_SYLLABLES)

@@ -176,7 +176,9 @@
     map.on("moveend", refresh);
     map.on("overlayadd overlayremove", refresh);
     refresh();
+    // Handles for embedding pages and browser tests.
     window.hongtuMap = map;
+    window.hongtuGroups = groups;
   }
 
   window.Hongtu = { init: init, esc: esc };

@@ -1,0 +1,126 @@
+"""The map in a real headless Chromium: offline, interactive, and escaping untrusted names."""
+
+import os
+import shutil
+import threading
+
+import geopandas as gpd
+import pytest
+import shapely
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.store import Store
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+EVIL = '<img src=x onerror="window.__xss=1">${alert(1)}'
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is required under CI (scripts/setup.sh test installs it)")
+        pytest.skip("Chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+class Served:
+    """The app on a real HTTP port, in a background thread."""
+
+    def __init__(self, store: Store):
+        app = create_app({"DATABASE_URL": store.url})
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def open_map(browser, url: str):
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    outside, errors = [], []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url) else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/", wait_until="networkidle")
+    return page, outside, errors
+
+
+def zoom_to(page, lat: float, lon: float, zoom: int) -> None:
+    """Move the map and wait until the organizations for the new view have arrived."""
+    with page.expect_response(lambda r: "/map/data/orgs" in r.url and f"zoom={zoom}" in r.url):
+        page.evaluate(f"window.hongtuMap.setView([{lat}, {lon}], {zoom})")
+    page.wait_for_timeout(200)
+
+
+def test_demo_map_works_offline_and_zooms_to_points(browser, demo_store: Store):
+    served = Served(demo_store)
+    try:
+        page, outside, errors = open_map(browser, served.url)
+        page.wait_for_selector(".ht-cluster", timeout=10_000)
+        assert page.locator(".ht-cluster").count() > 5
+        zoom_to(page, 25.04, 102.71, 17)
+        page.wait_for_function("window.hongtuGroups.orgs.getLayers().length > 5", timeout=10_000)
+        assert page.locator(".ht-cluster").count() == 0
+        assert outside == [] and errors == []
+    finally:
+        served.close()
+
+
+def test_untrusted_names_are_shown_as_text(browser, store: Store):
+    district = gpd.GeoDataFrame(
+        {"code": ["530102"], "level": ["district"], "name": ["五华区"], "parent_code": [None], "generated": [False]},
+        geometry=[shapely.MultiPolygon([shapely.box(102.6, 24.9, 102.8, 25.1)])],
+        crs=4326,
+    )
+    org = gpd.GeoDataFrame(
+        {
+            "org_id": ["X1"],
+            "name": [EVIL],
+            "org_type": ["enterprise"],
+            "industry": ["<b>互联网</b>"],
+            "employees": [12],
+            "party_members": [0],
+            "address": ["</script><script>window.__xss=2</script>"],
+            "operating": [True],
+            "demonstration": [False],
+            "source_crs": ["wgs84"],
+        },
+        geometry=[shapely.Point(102.7, 25.0)],
+        crs=4326,
+    )
+    with store.connect() as conn:
+        store.insert_frame(conn, "areas", district)
+        store.insert_frame(conn, "organizations", org)
+    served = Served(store)
+    try:
+        page, outside, errors = open_map(browser, served.url)
+        zoom_to(page, 25.0, 102.7, 17)
+        page.wait_for_function("window.hongtuGroups.orgs.getLayers().length == 1", timeout=10_000)
+        # Markers are drawn on a canvas: click where the organization is, as a user would.
+        box = page.locator(".folium-map").bounding_box()
+        point = page.evaluate(
+            "(() => { const p = hongtuMap.latLngToContainerPoint([25.0, 102.7]); return [p.x, p.y]; })()"
+        )
+        page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+        popup = page.locator(".leaflet-popup-content")
+        popup.wait_for(timeout=5_000)
+        assert EVIL in popup.inner_text()
+        assert "</script><script>" in popup.inner_text()
+        assert popup.locator("img, b:has-text('互联网'), script").count() == 0
+        assert page.evaluate("window.__xss") is None
+        assert outside == [] and errors == []
+    finally:
+        served.close()

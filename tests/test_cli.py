@@ -1,0 +1,47 @@
+"""The `hongtu` console script, run as a user runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HONGTU = str(Path(sys.executable).with_name("hongtu"))
+
+
+def run(*args: str, url: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.run([HONGTU, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_init_db_twice_then_demo_then_refusal(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    assert run("init-db", url=url).returncode == 0
+    again = run("init-db", url=url)
+    assert again.returncode == 0 and "spatialite" in again.stdout
+    demo = run("demo", "--orgs", "300", "--seed", "3", url=url)
+    assert demo.returncode == 0, demo.stderr
+    assert "organizations 300" in demo.stdout
+    refused = run("demo", "--orgs", "300", url=url)
+    assert refused.returncode == 1
+    assert "--replace" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_unreachable_database_is_one_line_not_a_traceback():
+    result = run("init-db", url="postgresql://postgres@127.0.0.1:1/none")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "DATABASE_URL" in lines[0]
+
+
+def test_flask_app_discovery_also_works(tmp_path):
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'f.sqlite'}"}
+    flask = str(Path(sys.executable).with_name("flask"))
+    result = subprocess.run(
+        [flask, "--app", "app", "init-db"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

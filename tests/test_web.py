@@ -1,0 +1,108 @@
+"""The map page and its data endpoints, on both backends, through Flask's test client."""
+
+import json
+import re
+
+import pytest
+
+from app import create_app
+from app.store import Store
+
+from .conftest import demo_city
+
+URBAN_BOX = "102.60,24.90,102.90,25.15"
+
+
+@pytest.fixture
+def client(demo_store: Store):
+    app = create_app({"DATABASE_URL": demo_store.url, "TESTING": True})
+    return app.test_client()
+
+
+def test_map_page_is_small_and_uses_no_outside_url(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "两新组织" in html and "演示数据" in html
+    assert not re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, flags=re.I)
+    assert len(page.data) < 50_000
+    for src in re.findall(r'(?:src|href)="(/[^"]+)"', html):
+        assert client.get(src).status_code == 200, src
+
+
+def test_organizations_at_street_zoom_are_points_inside_the_box(client):
+    box = (102.70, 25.03, 102.72, 25.05)
+    answer = client.get(f"/map/data/orgs?bbox={','.join(map(str, box))}&zoom=16").get_json()
+    assert answer["mode"] == "points"
+    orgs = demo_city().organizations
+    xy = orgs.get_coordinates()
+    inside = (xy.x >= box[0]) & (xy.x <= box[2]) & (xy.y >= box[1]) & (xy.y <= box[3])
+    assert {f["properties"]["org_id"] for f in answer["features"]} == set(orgs.loc[inside, "org_id"])
+    assert {f["properties"]["status"] for f in answer["features"]} <= {"org", "work", "blank"}
+
+
+def test_organizations_at_city_zoom_are_clusters_that_add_up(client):
+    answer = client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=11").get_json()
+    assert answer["mode"] == "clusters"
+    minx, miny, maxx, maxy = map(float, URBAN_BOX.split(","))
+    xy = demo_city().organizations.get_coordinates()
+    inside = ((xy.x >= minx) & (xy.x <= maxx) & (xy.y >= miny) & (xy.y <= maxy)).sum()
+    assert sum(f["properties"]["n"] for f in answer["features"]) == inside
+    assert len(answer["features"]) < inside / 5
+
+
+def test_status_matches_stored_party_work(client):
+    city = demo_city()
+    covered = set(city.coverage["organization_id"])
+    work = set(city.instructors["organization_id"])
+    answer = client.get("/map/data/orgs?bbox=102.70,25.02,102.73,25.05&zoom=17").get_json()
+    ids = dict(zip(city.organizations["org_id"], city.organizations["id"], strict=True))
+    for f in answer["features"]:
+        i = ids[f["properties"]["org_id"]]
+        expected = "org" if i in covered else "work" if i in work else "blank"
+        assert f["properties"]["status"] == expected
+
+
+@pytest.mark.parametrize("layer", ["district", "street", "community", "grid", "places", "centers", "stations"])
+def test_every_layer_answers_geojson(client, layer):
+    response = client.get(f"/map/data/{layer}?bbox={URBAN_BOX}&zoom=13")
+    assert response.status_code == 200
+    assert response.mimetype == "application/geo+json"
+    answer = json.loads(response.data)
+    assert answer["type"] == "FeatureCollection" and answer["features"]
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("bbox=1,2&zoom=3", "bbox"),
+        ("bbox=a,b,c,d", "bbox"),
+        ("bbox=10,10,5,5", "bbox"),
+        (f"bbox={URBAN_BOX}&zoom=x", "zoom"),
+        (f"bbox={URBAN_BOX}&zoom=40", "zoom"),
+    ],
+)
+def test_bad_parameters_get_400_naming_them(client, query, parameter):
+    response = client.get(f"/map/data/orgs?{query}")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["parameter"] == parameter and "/" in body["error"]
+
+
+def test_unknown_layer_is_404(client):
+    assert client.get(f"/map/data/nope?bbox={URBAN_BOX}").status_code == 404
+
+
+def test_unreachable_database_gives_503_page():
+    app = create_app({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none", "TESTING": True})
+    client = app.test_client()
+    page = client.get("/")
+    assert page.status_code == 503 and "DATABASE_URL" in page.get_data(as_text=True)
+    data = client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=12")
+    assert data.status_code == 503 and "error" in data.get_json()
+
+
+def test_page_without_schema_says_what_to_run(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "TESTING": True})
+    page = app.test_client().get("/")
+    assert page.status_code == 503 and "hongtu init-db" in page.get_data(as_text=True)
