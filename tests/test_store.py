@@ -123,7 +123,15 @@ def test_bulk_insert_and_read_back_exactly(store: Store):
     assert store.counts()["organizations"] == 501
 
 
-def test_bbox_query_matches_brute_force(store: Store):
+@pytest.fixture(params=["row_by_row", "rebuilt_index"])
+def index_mode(request, monkeypatch):
+    """Exercise both ways a bulk load maintains SpatiaLite's spatial index."""
+    if request.param == "rebuilt_index":
+        monkeypatch.setattr("app.store.backends.BULK_REBUILD_ROWS", 100)
+    return request.param
+
+
+def test_bbox_query_matches_brute_force(store: Store, index_mode):
     rng = np.random.default_rng(2)
     frame = orgs_frame(rng.uniform(102.5, 103.0, 2000), rng.uniform(24.8, 25.3, 2000))
     with store.connect() as conn:
@@ -187,13 +195,17 @@ def test_clear_empties_every_table(store: Store):
     assert store.is_empty()
 
 
-def test_failed_transaction_leaves_store_unchanged(store: Store):
+def test_failed_transaction_leaves_store_and_index_unchanged(store: Store, index_mode):
     with store.connect() as conn:
         store.insert_frame(conn, "organizations", orgs_frame([102.7], [25.0]))
+    rng = np.random.default_rng(4)
     with pytest.raises(Exception), store.connect() as conn:  # noqa: B017 - any database error
-        store.insert_frame(conn, "organizations", orgs_frame([102.8], [25.1], start=2))
+        store.insert_frame(conn, "organizations", orgs_frame(rng.uniform(102.6, 102.8, 300), np.full(300, 25.0), 2))
         store.insert_frame(conn, "organizations", orgs_frame([102.9], [25.2], start=2))  # duplicate org_id
     assert store.read_frame("organizations", ["org_id"])["org_id"].tolist() == ["T00001"]
+    assert store.read_frame("organizations", ["org_id"], bbox=(102.69, 24.99, 102.71, 25.01))["org_id"].tolist() == [
+        "T00001"
+    ]
 
 
 def test_unreachable_database_gives_one_line_error():

@@ -150,7 +150,7 @@ class Store:
     def clear(self, conn: Connection) -> None:
         """Delete every row of every table (inside the caller's transaction)."""
         for name in _DELETE_ORDER:
-            conn.execute(Base.metadata.tables[name].delete())
+            self.backend.delete_all(conn, name, "geom" in Base.metadata.tables[name].c)
 
     def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame, geometry: str = "geometry") -> None:
         """Append a (Geo)DataFrame to ``table``, fast; its columns must be the table's columns.
