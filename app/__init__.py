@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(from_env(app.instance_path))
     app.config.update(config or {})
     app.json.ensure_ascii = False
+    app.config["MAX_CONTENT_LENGTH"] = app.config["HONGTU_MAX_UPLOAD_BYTES"]
 
     from . import cli, web
 
@@ -45,5 +46,14 @@ def create_app(config: dict | None = None) -> Flask:
         if request.path.startswith(("/map/data", "/api")):
             return jsonify({"error": str(exc)}), 503
         return render_template("error.html", message=str(exc)), 503
+
+    @app.errorhandler(413)
+    def _too_large(_exc):
+        limit = app.config["HONGTU_MAX_UPLOAD_BYTES"] / 1024 / 1024
+        return render_template(
+            "error.html",
+            message=f"文件过大，上限 {limit:.0f} MB / file too large: "
+            f"the limit is {limit:.0f} MB (HONGTU_MAX_UPLOAD_MB)",
+        ), 413
 
     return app

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import sys
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from .db import get_store
+from .intake.schema import KINDS
 from .store import StoreError
 
 
@@ -77,9 +80,105 @@ def serve_command(host: str, port: int) -> None:
     run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
+_STAGES = {"read": "读取 read", "validate": "校验 validate", "write": "写入 write"}
+
+
+@click.command("import")
+@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--crs", default="wgs84", show_default=True, help="坐标系 / source CRS: wgs84, cgcs2000, gcj02, bd09 or EPSG:n"
+)
+@click.option("--dry-run", is_flag=True, help="只校验不写入 / validate only, write nothing")
+@click.option("--sheet", help="Excel 工作表名 / sheet name (default: the first)")
+@click.option("--encoding", help="CSV 编码 / CSV encoding (default: UTF-8, else GB18030/GBK)")
+@click.option("--fix-swapped", is_flag=True, help="自动互换填反的经纬度 / swap lon/lat back where swapped")
+@with_appcontext
+@_friendly
+def import_command(
+    kind: str, file: Path, crs: str, dry_run: bool, sheet: str | None, encoding: str | None, fix_swapped: bool
+) -> None:
+    """导入台账文件 / import a file (xlsx, csv, geojson, gpkg, shp, zip): all rows or none."""
+    from .intake import import_file
+
+    store = get_store()
+    store.init_schema()
+    with click.progressbar(length=len(_STAGES), label="导入 import", show_pos=True, file=sys.stderr) as bar:
+
+        def step(stage: str) -> None:
+            bar.label = _STAGES[stage]
+            bar.update(1)
+
+        report = import_file(
+            store,
+            kind,
+            file,
+            crs=crs,
+            dry_run=dry_run,
+            sheet=sheet,
+            encoding=encoding,
+            fix_swapped=fix_swapped,
+            max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
+            report_dir=Path(current_app.instance_path) / "reports",
+            progress=step,
+        )
+    for issue in report.issues[:20]:
+        click.echo(str(issue), err=True)
+    if len(report.issues) > 20:
+        click.echo(f"……另有 {len(report.issues) - 20} 条 / {len(report.issues) - 20} more", err=True)
+    click.echo(report.summary())
+    if report.report_path:
+        click.echo(f"报告 / report: {report.report_path}")
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command("template")
+@click.argument("kind", type=click.Choice(list(KINDS)))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="输出文件 / output file")
+def template_command(kind: str, out: Path | None) -> None:
+    """下载导入模板 / write an empty xlsx template for KIND, with every column documented."""
+    from .intake.export import write_template
+
+    out = out or Path(f"hongtu-{kind}-template.xlsx")
+    write_template(kind, out)
+    click.echo(str(out))
+
+
+@click.group("export")
+def export_group() -> None:
+    """导出数据 / export data."""
+
+
+def _export_command(kind: str) -> click.Command:
+    @click.command(kind, help=f"导出{KINDS[kind].zh} / export {kind}")
+    @click.option(
+        "--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson", "gpkg"]), default="xlsx", show_default=True
+    )
+    @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="输出文件 / output file")
+    @with_appcontext
+    @_friendly
+    def command(fmt: str, out: Path | None) -> None:
+        from .intake import IntakeError
+        from .intake.export import export_kind
+
+        out = out or Path(f"hongtu-{kind}.{fmt}")
+        try:
+            rows = export_kind(get_store(), kind, fmt, out)
+        except IntakeError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{rows} 行 rows → {out}")
+
+    return command
+
+
+for _kind in KINDS:
+    export_group.add_command(_export_command(_kind))
+
+
 def register(app: Flask) -> None:
     """Add Hongtu's commands to ``app.cli``."""
-    for command in (init_db_command, demo_command, serve_command):
+    for command in (init_db_command, demo_command, serve_command, import_command, template_command, export_group):
         app.cli.add_command(command)
 
 

@@ -242,6 +242,8 @@ def generate(data_dir: Path, n_orgs: int = 5000, seed: int = 42) -> DemoCity:
     ]
     areas = gpd.GeoDataFrame(pd.concat(area_frames, ignore_index=True), geometry="geometry", crs=epsg)
     areas["geometry"] = _as_multi(areas.geometry.values)
+    # The real district boundaries came in GCJ-02 (AMap); everything generated was made in WGS-84.
+    areas["source_crs"] = np.where(areas["level"] == "district", "gcj02", "wgs84")
 
     comm = communities.reset_index(drop=True)
     urban = comm["kind"].str.startswith("community").to_numpy()

@@ -157,6 +157,26 @@ class Store:
 
         The geometry column (WGS-84) is written to ``geom``; every other column as is.
         """
+        columns, rows, geoms = self._rows(frame, geometry)
+        self.backend.insert_rows(conn, table, columns, rows, geoms)
+        if "id" in columns:
+            self.backend.after_bulk_insert(conn, table)
+
+    def upsert_frame(
+        self,
+        conn: Connection,
+        table: str,
+        key: str,
+        frame: pd.DataFrame,
+        update: Sequence[str],
+        geometry: str = "geometry",
+    ) -> None:
+        """Insert the rows of ``frame``; where ``key`` exists already, update only ``update``
+        (and the geometry). Columns not in ``update`` keep their stored values on update."""
+        columns, rows, geoms = self._rows(frame, geometry)
+        self.backend.upsert_rows(conn, table, key, columns, rows, geoms, list(update))
+
+    def _rows(self, frame: pd.DataFrame, geometry: str):
         columns = [c for c in frame.columns if c != geometry]
         values = frame[columns].copy()
         for c in columns:
@@ -165,9 +185,7 @@ class Store:
         values = values.astype(object).where(values.notna(), None)
         rows = values.itertuples(index=False, name=None)
         geoms = np.asarray(frame[geometry].values) if geometry in frame else None
-        self.backend.insert_rows(conn, table, columns, rows, geoms)
-        if "id" in columns:
-            self.backend.after_bulk_insert(conn, table)
+        return columns, rows, geoms
 
     def read_frame(
         self,

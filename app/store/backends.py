@@ -61,6 +61,19 @@ class Backend:
         """Append rows to ``table``; ``geoms`` (shapely, WGS-84), if given, to its ``geom`` column."""
         raise NotImplementedError
 
+    def upsert_rows(
+        self,
+        conn: Connection,
+        table: str,
+        key: str,
+        columns: Sequence[str],
+        rows: Iterable[tuple],
+        geoms: np.ndarray | None,
+        update: Sequence[str],
+    ) -> None:
+        """Insert rows, or where ``key`` already exists update the ``update`` columns (and ``geom``)."""
+        raise NotImplementedError
+
     def after_bulk_insert(self, conn: Connection, table: str) -> None:
         """Bring id generators past ids written explicitly by a bulk insert."""
 
@@ -104,6 +117,10 @@ class SpatiaLiteBackend(Backend):
     def create_engine(self, url: str) -> Engine:
         module = _sqlite_module()
         library = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+        # SQLite loads mod_spatialite with RTLD_GLOBAL; GDAL (pyogrio's wheel) then mixes that
+        # SpatiaLite with its own and crashes closing a GeoPackage. GDAL's GeoPackage driver
+        # does not need SpatiaLite, so tell GDAL (which reads this from the environment) not to load it.
+        os.environ.setdefault("SPATIALITE_LOAD", "FALSE")
         engine = create_engine(url, module=module, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -156,13 +173,21 @@ class SpatiaLiteBackend(Backend):
         return f"BuildMbr(:minx, :miny, :maxx, :maxy, {SRID})"
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
+        self._write(conn, table, columns, rows, geoms, "")
+
+    def upsert_rows(self, conn, table, key, columns, rows, geoms, update) -> None:
+        sets = [*update, "geom"] if geoms is not None else list(update)
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in sets)
+        self._write(conn, table, columns, rows, geoms, f" ON CONFLICT ({key}) DO UPDATE SET {assignments}")
+
+    def _write(self, conn, table, columns, rows, geoms, conflict: str) -> None:
         marks = ", ".join(["?"] * len(columns))
         if geoms is None:
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}"
             conn.exec_driver_sql(sql, list(rows))
             return
         names = ", ".join([*columns, "geom"])
-        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID}))"
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID})){conflict}"
         params = [(*row, g) for row, g in zip(rows, shapely.to_wkb(geoms), strict=True)]
         existing = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
         # Row-by-row R*Tree maintenance costs twice the insert itself; for a load that is large
@@ -221,6 +246,24 @@ class PostGISBackend(Backend):
         return f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
+        self._copy(conn, table, columns, rows, geoms)
+
+    def upsert_rows(self, conn, table, key, columns, rows, geoms, update) -> None:
+        # COPY cannot resolve conflicts: stage the rows, then one INSERT … ON CONFLICT.
+        names = ", ".join([*columns, "geom"] if geoms is not None else columns)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS _hongtu_load")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE _hongtu_load AS SELECT {names} FROM {table} WITH NO DATA")
+        self._copy(conn, "_hongtu_load", columns, rows, geoms)
+        sets = [*update, "geom"] if geoms is not None else list(update)
+        assignments = ", ".join(f"{c} = excluded.{c}" for c in sets)
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM _hongtu_load "
+            f"ON CONFLICT ({key}) DO UPDATE SET {assignments}"
+        )
+        conn.exec_driver_sql("DROP TABLE _hongtu_load")
+
+    @staticmethod
+    def _copy(conn, table, columns, rows, geoms) -> None:
         names = ", ".join([*columns, "geom"] if geoms is not None else columns)
         cursor = conn.connection.driver_connection.cursor()
         # COPY is PostgreSQL's bulk path: several times faster than batched INSERTs.

@@ -62,6 +62,7 @@ class Area(Base):
     parent_code: Mapped[str | None] = mapped_column(String(15), index=True)
     #: True where the polygon was generated (demo city, generated grids), not surveyed.
     generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84", server_default="wgs84")
     geom = mapped_column(Geometry(geometry_type="MULTIPOLYGON", srid=SRID, spatial_index=True))
 
 

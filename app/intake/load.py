@@ -1,0 +1,240 @@
+"""Import a file: read, validate every row, then write all of it in one transaction — or nothing.
+
+Rows are upserted by their external id: a re-imported unchanged row is not touched, a changed
+row is updated in place (keeping its internal id, so party-organization links survive), a new
+row is inserted. Organizations also carry their covering party organizations and whether an
+instructor is assigned (work coverage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+
+from ..store import Store
+from .issues import IntakeError, Issue, write_report
+from .readers import read_table
+from .schema import KINDS
+from .validate import Context, validate
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import found and did."""
+
+    kind: str
+    path: str
+    rows: int = 0
+    issues: list[Issue] = field(default_factory=list)
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    written: bool = False
+    dry_run: bool = False
+    report_path: Path | None = None
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        if not self.ok:
+            return (
+                f"发现 {len(self.errors)} 个错误，未写入任何数据 / {len(self.errors)} errors found, nothing was written"
+            )
+        verb = (
+            ("校验通过（试运行，未写入）", "validated (dry run, nothing written)")
+            if self.dry_run
+            else ("导入完成", "imported")
+        )
+        return (
+            f"{verb[0]}：{self.rows} 行，新增 {self.inserted}，更新 {self.updated}，未变 {self.unchanged} / "
+            f"{verb[1]}: {self.rows} rows, {self.inserted} new, {self.updated} updated, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+def load_context(store: Store) -> Context:
+    """The codes, ids and extent already in the store that an input file may refer to."""
+    with store.connect() as conn:
+        codes = {r[0] for r in conn.execute(text("SELECT code FROM areas"))}
+        party = {r[0] for r in conn.execute(text("SELECT party_org_id FROM party_orgs"))}
+        extent = conn.execute(
+            text("SELECT min(ST_MinX(geom)), min(ST_MinY(geom)), max(ST_MaxX(geom)), max(ST_MaxY(geom)) FROM areas")
+        ).one()
+    return Context(codes, party, tuple(extent) if extent[0] is not None else None)
+
+
+def import_file(
+    store: Store,
+    kind_name: str,
+    path: Path,
+    *,
+    crs: str = "wgs84",
+    dry_run: bool = False,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    fix_swapped: bool = False,
+    max_bytes: int | None = None,
+    report_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import ``path`` as ``kind_name`` (orgs, party-orgs, centers, stations, places, areas).
+
+    Nothing is written when any row has an error, or on ``dry_run``. When ``report_dir`` is
+    given and there are issues, they are written there as a CSV (``report.report_path``).
+    """
+    kind = KINDS[kind_name]
+    step = progress or (lambda _stage: None)
+    report = ImportReport(kind_name, str(path), dry_run=dry_run)
+    try:
+        step("read")
+        raw = read_table(Path(path), sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+        step("validate")
+        checked = validate(kind, raw, crs, load_context(store), fix_swapped=fix_swapped)
+    except (IntakeError, ValueError) as exc:
+        issue = exc.issue if isinstance(exc, IntakeError) else Issue(None, "--crs", crs, str(exc), str(exc))
+        report.issues = [issue]
+        return _finish(report, report_dir)
+    report.rows = len(checked.frame)
+    report.issues = checked.issues
+    if report.ok:
+        step("write")
+        _write(store, kind, checked, report, dry_run)
+    return _finish(report, report_dir)
+
+
+def _finish(report: ImportReport, report_dir: Path | None) -> ImportReport:
+    if report.issues and report_dir is not None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        report.report_path = write_report(report.issues, report_dir / f"import-{report.kind}-{stamp}.csv")
+    return report
+
+
+def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> None:
+    frame = checked.frame
+    key = kind.id_column
+    table_columns = [c.name for c in kind.columns if c.name not in ("lon", "lat", "party_org_id", "instructor")]
+    spatial = kind.geometry != "none"
+    update = sorted((checked.present & set(table_columns)) - {key}) + (["source_crs"] if spatial else [])
+    rows = frame[[key, *(c for c in table_columns if c != key), *(["source_crs"] if spatial else [])]].copy()
+    for column, value in kind.on_insert.items():
+        rows[column] = value
+    if checked.geometry is not None:
+        rows["geometry"] = checked.geometry
+    with store.connect() as conn:
+        if spatial:
+            existing = store.read_frame(kind.table, [key, *update], conn=conn)
+        else:
+            existing = _read_plain(conn, kind.table, [key, *update])
+        stored_extras = given_extras = None
+        if kind.name == "orgs":
+            stored_extras = _org_extras(conn, frame, checked.present)
+            given_extras = frame[list(stored_extras.columns)].copy()
+            if "party_org_id" in given_extras:
+                given_extras["party_org_id"] = given_extras["party_org_id"].map(
+                    lambda v: ";".join(sorted(v.split(";"))) if isinstance(v, str) else None
+                )
+        new, changed = _diff(rows, existing, key, update, checked.geometry is not None, stored_extras, given_extras)
+        report.inserted, report.updated = int(new.sum()), int(changed.sum())
+        report.unchanged = len(rows) - report.inserted - report.updated
+        if dry_run:
+            return
+        touched = rows[new | changed]
+        if len(touched):
+            store.upsert_frame(conn, kind.table, key, touched, update)
+        if kind.name == "orgs":
+            _write_org_extras(conn, frame[new | changed], checked.present)
+        report.written = True
+
+
+def _read_plain(conn, table: str, columns: list[str]) -> pd.DataFrame:
+    result = conn.execute(text(f"SELECT {', '.join(columns)} FROM {table}")).fetchall()
+    return pd.DataFrame.from_records(result, columns=columns)
+
+
+def _org_extras(conn, frame: pd.DataFrame, present: set[str]) -> pd.DataFrame:
+    """The stored party-organization links and instructor flag of each organization, as the file spells them."""
+    links = pd.DataFrame.from_records(
+        conn.execute(
+            text(
+                "SELECT o.org_id, p.party_org_id FROM party_org_coverage c "
+                "JOIN organizations o ON o.id = c.organization_id JOIN party_orgs p ON p.id = c.party_org_id"
+            )
+        ).fetchall(),
+        columns=["org_id", "party_org_id"],
+    )
+    joined = links.sort_values("party_org_id").groupby("org_id")["party_org_id"].agg(";".join)
+    with_instructor = {
+        r[0]
+        for r in conn.execute(
+            text("SELECT DISTINCT o.org_id FROM instructors i JOIN organizations o ON o.id = i.organization_id")
+        )
+    }
+    out = pd.DataFrame(index=frame["org_id"])
+    out["party_org_id"] = joined.reindex(out.index)
+    out["instructor"] = out.index.isin(with_instructor)
+    return out[[c for c in ("party_org_id", "instructor") if c in present]]
+
+
+def _diff(rows, existing, key, update, spatial: bool, stored_extras: pd.DataFrame | None, given_extras):
+    """Masks of the file's rows that are new, and that differ from what is stored."""
+    stored = existing.set_index(key)
+    new = ~rows[key].isin(stored.index).to_numpy()
+    changed = np.zeros(len(rows), dtype=bool)
+    old = ~new
+    if not old.any():
+        return new, changed
+    keys = rows.loc[old, key]
+    before, after = stored.loc[keys], rows.loc[old]
+    for column in update:
+        changed[old] |= _differs(after[column], before[column])
+    if spatial:
+        changed[old] |= ~shapely.equals_exact(after["geometry"].values, before.geometry.values, 1e-9)
+    if stored_extras is not None:
+        for column in stored_extras.columns:
+            changed[old] |= _differs(given_extras.loc[old, column], stored_extras.loc[keys, column])
+    return new, changed
+
+
+def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
+    pairs = zip(a.to_numpy(dtype=object), b.to_numpy(dtype=object), strict=True)
+    return ~np.array([x == y or (pd.isna(x) and pd.isna(y)) for x, y in pairs], dtype=bool)
+
+
+def _write_org_extras(conn, frame: pd.DataFrame, present: set[str]) -> None:
+    if frame.empty or not ({"party_org_id", "instructor"} & present):
+        return
+    ids = dict(conn.execute(text("SELECT org_id, id FROM organizations")).fetchall())
+    internal = frame["org_id"].map(ids)
+    if "party_org_id" in present:
+        party = dict(conn.execute(text("SELECT party_org_id, id FROM party_orgs")).fetchall())
+        conn.execute(
+            text("DELETE FROM party_org_coverage WHERE organization_id = :o"), [{"o": int(i)} for i in internal]
+        )
+        pairs = [
+            {"p": party[p], "o": int(i)}
+            for i, refs in zip(internal, frame["party_org_id"], strict=True)
+            if isinstance(refs, str)
+            for p in refs.split(";")
+        ]
+        if pairs:
+            conn.execute(text("INSERT INTO party_org_coverage (party_org_id, organization_id) VALUES (:p, :o)"), pairs)
+    if "instructor" in present:
+        conn.execute(text("DELETE FROM instructors WHERE organization_id = :o"), [{"o": int(i)} for i in internal])
+        assigned = [{"o": int(i)} for i, flag in zip(internal, frame["instructor"], strict=True) if flag]
+        if assigned:
+            conn.execute(text("INSERT INTO instructors (organization_id, role) VALUES (:o, 'instructor')"), assigned)

@@ -1,0 +1,329 @@
+"""What each importable kind looks like: canonical columns, Chinese header aliases, types, enums.
+
+One :class:`Kind` per ``hongtu import KIND``. Column names are English and canonical; the
+Chinese headers found in real ledgers (台账) are aliases. A header may also carry both, as the
+downloadable templates do: ``企业名称(name)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..store.models import (
+    AREA_LEVELS,
+    CENTER_LEVELS,
+    COVERAGE_KINDS,
+    ORG_TYPES,
+    PARTY_ORG_TYPES,
+    PLACE_KINDS,
+    STATION_KINDS,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an importable kind.
+
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``enum``, ``credit_code``.
+    ``choices`` maps every accepted spelling (canonical and Chinese) to the canonical value.
+    """
+
+    name: str
+    zh: str
+    type: str = "str"
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    choices: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+    default: object = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An importable kind: its table, id column, columns and geometry."""
+
+    name: str
+    zh: str
+    table: str
+    id_column: str
+    columns: tuple[Column, ...]
+    #: "point" (lon/lat or a point geometry), "polygon", "any" (polygon or point), or "none".
+    geometry: str
+    #: Values written when a row is first inserted and never changed by a re-import.
+    on_insert: dict = field(default_factory=dict)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _enum(values: tuple[str, ...], chinese: dict[str, str] | None = None) -> dict[str, str]:
+    choices = {v: v for v in values}
+    choices.update(chinese or {})
+    return choices
+
+
+YES_NO = {
+    "yes": True,
+    "no": False,
+    "是": True,
+    "否": False,
+    "有": True,
+    "无": False,
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "y": True,
+    "n": False,
+}
+
+_LON = Column("lon", "经度", "float", aliases=("longitude", "lng", "x", "东经"), doc="经度（十进制度）")
+_LAT = Column("lat", "纬度", "float", aliases=("latitude", "y", "北纬"), doc="纬度（十进制度）")
+
+KINDS: dict[str, Kind] = {
+    "orgs": Kind(
+        "orgs",
+        "两新组织",
+        "organizations",
+        "org_id",
+        (
+            Column(
+                "org_id",
+                "组织编号",
+                required=True,
+                aliases=("编号", "企业编号", "单位编号", "id"),
+                doc="组织的唯一编号，重复导入时按它更新",
+            ),
+            Column("name", "组织名称", required=True, aliases=("企业名称", "单位名称", "名称", "社会组织名称")),
+            Column(
+                "org_type",
+                "组织类型",
+                "enum",
+                required=True,
+                aliases=("类型", "单位类型"),
+                choices=_enum(
+                    ORG_TYPES,
+                    {
+                        "企业": "enterprise",
+                        "非公企业": "enterprise",
+                        "非公有制企业": "enterprise",
+                        "社会组织": "social_org",
+                    },
+                ),
+                doc="enterprise（企业）或 social_org（社会组织）",
+            ),
+            Column("industry", "所属行业", aliases=("行业", "行业类别"), doc="如 物业、物流快递、外卖配送、互联网"),
+            Column(
+                "credit_code",
+                "统一社会信用代码",
+                "credit_code",
+                aliases=("信用代码", "社会信用代码"),
+                doc="18 位，按 GB 32100-2015 校验",
+            ),
+            Column("employees", "从业人员数", "int", aliases=("从业人员", "职工人数", "员工人数", "人数"), default=0),
+            Column("party_members", "正式党员数", "int", aliases=("党员数", "党员人数", "正式党员"), default=0),
+            Column("address", "地址", aliases=("详细地址", "注册地址", "经营地址")),
+            _LON,
+            _LAT,
+            Column(
+                "party_org_id",
+                "所属党组织编号",
+                aliases=("党组织编号",),
+                doc="覆盖它的党组织编号（先导入 party-orgs）；多个用 ; 分隔",
+            ),
+            Column(
+                "instructor",
+                "是否选派党建指导员",
+                "bool",
+                aliases=("党建指导员", "指导员", "联络员"),
+                doc="是/否（yes/no）",
+                default=False,
+            ),
+            Column("operating", "是否在营", "bool", aliases=("在营", "经营状态"), default=True),
+            Column("demonstration", "是否示范点", "bool", aliases=("示范点",), default=False),
+        ),
+        "point",
+    ),
+    "party-orgs": Kind(
+        "party-orgs",
+        "党组织",
+        "party_orgs",
+        "party_org_id",
+        (
+            Column("party_org_id", "党组织编号", required=True, aliases=("编号", "id")),
+            Column("name", "党组织名称", required=True, aliases=("名称",)),
+            Column(
+                "org_type",
+                "党组织类型",
+                "enum",
+                required=True,
+                aliases=("类型", "组织类别"),
+                choices=_enum(PARTY_ORG_TYPES, {"党支部（联合）": "联合党支部", "基层党委": "党委"}),
+                doc="党委、党总支、党支部、联合党支部",
+            ),
+            Column(
+                "coverage_kind",
+                "组建方式",
+                "enum",
+                required=True,
+                aliases=("覆盖方式",),
+                choices=_enum(
+                    COVERAGE_KINDS, {"单独组建": "own", "联合组建": "joint", "区域组建": "area", "行业组建": "industry"}
+                ),
+                doc="own 单独组建、joint 联合组建、area 区域组建、industry 行业组建",
+            ),
+            Column("members", "党员数", "int", aliases=("党员人数", "正式党员数"), default=0),
+        ),
+        "none",
+    ),
+    "centers": Kind(
+        "centers",
+        "党群服务中心",
+        "service_centers",
+        "center_id",
+        (
+            Column("center_id", "阵地编号", required=True, aliases=("编号", "中心编号", "id")),
+            Column("name", "阵地名称", required=True, aliases=("名称", "中心名称")),
+            Column(
+                "level",
+                "层级",
+                "enum",
+                required=True,
+                aliases=("级别",),
+                choices=_enum(
+                    CENTER_LEVELS, {"街道": "street", "社区": "community", "楼宇": "building", "园区": "park"}
+                ),
+                doc="street 街道、community 社区、building 楼宇、park 园区",
+            ),
+            Column(
+                "capacity", "承载能力", "int", aliases=("容量", "可结对数"), default=0, doc="可结对的组织数（共驻共建）"
+            ),
+            Column("area_code", "所在区划代码", aliases=("区划代码", "社区代码")),
+            _LON,
+            _LAT,
+        ),
+        "point",
+    ),
+    "stations": Kind(
+        "stations",
+        "新就业群体驿站",
+        "stations",
+        "station_id",
+        (
+            Column("station_id", "驿站编号", required=True, aliases=("编号", "id")),
+            Column("name", "驿站名称", required=True, aliases=("名称",)),
+            Column(
+                "kind",
+                "驿站类型",
+                "enum",
+                required=True,
+                aliases=("类型",),
+                choices=_enum(
+                    STATION_KINDS, {"外卖": "delivery", "快递": "courier", "网约车": "ride_hailing", "综合": "mixed"}
+                ),
+                doc="delivery 外卖、courier 快递、ride_hailing 网约车、mixed 综合",
+            ),
+            Column("facilities", "设施", aliases=("服务设施",), doc="逗号分隔，如 饮水,充电,休息"),
+            _LON,
+            _LAT,
+        ),
+        "point",
+    ),
+    "places": Kind(
+        "places",
+        "园区商圈市场楼宇",
+        "places",
+        "place_id",
+        (
+            Column("place_id", "场所编号", required=True, aliases=("编号", "id")),
+            Column("name", "场所名称", required=True, aliases=("名称", "楼宇名称", "园区名称")),
+            Column(
+                "kind",
+                "场所类型",
+                "enum",
+                required=True,
+                aliases=("类型",),
+                choices=_enum(
+                    PLACE_KINDS,
+                    {
+                        "园区": "park",
+                        "商圈": "business_circle",
+                        "市场": "market",
+                        "商务楼宇": "building",
+                        "楼宇": "building",
+                    },
+                ),
+                doc="park 园区、business_circle 商圈、market 市场、building 商务楼宇",
+            ),
+            Column("address", "地址", aliases=("详细地址",)),
+            Column("demonstration", "是否示范点", "bool", aliases=("示范点",), default=False),
+        ),
+        "any",
+    ),
+    "areas": Kind(
+        "areas",
+        "行政区划与网格",
+        "areas",
+        "code",
+        (
+            Column(
+                "code",
+                "区划代码",
+                required=True,
+                aliases=("代码", "网格编码", "编码"),
+                doc="区县 6 位、街道 9 位、社区 12 位、网格 15 位",
+            ),
+            Column("name", "名称", required=True, aliases=("区划名称",)),
+            Column(
+                "level",
+                "层级",
+                "enum",
+                required=True,
+                aliases=("级别",),
+                choices=_enum(
+                    AREA_LEVELS,
+                    {
+                        "区县": "district",
+                        "街道": "street",
+                        "乡镇": "street",
+                        "社区": "community",
+                        "村": "community",
+                        "网格": "grid",
+                    },
+                ),
+                doc="district、street、community、grid",
+            ),
+            Column("parent_code", "上级代码", aliases=("上级区划代码", "父级代码")),
+        ),
+        "polygon",
+        on_insert={"generated": False},
+    ),
+}
+
+#: Columns that hold a geometry in tabular files (well-known text).
+WKT_COLUMNS = ("wkt", "geometry", "geom", "几何")
+
+_HEADER_WITH_NAME = re.compile(r"^(.*?)[(（]\s*([a-z_]+)\s*[)）]\s*$")
+
+
+def header_map(kind: Kind, headers: list[str]) -> dict[str, str]:
+    """Map the file's headers to canonical column names (unknown headers are left out).
+
+    Accepts the canonical name, its Chinese name, any alias, and ``中文(name)`` as in the
+    templates; case and surrounding spaces do not matter.
+    """
+    lookup: dict[str, str] = {}
+    for c in kind.columns:
+        for spelling in (c.name, c.zh, *c.aliases):
+            lookup.setdefault(spelling.strip().lower(), c.name)
+    for w in WKT_COLUMNS:
+        lookup.setdefault(w, "wkt")
+    mapping = {}
+    for h in headers:
+        text = str(h).strip()
+        m = _HEADER_WITH_NAME.match(text)
+        key = m.group(2) if m and m.group(2) in lookup else text.lower()
+        if key in lookup and lookup[key] not in mapping.values():
+            mapping[h] = lookup[key]
+    return mapping

@@ -1,0 +1,406 @@
+"""Validate a file's rows against its kind, all rows at once, before anything is written.
+
+Every check works on whole columns (pandas/numpy/shapely masks); Python only loops over the
+rows that fail, to phrase their messages. Coordinates end in WGS-84.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from geo import crs as geocrs
+from geo.codes import CODE_LENGTHS, valid_credit_codes
+
+from .issues import Issue
+from .readers import RawTable
+from .schema import YES_NO, Column, Kind, header_map
+
+#: Where coordinates may lie when no areas are loaded yet (mainland China, generously).
+CHINA_BOX = (73.0, 3.0, 136.0, 54.0)
+#: How far outside the loaded areas' extent a point may lie, in degrees (≈ 5 km).
+EXTENT_MARGIN = 0.05
+_LIST_SPLIT = re.compile(r"[;；,，、]\s*")
+_PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community"}
+
+
+@dataclass
+class Context:
+    """What the store already holds that a file may refer to."""
+
+    area_codes: set[str] = field(default_factory=set)
+    party_org_ids: set[str] = field(default_factory=set)
+    #: Bounding box (WGS-84) of the loaded areas, or None when there are none.
+    extent: tuple[float, float, float, float] | None = None
+
+
+@dataclass
+class Validated:
+    """Typed canonical columns, WGS-84 geometry, what was wrong, and which columns the file had."""
+
+    frame: pd.DataFrame
+    geometry: np.ndarray | None
+    issues: list[Issue]
+    present: set[str]
+    source_crs: str
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+
+class _Issues:
+    def __init__(self, first_row: int):
+        self.first_row = first_row
+        self.items: list[Issue] = []
+
+    def add(self, mask, column: str, values, zh, en, severity: str = "error") -> None:
+        """Record an issue for every row where ``mask`` is true; ``zh``/``en`` may be per-row arrays."""
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+        values = np.asarray(values, dtype=object)
+        for i in rows:
+            self.items.append(
+                Issue(
+                    int(i) + self.first_row,
+                    column,
+                    "" if values[i] is None else str(values[i]),
+                    zh if isinstance(zh, str) else str(zh[i]),
+                    en if isinstance(en, str) else str(en[i]),
+                    severity,
+                )
+            )
+
+    def file(self, column: str, zh: str, en: str, severity: str = "error") -> None:
+        self.items.append(Issue(None, column, "", zh, en, severity))
+
+
+def validate(
+    kind: Kind, raw: RawTable, crs: str = "wgs84", context: Context | None = None, fix_swapped: bool = False
+) -> Validated:
+    """Check every row of ``raw`` as ``kind``; return typed values and all issues found."""
+    context = context or Context()
+    issues = _Issues(raw.first_row)
+    mapping = header_map(kind, list(raw.frame.columns))
+    frame = raw.frame.rename(columns=mapping)[list(mapping.values())]
+    for header in raw.frame.columns:
+        if header not in mapping:
+            issues.file(header, "未识别的列，已忽略", "unknown column, ignored", "warning")
+    source_crs = _effective_crs(crs, raw.file_crs)
+    has_xy = {"lon", "lat"} <= set(frame.columns)
+    has_geometry = raw.geometry is not None or "wkt" in frame.columns
+    missing = [c.name for c in kind.columns if c.required and c.name not in frame.columns]
+    if kind.geometry == "point" and not (has_xy or has_geometry):
+        missing.append("lon/lat")
+    if kind.geometry == "polygon" and not has_geometry:
+        missing.append("wkt")
+    if kind.geometry == "any" and not (has_xy or has_geometry):
+        missing.append("wkt 或 lon/lat")
+    for name in missing:
+        issues.file(name, "缺少必需的列", "required column is missing")
+    n = len(frame)
+    out = pd.DataFrame(index=range(n))
+    if missing:
+        return Validated(out, None, issues.items, set(frame.columns), source_crs)
+
+    for column in kind.columns:
+        if column.name in ("lon", "lat"):
+            continue
+        if column.name in frame.columns:
+            out[column.name] = _parse(column, frame[column.name], issues)
+        else:
+            out[column.name] = column.default
+    ids = frame[kind.id_column]
+    duplicated = ids.duplicated(keep="first") & (ids != "")
+    first_row = ids.map(dict(zip(ids[::-1], np.arange(n)[::-1] + raw.first_row, strict=True)))
+    issues.add(
+        duplicated,
+        kind.id_column,
+        ids,
+        first_row.map(lambda r: f"编号重复（首次出现在第 {r} 行）"),
+        first_row.map(lambda r: f"duplicate id (first seen in row {r})"),
+    )
+
+    geometry = None
+    if kind.geometry != "none":
+        geometry = _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues)
+    _references(kind, out, frame, context, issues)
+    out["source_crs"] = source_crs
+    return Validated(out, geometry, issues.items, set(frame.columns) - {"lon", "lat", "wkt"}, source_crs)
+
+
+def _effective_crs(crs: str, file_crs: str | None) -> str:
+    # A CRS the file itself declares (a .prj, a GeoPackage SRS) wins: AMap/Baidu offsets are
+    # never declared in files, so a declared CRS is the true one.
+    return file_crs if file_crs else geocrs.canonical_crs(crs)
+
+
+def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
+    empty = values == ""
+    if column.required:
+        issues.add(empty, column.name, values, "必填项为空", "required value is empty")
+    if column.type == "str":
+        return values.where(~empty, None)
+    if column.type == "credit_code":
+        codes = values.str.upper()
+        bad = ~empty & ~valid_credit_codes(codes.to_numpy())
+        issues.add(
+            bad,
+            column.name,
+            values,
+            "统一社会信用代码格式或校验位错误（GB 32100-2015）",
+            "credit code malformed or its check character is wrong (GB 32100-2015)",
+        )
+        return codes.where(~empty, None)
+    if column.type == "int":
+        number = pd.to_numeric(values.str.replace(",", "", regex=False), errors="coerce")
+        bad = ~empty & (number.isna() | (number % 1 != 0) | (number < 0))
+        issues.add(bad, column.name, values, "不是有效的非负整数", "not a whole non-negative number")
+        return number.where(~empty & ~bad, column.default or 0).astype("int64")
+    if column.type == "bool":
+        mapped = values.str.lower().map(YES_NO)
+        bad = ~empty & mapped.isna()
+        issues.add(bad, column.name, values, "应为 是/否", "expected yes/no (是/否)")
+        return mapped.where(~empty & ~bad, column.default).astype(bool)
+    if column.type == "enum":
+        lookup = {k.lower(): v for k, v in column.choices.items()}
+        mapped = values.str.lower().map(lookup)
+        bad = ~empty & mapped.isna()
+        if bad.any():
+            allowed = sorted(set(column.choices.values()))
+            hints = values[bad].map(lambda v: difflib.get_close_matches(v, list(column.choices), n=1, cutoff=0.3))
+            suggestion = pd.Series("", index=values.index)
+            suggestion[bad] = hints.map(lambda h: column.choices[h[0]] if h else "")
+            zh = suggestion.map(lambda s: f"未知取值{'，是否为 ' + s + '？' if s else ''}可选：{'、'.join(allowed)}")
+            en = suggestion.map(
+                lambda s: f"unknown value{'; did you mean ' + s + '?' if s else ''} allowed: {', '.join(allowed)}"
+            )
+            issues.add(bad, column.name, values, zh.to_numpy(), en.to_numpy())
+        return mapped.where(~bad, None)
+    raise ValueError(f"unknown column type {column.type}")
+
+
+def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.ndarray:
+    n = len(frame)
+    blank = np.full(n, "")
+    if raw.geometry is not None:
+        geoms = np.asarray(raw.geometry, dtype=object).copy()
+        column = "geometry"
+    elif "wkt" in frame.columns:
+        geoms = shapely.from_wkt(frame["wkt"].where(frame["wkt"] != "", None).to_numpy(), on_invalid="ignore")
+        bad = (frame["wkt"] != "").to_numpy() & shapely.is_missing(geoms)
+        issues.add(bad, "wkt", frame["wkt"], "WKT 几何无法解析", "cannot parse the WKT geometry")
+        column = "wkt"
+    else:
+        geoms = np.full(n, None, dtype=object)
+        column = "lon/lat"
+    # Rows given by lon/lat are checked (and their problems reported) on the way in.
+    from_xy = np.zeros(n, dtype=bool)
+    if {"lon", "lat"} <= set(frame.columns) and kind.geometry in ("point", "any"):
+        from_xy = shapely.is_missing(geoms) & ~_wkt_reported(frame)
+        geoms[from_xy] = _points_from_xy(frame, source_crs, context, fix_swapped, issues, from_xy)
+    missing = shapely.is_missing(geoms)
+    issues.add(missing & ~from_xy & ~_wkt_reported(frame), column, blank, "缺少几何", "geometry is missing")
+    type_id = shapely.get_type_id(geoms)
+    wanted = {"point": (0, 4), "polygon": (3, 6), "any": (0, 3, 6)}[kind.geometry]
+    wrong = ~missing & ~np.isin(type_id, wanted)
+    expected = {
+        "point": ("点", "a point"),
+        "polygon": ("面（多边形）", "a polygon"),
+        "any": ("面或点", "a polygon or a point"),
+    }[kind.geometry]
+    type_names = np.array([g.geom_type if g is not None else "" for g in geoms[wrong]], dtype=object)
+    issues.add(
+        wrong, column, _full(n, wrong, type_names), f"几何类型应为{expected[0]}", f"geometry must be {expected[1]}"
+    )
+    ok = ~missing & ~wrong & ~from_xy
+    geoms = _to_wgs84(geoms, source_crs, ok)
+    bounds = shapely.bounds(geoms)
+    out_of_range = ok & ((np.abs(bounds[:, [0, 2]]) > 180).any(axis=1) | (np.abs(bounds[:, [1, 3]]) > 90).any(axis=1))
+    issues.add(
+        out_of_range,
+        column,
+        blank,
+        "坐标超出经纬度范围（是否为投影坐标？请用 --crs EPSG:n）",
+        "coordinates out of lon/lat range (projected? give --crs EPSG:n)",
+    )
+    ok &= ~out_of_range
+    multipoint = ok & (type_id == 4)
+    one_part = shapely.get_num_geometries(geoms) == 1
+    issues.add(multipoint & ~one_part, column, blank, "多点几何只能含一个点", "a multipoint must hold one point")
+    geoms[multipoint & one_part] = shapely.get_geometry(geoms[multipoint & one_part], 0)
+    ok &= ~(multipoint & ~one_part)
+    polygonal = ok & np.isin(type_id, (3, 6))
+    invalid = polygonal & ~shapely.is_valid(geoms)
+    if invalid.any():
+        reasons = _full(n, invalid, shapely.is_valid_reason(geoms[invalid]))
+        repaired = _polygonal(shapely.make_valid(geoms[invalid]))
+        failed = np.zeros(n, dtype=bool)
+        failed[invalid] = shapely.is_empty(repaired)
+        issues.add(
+            invalid & ~failed,
+            column,
+            reasons,
+            "多边形无效，已用 make_valid 修复",
+            "invalid polygon repaired with make_valid",
+            "warning",
+        )
+        issues.add(failed, column, reasons, "多边形无效且无法修复", "invalid polygon that cannot be repaired")
+        geoms[invalid] = repaired
+    if context.extent is not None and kind.name != "areas":
+        points = shapely.point_on_surface(geoms[ok])
+        outside = np.zeros(n, dtype=bool)
+        outside[ok] = ~_in_box(shapely.get_x(points), shapely.get_y(points), _grown(context.extent))
+        issues.add(outside, column, blank, "不在已载入区划范围内", "outside the extent of the loaded areas")
+    return geoms
+
+
+def _wkt_reported(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose WKT was given but unparseable: already reported as such."""
+    if "wkt" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return (frame["wkt"] != "").to_numpy()
+
+
+def _full(n: int, mask: np.ndarray, values) -> np.ndarray:
+    out = np.full(n, "", dtype=object)
+    out[mask] = values
+    return out
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """The polygon parts of repaired geometries as MultiPolygons (make_valid may add lines or
+    points); empty where nothing polygonal is left."""
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    keep = shapely.get_type_id(parts) == 3
+    out = np.array([shapely.MultiPolygon()] * len(geoms), dtype=object)
+    if keep.any():
+        shapely.multipolygons(parts[keep], indices=index[keep], out=out)
+    return out
+
+
+def _points_from_xy(frame, source_crs, context, fix_swapped, issues, rows) -> np.ndarray:
+    lon_text, lat_text = frame["lon"], frame["lat"]
+    x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
+    for name, text, value in (("lon", lon_text, x), ("lat", lat_text, y)):
+        empty = rows & (text == "").to_numpy()
+        issues.add(empty, name, text, "经纬度为空", "coordinate is empty")
+        issues.add(rows & ~empty & np.isnan(value), name, text, "不是有效数字", "not a number")
+    usable = rows & ~np.isnan(x) & ~np.isnan(y)
+    if source_crs.startswith("EPSG:"):
+        x, y = _transform_xy(x, y, source_crs)
+    box = _grown(context.extent) if context.extent is not None else CHINA_BOX
+    straight = _in_box(x, y, box)
+    swapped = usable & ~straight & _in_box(y, x, box)
+    pair = (lon_text + ", " + lat_text).to_numpy()
+    if fix_swapped:
+        issues.add(swapped, "lon/lat", pair, "经纬度填反，已互换", "lon and lat were swapped; swapped back", "warning")
+        x[swapped], y[swapped] = y[swapped], x[swapped].copy()
+    else:
+        issues.add(
+            swapped,
+            "lon/lat",
+            pair,
+            "经纬度疑似填反（可用 --fix-swapped 自动互换）",
+            "lon and lat look swapped (use --fix-swapped to swap them back)",
+        )
+    rest = usable & ~swapped
+    out_of_range = rest & ((np.abs(x) > 180) | (np.abs(y) > 90))
+    issues.add(out_of_range, "lon/lat", pair, "经纬度超出范围", "lon/lat out of range")
+    if context.extent is not None:
+        outside = rest & ~out_of_range & ~_in_box(x, y, box)
+        issues.add(outside, "lon/lat", pair, "不在已载入区划范围内", "outside the extent of the loaded areas")
+    if source_crs in ("gcj02", "bd09"):
+        x, y = (geocrs.gcj02_to_wgs84 if source_crs == "gcj02" else geocrs.bd09_to_wgs84)(x, y)
+    points = shapely.points(np.column_stack([x, y]))
+    unusable = ~usable | out_of_range
+    if not fix_swapped:
+        unusable |= swapped
+    points[unusable] = None
+    return points[rows]
+
+
+def _transform_xy(x: np.ndarray, y: np.ndarray, source_crs: str) -> tuple[np.ndarray, np.ndarray]:
+    transformer = pyproj.Transformer.from_crs(source_crs, 4326, always_xy=True)
+    return transformer.transform(x, y)
+
+
+def _to_wgs84(geoms: np.ndarray, source_crs: str, ok: np.ndarray) -> np.ndarray:
+    geoms = geoms.copy()
+    if source_crs == "wgs84" or not ok.any():
+        return geoms
+    if source_crs.startswith("EPSG:"):
+        transformer = pyproj.Transformer.from_crs(source_crs, 4326, always_xy=True)
+        geoms[ok] = shapely.transform(geoms[ok], lambda c: np.column_stack(transformer.transform(c[:, 0], c[:, 1])))
+    else:
+        geoms[ok] = geocrs.to_wgs84(geoms[ok], source_crs)
+    return geoms
+
+
+def _in_box(x, y, box) -> np.ndarray:
+    return (x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])
+
+
+def _grown(extent):
+    return (extent[0] - EXTENT_MARGIN, extent[1] - EXTENT_MARGIN, extent[2] + EXTENT_MARGIN, extent[3] + EXTENT_MARGIN)
+
+
+def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Context, issues: _Issues) -> None:
+    if kind.name == "areas":
+        _area_codes(out, context, issues)
+    elif kind.name == "orgs" and "party_org_id" in frame.columns:
+        refs = out["party_org_id"].fillna("").map(lambda v: [p for p in _LIST_SPLIT.split(v) if p])
+        unknown = refs.map(lambda ids: [p for p in ids if p not in context.party_org_ids])
+        issues.add(
+            unknown.map(bool),
+            "party_org_id",
+            out["party_org_id"],
+            unknown.map(lambda u: f"党组织编号 {'、'.join(u)} 不存在（请先导入 party-orgs）"),
+            unknown.map(lambda u: f"unknown party organization {', '.join(u)} (import party-orgs first)"),
+        )
+        out["party_org_id"] = refs.map(lambda ids: ";".join(ids) or None)
+    elif kind.name == "centers" and "area_code" in frame.columns and context.area_codes:
+        code = out["area_code"].fillna("")
+        issues.add(
+            (code != "") & ~code.isin(context.area_codes), "area_code", code, "区划代码不存在", "unknown area code"
+        )
+
+
+def _area_codes(out: pd.DataFrame, context: Context, issues: _Issues) -> None:
+    code = out["code"].fillna("")
+    level = out["level"]
+    length = level.map(CODE_LENGTHS)
+    bad_code = level.notna() & (code != "") & ((code.str.len() != length) | ~code.str.isdigit())
+    issues.add(
+        bad_code,
+        "code",
+        code,
+        length.map(lambda n: f"代码位数与层级不符（应为 {n:.0f} 位数字）"),
+        length.map(lambda n: f"code does not fit its level (expected {n:.0f} digits)"),
+    )
+    parent_len = level.map(lambda lv: CODE_LENGTHS.get(_PARENT_LEVEL.get(lv, ""), 0))
+    derived = pd.Series([c[:k] if k else None for c, k in zip(code, parent_len, strict=True)], index=out.index)
+    parent = out["parent_code"].where(out["parent_code"].notna(), derived)
+    needs_parent = level.isin(list(_PARENT_LEVEL)) & ~bad_code
+    known = context.area_codes | set(code)
+    unknown = needs_parent & ~parent.isin(known)
+    issues.add(
+        unknown,
+        "parent_code",
+        parent,
+        "上级区划不存在（请先导入上级或放在同一文件）",
+        "unknown parent area (import it first or in the same file)",
+    )
+    mismatch = (
+        needs_parent
+        & ~unknown
+        & ~pd.Series([str(c).startswith(str(p)) for c, p in zip(code, parent, strict=True)], index=out.index)
+    )
+    issues.add(mismatch, "code", code, "代码与上级代码不一致", "code does not start with its parent's code")
+    out["parent_code"] = parent.where(level != "district", None)
