@@ -23,6 +23,7 @@ import shapely
 
 from .codes import grid_sequence, make_credit_codes
 from .crs import metric_epsg, to_wgs84
+from .shapes import as_multipolygons
 
 #: Kunming's historic centre (翠湖, WGS-84); urban density falls off with distance from it.
 CITY_CENTRE = (102.7040, 25.0460)
@@ -170,14 +171,6 @@ def _split(polygon, seeds: np.ndarray) -> np.ndarray:
     return shapely.intersection(parts, polygon)
 
 
-def _as_multi(geoms: np.ndarray) -> np.ndarray:
-    """Every geometry as a MultiPolygon (the areas table stores MULTIPOLYGON)."""
-    polys = shapely.get_parts(geoms, return_index=True)
-    parts, index = polys
-    keep = shapely.get_type_id(parts) == 3
-    return shapely.multipolygons(parts[keep], indices=index[keep])
-
-
 def _names(rng: np.random.Generator, n: int, middle: np.ndarray, suffix: np.ndarray | str) -> np.ndarray:
     syl = np.array(_SYLLABLES)
     first = syl[rng.integers(0, len(syl), n)]
@@ -241,7 +234,7 @@ def generate(data_dir: Path, n_orgs: int = 5000, seed: int = 42) -> DemoCity:
         grids,
     ]
     areas = gpd.GeoDataFrame(pd.concat(area_frames, ignore_index=True), geometry="geometry", crs=epsg)
-    areas["geometry"] = _as_multi(areas.geometry.values)
+    areas["geometry"] = as_multipolygons(areas.geometry.values)
     # The real district boundaries came in GCJ-02 (AMap); everything generated was made in WGS-84.
     areas["source_crs"] = np.where(areas["level"] == "district", "gcj02", "wgs84")
 

@@ -33,7 +33,7 @@ def header(kind: Kind, name: str) -> str:
 def kind_frame(store: Store, kind_name: str) -> gpd.GeoDataFrame | pd.DataFrame:
     """The rows of one kind with its canonical columns (and geometry, for spatial kinds)."""
     kind = KINDS[kind_name]
-    stored = [c.name for c in kind.columns if c.name not in ("lon", "lat", "party_org_id", "instructor")]
+    stored = kind.table_columns
     with store.connect() as conn:
         if kind.geometry == "none":
             rows = conn.execute(text(f"SELECT {', '.join(stored)} FROM {kind.table} ORDER BY id")).fetchall()

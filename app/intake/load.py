@@ -72,10 +72,7 @@ def load_context(store: Store) -> Context:
     with store.connect() as conn:
         codes = {r[0] for r in conn.execute(text("SELECT code FROM areas"))}
         party = {r[0] for r in conn.execute(text("SELECT party_org_id FROM party_orgs"))}
-        extent = conn.execute(
-            text("SELECT min(ST_MinX(geom)), min(ST_MinY(geom)), max(ST_MaxX(geom)), max(ST_MaxY(geom)) FROM areas")
-        ).one()
-    return Context(codes, party, tuple(extent) if extent[0] is not None else None)
+    return Context(codes, party, store.extent("areas"))
 
 
 def import_file(
@@ -127,7 +124,7 @@ def _finish(report: ImportReport, report_dir: Path | None) -> ImportReport:
 def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> None:
     frame = checked.frame
     key = kind.id_column
-    table_columns = [c.name for c in kind.columns if c.name not in ("lon", "lat", "party_org_id", "instructor")]
+    table_columns = kind.table_columns
     spatial = kind.geometry != "none"
     update = sorted((checked.present & set(table_columns)) - {key}) + (["source_crs"] if spatial else [])
     rows = frame[[key, *(c for c in table_columns if c != key), *(["source_crs"] if spatial else [])]].copy()

@@ -117,7 +117,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
             f"找不到工作表 {sheet!r}，现有：{'、'.join(book.sheet_names)}",
             f"no sheet named {sheet!r}; the workbook has: {', '.join(book.sheet_names)}",
         )
-    frame = book.parse(sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
+    with book:
+        frame = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
     return RawTable(_strip(frame), None, first_row=2, file_crs=None)
 
 

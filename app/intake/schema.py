@@ -37,6 +37,8 @@ class Column:
     choices: dict[str, str] = field(default_factory=dict)
     doc: str = ""
     default: object = None
+    #: False for columns that are not a column of the kind's table (lon/lat, links).
+    stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class Kind:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+    @property
+    def table_columns(self) -> list[str]:
+        """The columns stored in the kind's own table."""
+        return [c.name for c in self.columns if c.stored]
 
 
 def _enum(values: tuple[str, ...], chinese: dict[str, str] | None = None) -> dict[str, str]:
@@ -78,8 +85,8 @@ YES_NO = {
     "n": False,
 }
 
-_LON = Column("lon", "经度", "float", aliases=("longitude", "lng", "x", "东经"), doc="经度（十进制度）")
-_LAT = Column("lat", "纬度", "float", aliases=("latitude", "y", "北纬"), doc="纬度（十进制度）")
+_LON = Column("lon", "经度", "float", aliases=("longitude", "lng", "x", "东经"), doc="经度（十进制度）", stored=False)
+_LAT = Column("lat", "纬度", "float", aliases=("latitude", "y", "北纬"), doc="纬度（十进制度）", stored=False)
 
 KINDS: dict[str, Kind] = {
     "orgs": Kind(
@@ -131,6 +138,7 @@ KINDS: dict[str, Kind] = {
                 "所属党组织编号",
                 aliases=("党组织编号",),
                 doc="覆盖它的党组织编号（先导入 party-orgs）；多个用 ; 分隔",
+                stored=False,
             ),
             Column(
                 "instructor",
@@ -139,6 +147,7 @@ KINDS: dict[str, Kind] = {
                 aliases=("党建指导员", "指导员", "联络员"),
                 doc="是/否（yes/no）",
                 default=False,
+                stored=False,
             ),
             Column("operating", "是否在营", "bool", aliases=("在营", "经营状态"), default=True),
             Column("demonstration", "是否示范点", "bool", aliases=("示范点",), default=False),

@@ -17,6 +17,7 @@ import shapely
 
 from geo import crs as geocrs
 from geo.codes import CODE_LENGTHS, valid_credit_codes
+from geo.shapes import as_multipolygons
 
 from .issues import Issue
 from .readers import RawTable
@@ -58,6 +59,8 @@ class Validated:
 class _Issues:
     def __init__(self, first_row: int):
         self.first_row = first_row
+        # Problems with columns belong to the header row of a spreadsheet; spatial files have none.
+        self.header_row = first_row - 1 if first_row > 1 else None
         self.items: list[Issue] = []
 
     def add(self, mask, column: str, values, zh, en, severity: str = "error") -> None:
@@ -77,7 +80,7 @@ class _Issues:
             )
 
     def file(self, column: str, zh: str, en: str, severity: str = "error") -> None:
-        self.items.append(Issue(None, column, "", zh, en, severity))
+        self.items.append(Issue(self.header_row, column, "", zh, en, severity))
 
 
 def validate(
@@ -239,7 +242,7 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
     invalid = polygonal & ~shapely.is_valid(geoms)
     if invalid.any():
         reasons = _full(n, invalid, shapely.is_valid_reason(geoms[invalid]))
-        repaired = _polygonal(shapely.make_valid(geoms[invalid]))
+        repaired = as_multipolygons(shapely.make_valid(geoms[invalid]))
         failed = np.zeros(n, dtype=bool)
         failed[invalid] = shapely.is_empty(repaired)
         issues.add(
@@ -252,6 +255,11 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
         )
         issues.add(failed, column, reasons, "多边形无效且无法修复", "invalid polygon that cannot be repaired")
         geoms[invalid] = repaired
+    flat = polygonal & ~invalid & (shapely.area(geoms) <= 1e-14)
+    issues.add(flat, column, blank, "多边形面积为零（各点共线）", "polygon has no area (its points are collinear)")
+    if kind.geometry == "polygon":
+        # Areas are stored as MULTIPOLYGON.
+        geoms[polygonal] = as_multipolygons(geoms[polygonal])
     if context.extent is not None and kind.name != "areas":
         points = shapely.point_on_surface(geoms[ok])
         outside = np.zeros(n, dtype=bool)
@@ -273,21 +281,10 @@ def _full(n: int, mask: np.ndarray, values) -> np.ndarray:
     return out
 
 
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """The polygon parts of repaired geometries as MultiPolygons (make_valid may add lines or
-    points); empty where nothing polygonal is left."""
-    parts, index = shapely.get_parts(geoms, return_index=True)
-    keep = shapely.get_type_id(parts) == 3
-    out = np.array([shapely.MultiPolygon()] * len(geoms), dtype=object)
-    if keep.any():
-        shapely.multipolygons(parts[keep], indices=index[keep], out=out)
-    return out
-
-
 def _points_from_xy(frame, source_crs, context, fix_swapped, issues, rows) -> np.ndarray:
     lon_text, lat_text = frame["lon"], frame["lat"]
-    x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float)
-    y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float)
+    x = pd.to_numeric(lon_text, errors="coerce").to_numpy(dtype=float, copy=True)
+    y = pd.to_numeric(lat_text, errors="coerce").to_numpy(dtype=float, copy=True)
     for name, text, value in (("lon", lon_text, x), ("lat", lat_text, y)):
         empty = rows & (text == "").to_numpy()
         issues.add(empty, name, text, "经纬度为空", "coordinate is empty")

@@ -147,6 +147,12 @@ class Store:
         """True when no data table holds a row."""
         return not any(self.counts().values())
 
+    def extent(self, table: str) -> tuple[float, float, float, float] | None:
+        """Bounding box (WGS-84) of a table's geometries, or None when it has none."""
+        with self.connect() as conn:
+            box = conn.execute(text(self.backend.extent_sql(table))).one()
+        return None if box[0] is None else tuple(float(v) for v in box)
+
     def clear(self, conn: Connection) -> None:
         """Delete every row of every table (inside the caller's transaction)."""
         for name in _DELETE_ORDER:

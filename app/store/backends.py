@@ -46,6 +46,10 @@ class Backend:
         """SQL for the box bound to ``:minx, :miny, :maxx, :maxy`` as a polygon."""
         raise NotImplementedError
 
+    def extent_sql(self, table: str) -> str:
+        """SQL answering one row (minx, miny, maxx, maxy) of the geometries of ``table``."""
+        raise NotImplementedError
+
     def bbox_clause(self, table: str, alias: str) -> str:
         """SQL condition selecting rows whose geometry meets the (non-degenerate) bound box."""
         return f"{self.index_clause(table, alias)} AND ST_Intersects({alias}.geom, {self.envelope()})"
@@ -172,6 +176,9 @@ class SpatiaLiteBackend(Backend):
     def envelope(self) -> str:
         return f"BuildMbr(:minx, :miny, :maxx, :maxy, {SRID})"
 
+    def extent_sql(self, table: str) -> str:
+        return f"SELECT MbrMinX(e), MbrMinY(e), MbrMaxX(e), MbrMaxY(e) FROM (SELECT Extent(geom) AS e FROM {table})"
+
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         self._write(conn, table, columns, rows, geoms, "")
 
@@ -244,6 +251,11 @@ class PostGISBackend(Backend):
 
     def envelope(self) -> str:
         return f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"
+
+    def extent_sql(self, table: str) -> str:
+        return (
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {table}) s"
+        )
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         self._copy(conn, table, columns, rows, geoms)
