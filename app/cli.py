@@ -176,9 +176,91 @@ for _kind in KINDS:
     export_group.add_command(_export_command(_kind))
 
 
+@click.command("analyze")
+@click.option(
+    "--radius", type=float, default=None, help="服务半径（米）/ service radius in metres [HONGTU_SERVICE_RADIUS_M]"
+)
+@click.option("--capacity", is_flag=True, help="结对遵守阵地承载能力 / pair within each center's capacity")
+@click.option("--same-street", is_flag=True, help="只与本街道阵地结对 / pair only within the same street")
+@click.option("--sites", type=int, default=10, show_default=True, help="新阵地选址个数 / new center sites")
+@click.option(
+    "--grid-target",
+    type=int,
+    default=50,
+    show_default=True,
+    help="生成网格时每格组织数 / organizations per generated grid",
+)
+@click.option(
+    "--branch-distance",
+    type=float,
+    default=1000.0,
+    show_default=True,
+    help="联合党支部单位间最大距离（米）/ largest distance within a joint branch",
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="输出目录 / write the run's files here")
+@click.option("--compare", nargs=2, type=int, metavar="RUN_A RUN_B", help="比较两次分析 / compare two runs")
+@with_appcontext
+@_friendly
+def analyze_command(radius, capacity, same_street, sites, grid_target, branch_distance, out, compare) -> None:
+    """两个覆盖分析 / analyze coverage, blank areas, service reach, pairing and joint branches; store a run."""
+    from .services import analysis
+
+    store = get_store()
+    store.init_schema()
+    if compare:
+        changes, rates = analysis.compare_runs(store, *compare)
+        counts = changes["change"].value_counts()
+        click.echo(
+            f"新覆盖 became covered: {counts.get('became_covered', 0)}, "
+            f"新空白 became blank: {counts.get('became_blank', 0)}"
+        )
+        click.echo(rates.to_string(index=False))
+        if out:
+            out.mkdir(parents=True, exist_ok=True)
+            changes.to_csv(out / "changes.csv", index=False, encoding="utf-8-sig")
+            rates.to_csv(out / "rates.csv", index=False, encoding="utf-8-sig")
+        return
+    params = analysis.Parameters(
+        radius_m=radius or current_app.config["HONGTU_SERVICE_RADIUS_M"],
+        capacity=capacity,
+        same_street=same_street,
+        sites=sites,
+        grid_target=grid_target,
+        branch_distance_m=branch_distance,
+    )
+    run_id, results = analysis.run_analysis(store, params)
+    summary = results.summary
+    rates = summary["rates"]
+    click.echo(
+        f"分析 run {run_id}: {summary['organizations']} 组织 organizations, 在范围 in scope {summary['in_scope']}"
+    )
+    click.echo(
+        "  两个覆盖率 both {both_rate:.1%} · 组织覆盖率 organizational {org_coverage_rate:.1%} · "
+        "单独组建率 own {own_rate:.1%} · 工作覆盖率 work {work_rate:.1%}".format(
+            **{k: v if v is not None else float("nan") for k, v in rates.items()}
+        )
+    )
+    click.echo(
+        f"  生成网格 generated grids {summary['generated_grids']} · 空白热点 hot spots {summary['hotspots']} · "
+        f"联合党支部建议 joint-branch proposals {summary['joint_branch_proposals']}"
+    )
+    click.echo("  耗时 timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in results.timings.items()))
+    if out:
+        for path in analysis.write_outputs(store, run_id, out):
+            click.echo(f"  {path}")
+
+
 def register(app: Flask) -> None:
     """Add Hongtu's commands to ``app.cli``."""
-    for command in (init_db_command, demo_command, serve_command, import_command, template_command, export_group):
+    for command in (
+        init_db_command,
+        demo_command,
+        serve_command,
+        import_command,
+        template_command,
+        export_group,
+        analyze_command,
+    ):
         app.cli.add_command(command)
 
 

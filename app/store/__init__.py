@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Boolean, Connection, func, select, text
+from sqlalchemy import JSON, Boolean, Connection, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,11 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: Tables in an order in which deleting them one by one never breaks a foreign key.
 _DELETE_ORDER = (
+    "run_organizations",
+    "run_areas",
+    "run_features",
+    "run_joint_branches",
+    "run_place_pairings",
     "party_org_coverage",
     "instructors",
     "party_orgs",
@@ -163,7 +169,7 @@ class Store:
 
         The geometry column (WGS-84) is written to ``geom``; every other column as is.
         """
-        columns, rows, geoms = self._rows(frame, geometry)
+        columns, rows, geoms = self._rows(table, frame, geometry)
         self.backend.insert_rows(conn, table, columns, rows, geoms)
         if "id" in columns:
             self.backend.after_bulk_insert(conn, table)
@@ -179,15 +185,18 @@ class Store:
     ) -> None:
         """Insert the rows of ``frame``; where ``key`` exists already, update only ``update``
         (and the geometry). Columns not in ``update`` keep their stored values on update."""
-        columns, rows, geoms = self._rows(frame, geometry)
+        columns, rows, geoms = self._rows(table, frame, geometry)
         self.backend.upsert_rows(conn, table, key, columns, rows, geoms, list(update))
 
-    def _rows(self, frame: pd.DataFrame, geometry: str):
+    def _rows(self, table: str, frame: pd.DataFrame, geometry: str):
         columns = [c for c in frame.columns if c != geometry]
         values = frame[columns].copy()
+        types = Base.metadata.tables[table].c
         for c in columns:
             if isinstance(values[c].dtype, pd.DatetimeTZDtype):
                 values[c] = self.backend.adapt_datetimes(values[c])
+            elif isinstance(types[c].type, JSON):
+                values[c] = values[c].map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
         values = values.astype(object).where(values.notna(), None)
         rows = values.itertuples(index=False, name=None)
         geoms = np.asarray(frame[geometry].values) if geometry in frame else None
@@ -240,7 +249,10 @@ class Store:
         frame = pd.DataFrame.from_records(result, columns=[*cols, "geom_wkb"])
         # SQLite has no boolean type; give both backends' frames the same dtypes.
         for c in cols:
-            if isinstance(Base.metadata.tables[table].c[c].type, Boolean):
+            kind = Base.metadata.tables[table].c[c].type
+            if isinstance(kind, Boolean):
                 frame[c] = frame[c].astype(bool)
+            elif isinstance(kind, JSON):
+                frame[c] = frame[c].map(lambda v: json.loads(v) if isinstance(v, str) else v)
         wkb = np.array([bytes(b) if b is not None else None for b in frame.pop("geom_wkb")], dtype=object)
         return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=SRID)

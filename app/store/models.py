@@ -191,3 +191,78 @@ class AnalysisRun(Base):
     input_counts: Mapped[dict] = mapped_column(JSON, default=dict)
     duration_s: Mapped[float | None] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
+    #: City-wide figures, branch flags and stage timings of the run.
+    summary: Mapped[dict | None] = mapped_column(JSON)
+
+
+def _run_id() -> Column:
+    return Column("run_id", ForeignKey("analysis_runs.id", ondelete="CASCADE"), primary_key=True)
+
+
+#: Per-organization results of a run: where it is, its status, its pairing and reach.
+run_organizations = Table(
+    "run_organizations",
+    Base.metadata,
+    _run_id(),
+    Column("organization_id", Integer, primary_key=True),
+    Column("org_id", String(64), nullable=False),
+    Column("district_code", String(6)),
+    Column("street_code", String(9)),
+    Column("community_code", String(12)),
+    Column("grid_code", String(15)),
+    Column("place_id", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("in_scope", Boolean, nullable=False),
+    Column("center_id", String(64)),
+    Column("pair_distance_m", Float),
+    Column("reach_distance_m", Float),
+    Column("hotspot", Integer),
+)
+
+#: Counts and rates per area (district … grid), place, industry and the whole city.
+run_areas = Table(
+    "run_areas",
+    Base.metadata,
+    _run_id(),
+    Column("level", String(16), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200)),
+    *[
+        Column(c, Integer, nullable=False)
+        for c in ("orgs", "in_scope", "own", "joint", "area_based", "industry_based", "work", "blank")
+    ],
+    *[Column(c, Float) for c in ("org_coverage_rate", "own_rate", "work_rate", "both_rate")],
+)
+
+#: Result geometries: blank hot spots, service gaps per radius, proposed sites.
+run_features = Table(
+    "run_features",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", ForeignKey("analysis_runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("properties", JSON),
+    Column("geom", Geometry(geometry_type="GEOMETRY", srid=SRID, spatial_index=True)),
+)
+
+run_joint_branches = Table(
+    "run_joint_branches",
+    Base.metadata,
+    _run_id(),
+    Column("proposal_id", Integer, primary_key=True),
+    Column("org_id", String(64), primary_key=True),
+    Column("party_members", Integer, nullable=False),
+    Column("spread_m", Float, nullable=False),
+    Column("round", Integer, nullable=False),
+)
+
+run_place_pairings = Table(
+    "run_place_pairings",
+    Base.metadata,
+    _run_id(),
+    Column("place_id", String(64), primary_key=True),
+    Column("center_id", String(64)),
+    Column("distance_m", Float),
+)

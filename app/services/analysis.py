@@ -1,0 +1,575 @@
+"""Run the analysis: load from the store, compute with ``geo/``, store everything as a run.
+
+One run answers: which area, grid and place each organization is in (grids are generated and
+stored where a community has none), its "两个覆盖" status and scope, rates per area / place /
+industry, blank hot spots, service reach at R and 500 m with the unreached areas, sites for new
+centers, co-building pairings, joint-branch proposals and branch flags.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import insert, select, text
+
+from geo import assign, branches, coverage, grid, pairing, siting
+from geo.codes import CODE_LENGTHS
+from geo.crs import metric_epsg
+
+from ..store import Store
+from ..store.models import (
+    AnalysisRun,
+    run_areas,
+    run_joint_branches,
+    run_organizations,
+    run_place_pairings,
+)
+
+AREA_LEVELS = ("district", "street", "community", "grid")
+#: Point-only places (a building known by its address) catch organizations this close.
+POINT_PLACE_RADIUS_M = 30.0
+
+
+@dataclass
+class Parameters:
+    """Settings of one run (all stored with it)."""
+
+    radius_m: float = 1000.0
+    extra_radius_m: float = 500.0
+    capacity: bool = False
+    same_street: bool = False
+    pairing_k: int = 8
+    tolerance_m: float = 50.0
+    grid_target: int = 50
+    hotspot_cell_m: float = 500.0
+    hotspot_min: int = 5
+    sites: int = 10
+    branch_distance_m: float = 1000.0
+    scope: coverage.Scope = field(default_factory=coverage.Scope)
+
+
+@dataclass
+class Inputs:
+    """What a run reads from the store, in the city's metric CRS."""
+
+    areas: gpd.GeoDataFrame
+    orgs: gpd.GeoDataFrame
+    links: pd.DataFrame
+    instructed: np.ndarray
+    party_orgs: pd.DataFrame
+    places: gpd.GeoDataFrame
+    centers: gpd.GeoDataFrame
+    epsg: int
+
+
+@dataclass
+class Results:
+    """Everything a run computes (metric CRS)."""
+
+    organizations: pd.DataFrame
+    areas: pd.DataFrame
+    hotspots: gpd.GeoDataFrame
+    gaps: dict[float, gpd.GeoDataFrame]
+    sites: gpd.GeoDataFrame
+    proposals: pd.DataFrame
+    flags: pd.DataFrame
+    place_pairings: pd.DataFrame
+    new_grids: gpd.GeoDataFrame
+    timings: dict[str, float]
+    summary: dict
+
+
+def load_inputs(store: Store) -> Inputs:
+    """Read the areas, organizations, party work, places and centers of the store."""
+    with store.connect() as conn:
+        areas = store.read_frame("areas", ["code", "name", "level", "parent_code"], conn=conn)
+        orgs = store.read_frame(
+            "organizations",
+            ["id", "org_id", "org_type", "industry", "employees", "party_members", "operating"],
+            conn=conn,
+        )
+        links = pd.DataFrame(
+            conn.execute(
+                text(
+                    "SELECT c.organization_id, p.coverage_kind FROM party_org_coverage c "
+                    "JOIN party_orgs p ON p.id = c.party_org_id"
+                )
+            ).fetchall(),
+            columns=["organization_id", "coverage_kind"],
+        )
+        instructed = np.array([r[0] for r in conn.execute(text("SELECT DISTINCT organization_id FROM instructors"))])
+        party_orgs = pd.DataFrame(
+            conn.execute(
+                text(
+                    "SELECT p.party_org_id, p.org_type, p.coverage_kind, p.members, "
+                    "(SELECT min(o.party_members) FROM party_org_coverage c JOIN organizations o "
+                    " ON o.id = c.organization_id WHERE c.party_org_id = p.id) AS unit_members FROM party_orgs p"
+                )
+            ).fetchall(),
+            columns=["party_org_id", "org_type", "coverage_kind", "members", "unit_members"],
+        )
+        places = store.read_frame("places", ["place_id", "name", "kind"], conn=conn)
+        centers = store.read_frame(
+            "service_centers", ["center_id", "name", "level", "capacity", "area_code"], conn=conn
+        )
+    extent = areas.total_bounds if len(areas) else orgs.total_bounds
+    epsg = metric_epsg((extent[0] + extent[2]) / 2)
+    return Inputs(
+        areas.to_crs(epsg),
+        orgs.to_crs(epsg),
+        links,
+        instructed,
+        party_orgs,
+        places.to_crs(epsg),
+        centers.to_crs(epsg),
+        epsg,
+    )
+
+
+def analyze(inputs: Inputs, params: Parameters) -> Results:
+    """Compute a run from in-memory inputs (no database): see the module docstring."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    orgs, areas = inputs.orgs, inputs.areas
+    points = np.asarray(orgs.geometry.values)
+    xy = shapely.get_coordinates(points)
+    located, new_grids = _locate(points, areas, params)
+    lap("assignment")
+
+    place_index, _ = assign.locate(points, _place_shapes(inputs.places))
+    place_ids = inputs.places["place_id"].to_numpy()
+    located["place_id"] = np.where(place_index >= 0, place_ids[np.maximum(place_index, 0)], None)
+    lap("places")
+
+    status = coverage.organization_status(orgs["id"].to_numpy(), inputs.links, inputs.instructed)
+    scoped = coverage.in_scope(orgs, params.scope)
+    frame = pd.concat(
+        [
+            orgs[["id", "org_id", "industry", "party_members", "operating"]].reset_index(drop=True),
+            located.reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    frame["status"], frame["in_scope"] = status, scoped
+    area_table = _area_rates(frame, areas, new_grids, inputs.places)
+    lap("coverage")
+
+    center_id, distance = _pair(xy, frame["street_code"].to_numpy(), inputs.centers, params)
+    frame["center_id"], frame["pair_distance_m"] = center_id, np.round(distance, 1)
+    place_pairings = _pair_places(inputs.places, inputs.centers)
+    lap("pairing")
+
+    blank = (frame["status"] == "blank").to_numpy() & scoped
+    hot = coverage.lattice_clusters(xy[blank, 0], xy[blank, 1], params.hotspot_cell_m, params.hotspot_min)
+    hot = hot.set_crs(inputs.epsg, allow_override=True)
+    frame["hotspot"] = pd.array(np.full(len(frame), pd.NA), dtype="Int64")
+    hot_of_blank = hot.attrs["point_cluster"]
+    frame.loc[np.flatnonzero(blank)[hot_of_blank >= 0], "hotspot"] = hot_of_blank[hot_of_blank >= 0] + 1
+    lap("hotspots")
+
+    all_centers = shapely.get_coordinates(np.asarray(inputs.centers.geometry.values))
+    reach, _ = coverage.nearest_distance(xy, all_centers)
+    frame["reach_distance_m"] = np.round(reach, 1)
+    gaps = {}
+    for radius in sorted({params.radius_m, params.extra_radius_m}):
+        _, found = coverage.service_gaps(xy, all_centers, radius, params.hotspot_cell_m)
+        gaps[radius] = found.set_crs(inputs.epsg, allow_override=True)
+    lap("service_reach")
+
+    sites = _sites(xy[(reach > params.radius_m) & scoped], inputs.places, areas, new_grids, params)
+    lap("siting")
+
+    eligible = frame["party_members"].between(1, 2) & frame["status"].isin(["work", "blank"]) & frame["operating"]
+    units = pd.DataFrame(
+        {
+            "org_id": frame.loc[eligible, "org_id"],
+            "members": frame.loc[eligible, "party_members"],
+            "x": xy[eligible.to_numpy(), 0],
+            "y": xy[eligible.to_numpy(), 1],
+            "community_code": frame.loc[eligible, "community_code"],
+            "industry": frame.loc[eligible, "industry"],
+        }
+    )
+    proposals = branches.propose_joint_branches(units, params.branch_distance_m)
+    own_members = inputs.party_orgs.set_index("party_org_id")["unit_members"]
+    flags = branches.branch_flags(inputs.party_orgs, own_members)
+    lap("joint_branches")
+
+    city = area_table[area_table["level"] == "city"].iloc[0]
+    summary = {
+        "organizations": int(len(frame)),
+        "in_scope": int(city["in_scope"]),
+        "rates": {k: _json_number(city[k]) for k in ("org_coverage_rate", "own_rate", "work_rate", "both_rate")},
+        "unassigned": int(frame["unassigned"].sum()),
+        "snapped": int(frame["snapped"].sum()),
+        "generated_grids": int(len(new_grids)),
+        "unreached": {str(int(r)): int((reach > r).sum()) for r in gaps},
+        "hotspots": int(len(hot)),
+        "joint_branch_proposals": int(proposals["proposal_id"].nunique()) if len(proposals) else 0,
+        "units_in_proposals": int(len(proposals)),
+        "branch_flags": flags.to_dict("records"),
+        "unpaired": int(pd.isna(frame["center_id"]).sum()),
+    }
+    return Results(frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary)
+
+
+def _json_number(value) -> float | None:
+    return None if pd.isna(value) else round(float(value), 6)
+
+
+def _locate(points: np.ndarray, areas: gpd.GeoDataFrame, params: Parameters) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Codes of every level per organization, generating grids for communities without them."""
+    levels = {level: areas[areas["level"] == level] for level in AREA_LEVELS}
+    base_level = next((lv for lv in ("community", "street", "district") if len(levels[lv])), None)
+    out = pd.DataFrame({f"{lv}_code": pd.Series([None] * len(points), dtype=object) for lv in AREA_LEVELS})
+    out["snapped"] = False
+    out["unassigned"] = True
+    if base_level is None:
+        return out, _empty_grids(areas.crs)
+    base = levels[base_level]
+    index, snapped = assign.locate(points, np.asarray(base.geometry.values), params.tolerance_m)
+    codes = np.asarray(base["code"].to_numpy(), dtype=object)
+    code = pd.Series(np.where(index >= 0, codes[np.maximum(index, 0)], None), dtype=object)
+    for level in AREA_LEVELS[: AREA_LEVELS.index(base_level) + 1]:
+        out[f"{level}_code"] = code.str[: CODE_LENGTHS[level]]
+    out["snapped"], out["unassigned"] = snapped, index < 0
+    new_grids = _empty_grids(areas.crs)
+    if base_level == "community":
+        gridded = set(levels["grid"]["parent_code"])
+        missing = base[~base["code"].isin(gridded)]
+        new_grids = grid.generate_grids(missing, out["community_code"].value_counts(), params.grid_target)
+        grids = pd.concat([levels["grid"][["code", "geometry"]], new_grids[["code", "geometry"]]], ignore_index=True)
+        g_index, _ = assign.locate(points, np.asarray(grids.geometry.values), params.tolerance_m)
+        g_codes = np.asarray(grids["code"].to_numpy(), dtype=object)
+        grid_code = np.where(g_index >= 0, g_codes[np.maximum(g_index, 0)], None)
+        # A grid must lie in the organization's community; at a shared border keep the community's.
+        consistent = pd.Series(grid_code, dtype=object).str[:12].to_numpy() == out["community_code"].to_numpy()
+        out["grid_code"] = np.where(consistent, grid_code, None)
+    return out, new_grids
+
+
+def _empty_grids(crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"code": [], "name": [], "level": [], "parent_code": []}, geometry=[], crs=crs)
+
+
+def _place_shapes(places: gpd.GeoDataFrame) -> np.ndarray:
+    geoms = np.asarray(places.geometry.values)
+    is_point = shapely.get_type_id(geoms) == 0
+    shapes = geoms.copy()
+    shapes[is_point] = shapely.buffer(geoms[is_point], POINT_PLACE_RADIUS_M)
+    return shapes
+
+
+def _area_rates(
+    frame: pd.DataFrame, areas: gpd.GeoDataFrame, new_grids: gpd.GeoDataFrame, places: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    names = pd.concat([areas.set_index("code")["name"], new_grids.set_index("code")["name"]])
+    tables = []
+    for level in AREA_LEVELS:
+        codes = pd.Index(
+            pd.concat(
+                [
+                    areas.loc[areas["level"] == level, "code"],
+                    new_grids["code"] if level == "grid" else pd.Series(dtype=object),
+                ]
+            ).unique()
+        )
+        table = coverage.rates(frame, f"{level}_code", index=codes)
+        tables.append(table.assign(level=level, name=names.reindex(table.index).to_numpy()))
+    place_table = coverage.rates(frame, "place_id", index=pd.Index(places["place_id"]))
+    tables.append(
+        place_table.assign(
+            level="place", name=places.set_index("place_id")["name"].reindex(place_table.index).to_numpy()
+        )
+    )
+    industry = coverage.rates(frame.assign(industry=frame["industry"].fillna("未填")), "industry")
+    tables.append(industry.assign(level="industry", name=industry.index.to_numpy()))
+    city = coverage.rates(frame.assign(city="city"), "city")
+    tables.append(city.assign(level="city", name="全市"))
+    out = pd.concat(tables)
+    out.index.name = "code"
+    return out.reset_index()
+
+
+def _pair(xy: np.ndarray, streets: np.ndarray, centers: gpd.GeoDataFrame, params: Parameters):
+    """Each organization's community center (共驻共建), by the run's rules."""
+    community = centers[centers["level"] == "community"]
+    cxy = shapely.get_coordinates(np.asarray(community.geometry.values))
+    center_street = community["area_code"].fillna("").str[:9].to_numpy()
+    groups = (streets.astype(object), center_street) if params.same_street else (None, None)
+    if params.capacity:
+        index, distance = pairing.pair_with_capacity(
+            xy, cxy, community["capacity"].to_numpy(), params.pairing_k, *groups
+        )
+    else:
+        index, distance = pairing.pair_nearest(xy, cxy, *groups)
+    ids = community["center_id"].to_numpy()
+    return np.where(index >= 0, ids[np.maximum(index, 0)], None), distance
+
+
+def _pair_places(places: gpd.GeoDataFrame, centers: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Parks and buildings → nearest community center."""
+    chosen = places[places["kind"].isin(["park", "building"])]
+    community = centers[centers["level"] == "community"]
+    pxy = shapely.get_coordinates(shapely.point_on_surface(np.asarray(chosen.geometry.values)))
+    index, distance = pairing.pair_nearest(pxy, shapely.get_coordinates(np.asarray(community.geometry.values)))
+    ids = community["center_id"].to_numpy()
+    return pd.DataFrame(
+        {
+            "place_id": chosen["place_id"].to_numpy(),
+            "center_id": np.where(index >= 0, ids[np.maximum(index, 0)], None) if len(ids) else None,
+            "distance_m": np.round(distance, 1),
+        }
+    )
+
+
+def _sites(
+    unreached_xy: np.ndarray,
+    places: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    new_grids: gpd.GeoDataFrame,
+    params: Parameters,
+) -> gpd.GeoDataFrame:
+    """New center locations among places and grid centres reaching the most unreached organizations."""
+    grids = pd.concat([areas.loc[areas["level"] == "grid", ["code", "geometry"]], new_grids[["code", "geometry"]]])
+    candidates = pd.DataFrame(
+        {
+            "candidate_kind": ["place"] * len(places) + ["grid"] * len(grids),
+            "candidate_id": list(places["place_id"]) + list(grids["code"]),
+            "geometry": np.concatenate(
+                [
+                    shapely.point_on_surface(np.asarray(places.geometry.values)),
+                    shapely.point_on_surface(np.asarray(grids.geometry.values)),
+                ]
+            ),
+        }
+    )
+    chosen = siting.site_greedy(
+        unreached_xy, shapely.get_coordinates(candidates["geometry"].to_numpy()), params.sites, params.radius_m
+    )
+    picked = candidates.iloc[chosen["candidate"].to_numpy()].reset_index(drop=True)
+    return gpd.GeoDataFrame(
+        {
+            "rank": chosen["rank"],
+            "candidate_kind": picked["candidate_kind"],
+            "candidate_id": picked["candidate_id"],
+            "reached": chosen["reached"],
+            "total": chosen["total"],
+        },
+        geometry=picked["geometry"].to_numpy(),
+        crs=areas.crs,
+    )
+
+
+def run_analysis(store: Store, params: Parameters, note: str | None = None) -> tuple[int, Results]:
+    """Load, analyze and store a run; return its id and results."""
+    started = time.perf_counter()
+    inputs = load_inputs(store)
+    loaded = time.perf_counter()
+    results = analyze(inputs, params)
+    results.timings = {"load": round(loaded - started, 3), **results.timings}
+    run_id = _store(store, inputs, params, results, started, note)
+    return run_id, results
+
+
+def _store(store: Store, inputs: Inputs, params: Parameters, results: Results, started: float, note: str | None) -> int:
+    counts = {
+        "areas": len(inputs.areas),
+        "organizations": len(inputs.orgs),
+        "party_orgs": len(inputs.party_orgs),
+        "places": len(inputs.places),
+        "service_centers": len(inputs.centers),
+    }
+    with store.connect() as conn:
+        if len(results.new_grids):
+            grids = results.new_grids.to_crs(4326).assign(generated=True, source_crs="wgs84")
+            store.insert_frame(
+                conn, "areas", grids[["code", "name", "level", "parent_code", "generated", "source_crs", "geometry"]]
+            )
+        write_started = time.perf_counter()
+        parameters = asdict(params)
+        run_id = conn.execute(
+            insert(AnalysisRun)
+            .values(
+                parameters=parameters,
+                input_counts=counts,
+                note=note,
+                summary=results.summary,
+            )
+            .returning(AnalysisRun.id)
+        ).scalar_one()
+        orgs = results.organizations.rename(columns={"id": "organization_id"})
+        columns = [c.name for c in run_organizations.columns if c.name != "run_id"]
+        store.insert_frame(conn, "run_organizations", orgs[columns].assign(run_id=run_id))
+        store.insert_frame(conn, "run_areas", results.areas.assign(run_id=run_id)[[c.name for c in run_areas.columns]])
+        features = _features(results)
+        store.insert_frame(conn, "run_features", features.assign(run_id=run_id))
+        store.insert_frame(
+            conn,
+            "run_joint_branches",
+            results.proposals.assign(run_id=run_id)[[c.name for c in run_joint_branches.columns]],
+        )
+        store.insert_frame(
+            conn,
+            "run_place_pairings",
+            results.place_pairings.assign(run_id=run_id)[[c.name for c in run_place_pairings.columns]],
+        )
+        results.timings["store"] = round(time.perf_counter() - write_started, 3)
+        conn.execute(
+            AnalysisRun.__table__.update()
+            .where(AnalysisRun.id == run_id)
+            .values(
+                duration_s=round(time.perf_counter() - started, 3),
+                summary={**results.summary, "timings": results.timings},
+            )
+        )
+    return run_id
+
+
+def _features(results: Results) -> gpd.GeoDataFrame:
+    parts = [
+        results.hotspots.assign(
+            kind="hotspot",
+            rank=results.hotspots["cluster"] + 1,
+            properties=[{"cells": int(c)} for c in results.hotspots["cells"]],
+        )
+    ]
+    for radius, gaps in results.gaps.items():
+        parts.append(
+            gaps.assign(
+                kind=f"gap_{int(radius)}",
+                rank=np.arange(1, len(gaps) + 1),
+                properties=[{"radius_m": radius}] * len(gaps),
+            )
+        )
+    sites = results.sites
+    parts.append(
+        gpd.GeoDataFrame(
+            {
+                "kind": "site",
+                "rank": sites["rank"],
+                "count": sites["reached"],
+                "properties": [
+                    {"candidate_kind": k, "candidate_id": c, "total": int(t)}
+                    for k, c, t in zip(sites["candidate_kind"], sites["candidate_id"], sites["total"], strict=True)
+                ],
+            },
+            geometry=sites.geometry.values,
+            crs=sites.crs,
+        )
+    )
+    frame = pd.concat([p[["kind", "rank", "count", "properties", "geometry"]] for p in parts], ignore_index=True)
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=results.sites.crs).to_crs(4326)
+    frame["count"] = frame["count"].astype(np.int64)
+    return frame
+
+
+def latest_run(store: Store) -> int | None:
+    with store.connect() as conn:
+        return conn.execute(select(AnalysisRun.id).order_by(AnalysisRun.id.desc()).limit(1)).scalar()
+
+
+def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
+    """The run's files: coverage.csv, organizations.csv, joint_branches.csv, blank_areas.geojson,
+    service_gaps.geojson, siting.csv (and place_pairings.csv)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with store.connect() as conn:
+
+        def table(sql: str) -> pd.DataFrame:
+            result = conn.execute(text(sql), {"run": run_id})
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+        cov = table(
+            "SELECT level AS area_level, code AS area_code, name AS area_name, orgs, in_scope, own, joint, "
+            "area_based, industry_based, work, blank, org_coverage_rate, own_rate, work_rate, both_rate "
+            "FROM run_areas WHERE run_id = :run"
+        )
+        orgs = table(
+            "SELECT org_id, district_code, street_code, community_code, grid_code, place_id, status, "
+            "in_scope, center_id, pair_distance_m, reach_distance_m, hotspot FROM run_organizations "
+            "WHERE run_id = :run ORDER BY organization_id"
+        )
+        joint = table(
+            "SELECT proposal_id, org_id, party_members, spread_m, round FROM run_joint_branches "
+            "WHERE run_id = :run ORDER BY proposal_id, org_id"
+        )
+        pairs = table("SELECT place_id, center_id, distance_m FROM run_place_pairings WHERE run_id = :run")
+        features = store.read_frame("run_features", ["run_id", "kind", "rank", "count", "properties"], conn=conn)
+    features = features[features["run_id"] == run_id]
+    for name, frame in (
+        ("coverage.csv", cov),
+        ("organizations.csv", orgs),
+        ("joint_branches.csv", joint),
+        ("place_pairings.csv", pairs),
+    ):
+        frame.to_csv(out / name, index=False, encoding="utf-8-sig")
+        written.append(out / name)
+    blank = features[features["kind"] == "hotspot"]
+    gaps = features[features["kind"].str.startswith("gap_")].assign(radius_m=lambda f: f["kind"].str[4:].astype(int))
+    for name, frame in (("blank_areas.geojson", blank), ("service_gaps.geojson", gaps)):
+        frame.drop(columns=["run_id", "properties"]).to_file(out / name, driver="GeoJSON", engine="pyogrio")
+        written.append(out / name)
+    sites = features[features["kind"] == "site"]
+    site_table = pd.DataFrame(
+        {
+            "rank": sites["rank"],
+            "candidate_kind": [p["candidate_kind"] for p in sites["properties"]],
+            "candidate_id": [p["candidate_id"] for p in sites["properties"]],
+            "reached": sites["count"],
+            "total_reached": [p["total"] for p in sites["properties"]],
+            "lon": shapely.get_x(sites.geometry.values),
+            "lat": shapely.get_y(sites.geometry.values),
+        }
+    )
+    site_table.to_csv(out / "siting.csv", index=False, encoding="utf-8-sig")
+    written.append(out / "siting.csv")
+    return written
+
+
+def compare_runs(store: Store, run_a: int, run_b: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What changed between two runs: status transitions and rates before/after (city and districts)."""
+    with store.connect() as conn:
+
+        def table(sql: str, **params) -> pd.DataFrame:
+            result = conn.execute(text(sql), params)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+        a = table("SELECT org_id, status FROM run_organizations WHERE run_id = :r", r=run_a)
+        b = table("SELECT org_id, status FROM run_organizations WHERE run_id = :r", r=run_b)
+        rates_a = table(
+            "SELECT level, code, name, both_rate, org_coverage_rate, blank FROM run_areas "
+            "WHERE run_id = :r AND level IN ('city', 'district')",
+            r=run_a,
+        )
+        rates_b = table(
+            "SELECT level, code, both_rate, org_coverage_rate, blank FROM run_areas "
+            "WHERE run_id = :r AND level IN ('city', 'district')",
+            r=run_b,
+        )
+    merged = a.merge(b, on="org_id", how="outer", suffixes=("_before", "_after")).fillna("absent")
+    covered = {"own", "joint", "area", "industry", "work"}
+    merged["change"] = np.select(
+        [
+            merged["status_before"].eq("blank") & merged["status_after"].isin(covered),
+            merged["status_before"].isin(covered) & merged["status_after"].eq("blank"),
+        ],
+        ["became_covered", "became_blank"],
+        default="",
+    )
+    changes = merged[merged["change"] != ""].sort_values(["change", "org_id"]).reset_index(drop=True)
+    rates = rates_a.merge(rates_b, on=["level", "code"], suffixes=("_before", "_after"))
+    return changes, rates
