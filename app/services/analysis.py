@@ -473,7 +473,7 @@ def _features(results: Results) -> gpd.GeoDataFrame:
     )
     frame = pd.concat([p[["kind", "rank", "count", "properties", "geometry"]] for p in parts], ignore_index=True)
     frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=results.sites.crs).to_crs(4326)
-    frame["count"] = frame["count"].astype(np.int64)
+    frame[["rank", "count"]] = frame[["rank", "count"]].astype(np.int64)
     return frame
 
 
