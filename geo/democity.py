@@ -383,7 +383,11 @@ def _places(rng, comm: pd.DataFrame, weight: np.ndarray, n_orgs: int, districts:
     }
     kind = np.concatenate([np.full(n, k, dtype=object) for k, n in counts.items()])
     n = len(kind)
+    # Parks and business circles get a community each (they do not pile onto one another as
+    # they would if drawn independently in a dense centre); markets and buildings may share.
+    big = (kind == "park") | (kind == "business_circle")
     host = rng.choice(len(comm), size=n, p=weight)
+    host[big] = rng.choice(len(comm), size=int(big.sum()), replace=False, p=weight)
     xy, _ = sample_points(rng, comm.geometry.values[host], np.ones(n, dtype=int))
     half = np.select(
         [kind == "park", kind == "business_circle", kind == "market"],

@@ -19,7 +19,6 @@ import shapely
 from sqlalchemy import insert, select, text
 
 from geo import assign, branches, coverage, grid, pairing, siting
-from geo.codes import CODE_LENGTHS
 from geo.crs import metric_epsg
 
 from ..store import Store
@@ -149,7 +148,12 @@ def analyze(inputs: Inputs, params: Parameters) -> Results:
     located, new_grids = _locate(points, areas, params)
     lap("assignment")
 
-    place_index, _ = assign.locate(points, _place_shapes(inputs.places))
+    # The smallest place containing an organization is the most specific: a building inside a
+    # business circle, not the circle.
+    shapes = _place_shapes(inputs.places)
+    by_area = np.argsort(shapely.area(shapes), kind="stable")
+    place_index, _ = assign.locate(points, shapes[by_area])
+    place_index = np.where(place_index >= 0, by_area[np.maximum(place_index, 0)], -1)
     place_ids = inputs.places["place_id"].to_numpy()
     located["place_id"] = np.where(place_index >= 0, place_ids[np.maximum(place_index, 0)], None)
     lap("places")
@@ -233,30 +237,22 @@ def _json_number(value) -> float | None:
 def _locate(points: np.ndarray, areas: gpd.GeoDataFrame, params: Parameters) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Codes of every level per organization, generating grids for communities without them."""
     levels = {level: areas[areas["level"] == level] for level in AREA_LEVELS}
-    base_level = next((lv for lv in ("community", "street", "district") if len(levels[lv])), None)
-    out = pd.DataFrame({f"{lv}_code": pd.Series([None] * len(points), dtype=object) for lv in AREA_LEVELS})
-    out["snapped"] = False
-    out["unassigned"] = True
-    if base_level is None:
-        return out, _empty_grids(areas.crs)
-    base = levels[base_level]
-    index, snapped = assign.locate(points, np.asarray(base.geometry.values), params.tolerance_m)
-    codes = np.asarray(base["code"].to_numpy(), dtype=object)
-    code = pd.Series(np.where(index >= 0, codes[np.maximum(index, 0)], None), dtype=object)
-    for level in AREA_LEVELS[: AREA_LEVELS.index(base_level) + 1]:
-        out[f"{level}_code"] = code.str[: CODE_LENGTHS[level]]
-    out["snapped"], out["unassigned"] = snapped, index < 0
     new_grids = _empty_grids(areas.crs)
+    base_level = next((lv for lv in ("community", "street", "district") if len(levels[lv])), None)
+    if base_level is None:
+        return assign.assign_areas(points, levels["district"], params.tolerance_m), new_grids
+    if base_level == "community" and levels["community"]["code"].isin(levels["grid"]["parent_code"]).all():
+        # Grids partition every community: one join against them answers all four levels.
+        return assign.assign_areas(points, levels["grid"], params.tolerance_m), new_grids
+    out = assign.assign_areas(points, levels[base_level], params.tolerance_m)
     if base_level == "community":
         gridded = set(levels["grid"]["parent_code"])
-        missing = base[~base["code"].isin(gridded)]
+        missing = levels["community"][~levels["community"]["code"].isin(gridded)]
         new_grids = grid.generate_grids(missing, out["community_code"].value_counts(), params.grid_target)
         grids = pd.concat([levels["grid"][["code", "geometry"]], new_grids[["code", "geometry"]]], ignore_index=True)
-        g_index, _ = assign.locate(points, np.asarray(grids.geometry.values), params.tolerance_m)
-        g_codes = np.asarray(grids["code"].to_numpy(), dtype=object)
-        grid_code = np.where(g_index >= 0, g_codes[np.maximum(g_index, 0)], None)
+        grid_code = assign.assign_areas(points, grids, params.tolerance_m)["grid_code"]
         # A grid must lie in the organization's community; at a shared border keep the community's.
-        consistent = pd.Series(grid_code, dtype=object).str[:12].to_numpy() == out["community_code"].to_numpy()
+        consistent = grid_code.str[:12].to_numpy() == out["community_code"].to_numpy()
         out["grid_code"] = np.where(consistent, grid_code, None)
     return out, new_grids
 
@@ -277,6 +273,7 @@ def _area_rates(
     frame: pd.DataFrame, areas: gpd.GeoDataFrame, new_grids: gpd.GeoDataFrame, places: gpd.GeoDataFrame
 ) -> pd.DataFrame:
     names = pd.concat([areas.set_index("code")["name"], new_grids.set_index("code")["name"]])
+    counts = coverage.status_counts(frame["status"].to_numpy(), frame["in_scope"].to_numpy())
     tables = []
     for level in AREA_LEVELS:
         codes = pd.Index(
@@ -287,17 +284,17 @@ def _area_rates(
                 ]
             ).unique()
         )
-        table = coverage.rates(frame, f"{level}_code", index=codes)
+        table = coverage.rates(counts, frame[f"{level}_code"], index=codes)
         tables.append(table.assign(level=level, name=names.reindex(table.index).to_numpy()))
-    place_table = coverage.rates(frame, "place_id", index=pd.Index(places["place_id"]))
+    place_table = coverage.rates(counts, frame["place_id"], index=pd.Index(places["place_id"]))
     tables.append(
         place_table.assign(
             level="place", name=places.set_index("place_id")["name"].reindex(place_table.index).to_numpy()
         )
     )
-    industry = coverage.rates(frame.assign(industry=frame["industry"].fillna("未填")), "industry")
+    industry = coverage.rates(counts, frame["industry"].fillna("未填"))
     tables.append(industry.assign(level="industry", name=industry.index.to_numpy()))
-    city = coverage.rates(frame.assign(city="city"), "city")
+    city = coverage.rates(counts, np.full(len(frame), "city"))
     tables.append(city.assign(level="city", name="全市"))
     out = pd.concat(tables)
     out.index.name = "code"
