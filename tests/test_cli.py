@@ -24,6 +24,11 @@ def test_init_db_twice_then_demo_then_refusal(tmp_path):
     refused = run("demo", "--orgs", "300", url=url)
     assert refused.returncode == 1
     assert "--replace" in refused.stderr and "Traceback" not in refused.stderr
+    analyzed = run("analyze", "--out", str(tmp_path / "run"), url=url)
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "两个覆盖率" in analyzed.stdout and (tmp_path / "run" / "coverage.csv").exists()
+    compared = run("analyze", "--compare", "1", "1", url=url)
+    assert compared.returncode == 0 and "became covered: 0" in compared.stdout
 
 
 def test_unreachable_database_is_one_line_not_a_traceback():
