@@ -270,6 +270,19 @@ def generate(data_dir: Path, n_orgs: int = 5000, seed: int = 42) -> DemoCity:
     )
 
 
+def _seeds(rng, polygon, near: np.ndarray, core: tuple[float, float], sigma: float) -> np.ndarray:
+    """Voronoi seeds in ``polygon``: those marked ``near`` (urban units) gathered around
+    ``core`` with spread ``sigma`` metres, the others (towns, villages) spread uniformly."""
+    seeds = np.empty((len(near), 2))
+    if near.any():
+        seeds[near], _ = sample_points(
+            rng, np.array([polygon]), np.array([near.sum()]), np.array([core]), np.array([sigma])
+        )
+    if (~near).any():
+        seeds[~near], _ = sample_points(rng, np.array([polygon]), np.array([(~near).sum()]))
+    return seeds
+
+
 def _areas(rng, dist_m: gpd.GeoDataFrame, towns: pd.DataFrame, villages: pd.DataFrame, centre):
     """Streets, communities and grids as Voronoi cells inside their real parents."""
     street_rows, community_rows, grid_rows = [], [], []
@@ -282,17 +295,7 @@ def _areas(rng, dist_m: gpd.GeoDataFrame, towns: pd.DataFrame, villages: pd.Data
         core = near if near is not None else polygon.point_on_surface()
         n_street = int(is_street.sum())
         sigma = 1500.0 + 900.0 * np.sqrt(max(n_street, 1))
-        seeds = np.empty((len(t), 2))
-        if n_street:
-            seeds[is_street], _ = sample_points(
-                rng,
-                np.array([polygon]),
-                np.array([n_street]),
-                np.array([[core.x, core.y]]),
-                np.array([sigma]),
-            )
-        if (~is_street).any():
-            seeds[~is_street], _ = sample_points(rng, np.array([polygon]), np.array([(~is_street).sum()]))
+        seeds = _seeds(rng, polygon, is_street, (core.x, core.y), sigma)
         cells = _split(polygon, seeds)
         street_rows.append(
             pd.DataFrame(
@@ -315,17 +318,7 @@ def _areas(rng, dist_m: gpd.GeoDataFrame, towns: pd.DataFrame, villages: pd.Data
         if v.empty:
             continue
         urban = v["kind"].str.startswith("community").to_numpy()
-        seeds = np.empty((len(v), 2))
-        if urban.any():
-            seeds[urban], _ = sample_points(
-                rng,
-                np.array([s.geometry]),
-                np.array([urban.sum()]),
-                np.array([[s.seed_x, s.seed_y]]),
-                np.array([600.0 + 500.0 * np.sqrt(urban.sum())]),
-            )
-        if (~urban).any():
-            seeds[~urban], _ = sample_points(rng, np.array([s.geometry]), np.array([(~urban).sum()]))
+        seeds = _seeds(rng, s.geometry, urban, (s.seed_x, s.seed_y), 600.0 + 500.0 * np.sqrt(urban.sum()))
         cells = _split(s.geometry, seeds)
         community_rows.append(
             pd.DataFrame(

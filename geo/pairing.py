@@ -30,18 +30,8 @@ def pair_nearest(
     distance = np.full(len(points_xy), np.nan)
     if len(points_xy) == 0 or len(centers_xy) == 0:
         return index, distance
-    if point_groups is None:
-        distance, index = cKDTree(centers_xy).query(points_xy, k=1)
-        return index.astype(np.int64), distance
-    points_by_group = pd.Series(np.arange(len(points_xy))).groupby(np.asarray(point_groups)).indices
-    centers_by_group = pd.Series(np.arange(len(centers_xy))).groupby(np.asarray(center_groups)).indices
-    # One KD-tree per jurisdiction: a loop over streets (hundreds), not over points.
-    for group, members in points_by_group.items():
-        own = centers_by_group.get(group)
-        if own is None:
-            continue
-        d, i = cKDTree(centers_xy[own]).query(points_xy[members], k=1)
-        index[members], distance[members] = own[i], d
+    rows, cols, dist = _candidate_edges(points_xy, centers_xy, 1, point_groups, center_groups)
+    index[rows], distance[rows] = cols, dist
     return index, distance
 
 
