@@ -288,6 +288,11 @@ def test_run_is_stored_written_and_compared(store: Store, tmp_path):
         "siting.csv",
     } <= names
     cov = pd.read_csv(tmp_path / "run" / "coverage.csv", dtype={"area_code": str})
+    streets = cov[cov["area_level"] == "street"].sort_values("blank_rank")
+    assert streets["blank"].is_monotonic_decreasing and streets["blank_rank"].iloc[0] == 1
+    zero = cov[cov["zero_coverage"]]
+    assert (zero["in_scope"] > 0).all() and (zero["blank"] == zero["in_scope"]).all()
+    assert "suggestion" in pd.read_csv(tmp_path / "run" / "branch_flags.csv").columns
     assert list(cov.columns[:15]) == [
         "area_level",
         "area_code",

@@ -480,8 +480,9 @@ def latest_run(store: Store) -> int | None:
 
 
 def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
-    """The run's files: coverage.csv, organizations.csv, joint_branches.csv, blank_areas.geojson,
-    service_gaps.geojson, siting.csv (and place_pairings.csv)."""
+    """The run's files: coverage.csv (with blank ranks and zero-coverage flags), organizations.csv,
+    joint_branches.csv, blank_areas.geojson, service_gaps.geojson, siting.csv, place_pairings.csv
+    and branch_flags.csv."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with store.connect() as conn:
@@ -505,13 +506,23 @@ def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
             "WHERE run_id = :run ORDER BY proposal_id, org_id"
         )
         pairs = table("SELECT place_id, center_id, distance_m FROM run_place_pairings WHERE run_id = :run")
+        summary = conn.execute(select(AnalysisRun.summary).where(AnalysisRun.id == run_id)).scalar() or {}
         features = store.read_frame("run_features", ["run_id", "kind", "rank", "count", "properties"], conn=conn)
     features = features[features["run_id"] == run_id]
+    # Blank ranking within each level, and the areas in scope where nothing is covered at all.
+    cov["blank_rank"] = cov.groupby("area_level")["blank"].rank(method="min", ascending=False).astype(int)
+    covered = cov[["own", "joint", "area_based", "industry_based", "work"]].sum(axis=1)
+    cov["zero_coverage"] = (cov["in_scope"] > 0) & (covered == 0)
+    flags = pd.DataFrame(
+        summary.get("branch_flags", []),
+        columns=["party_org_id", "org_type", "coverage_kind", "members", "suggestion", "reason"],
+    )
     for name, frame in (
         ("coverage.csv", cov),
         ("organizations.csv", orgs),
         ("joint_branches.csv", joint),
         ("place_pairings.csv", pairs),
+        ("branch_flags.csv", flags),
     ):
         frame.to_csv(out / name, index=False, encoding="utf-8-sig")
         written.append(out / name)
