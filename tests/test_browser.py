@@ -61,7 +61,7 @@ def open_map(browser, url: str):
 def zoom_to(page, lat: float, lon: float, zoom: int) -> None:
     """Move the map and wait until the organizations for the new view have arrived."""
     with page.expect_response(lambda r: "/map/data/orgs" in r.url and f"zoom={zoom}" in r.url):
-        page.evaluate(f"window.hongtuMap.setView([{lat}, {lon}], {zoom})")
+        page.evaluate(f"() => {{ window.hongtuMap.setView([{lat}, {lon}], {zoom}); }}")
     page.wait_for_timeout(200)
 
 
@@ -121,6 +121,31 @@ def test_untrusted_names_are_shown_as_text(browser, store: Store):
         assert "</script><script>" in popup.inner_text()
         assert popup.locator("img, b:has-text('互联网'), script").count() == 0
         assert page.evaluate("window.__xss") is None
+        assert outside == [] and errors == []
+    finally:
+        served.close()
+
+
+def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: Store):
+    served = Served(demo_store)
+    try:
+        page, outside, errors = open_map(browser, served.url)
+        zoom_to(page, 25.04, 102.71, 15)
+        before = int(page.locator("#ht-visible").inner_text())
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url and "status=blank" in r.url):
+            page.select_option("select[name=status]", "blank")
+        page.wait_for_timeout(200)
+        after = int(page.locator("#ht-visible").inner_text())
+        assert 0 < after < before
+        target = demo_store.read_frame("organizations", ["org_id", "name"]).iloc[42]
+        page.fill("#ht-search input", target["name"])
+        page.click("#ht-search button")
+        page.locator("#ht-search-results li").first.click()
+        page.wait_for_function("window.hongtuMap.getZoom() === 17")
+        centre = page.evaluate("(() => { const c = hongtuMap.getCenter(); return [c.lng, c.lat]; })()")
+        point = target.geometry
+        assert abs(centre[0] - point.x) < 1e-4 and abs(centre[1] - point.y) < 1e-4
+        assert page.evaluate("window.hongtuHighlight") == target["org_id"]
         assert outside == [] and errors == []
     finally:
         served.close()

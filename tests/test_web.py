@@ -106,3 +106,57 @@ def test_page_without_schema_says_what_to_run(tmp_path):
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}", "TESTING": True})
     page = app.test_client().get("/")
     assert page.status_code == 503 and "hongtu init-db" in page.get_data(as_text=True)
+
+
+@pytest.fixture
+def analyzed_client(store: Store):
+    """A small demo city with one analysis run."""
+    from app.services.analysis import Parameters, run_analysis
+    from app.services.demo import load_demo
+
+    load_demo(store, n_orgs=600, seed=11)
+    run_analysis(store, Parameters())
+    return create_app({"DATABASE_URL": store.url, "TESTING": True}).test_client(), store
+
+
+def test_filters_narrow_the_organizations(analyzed_client):
+    client, store = analyzed_client
+    box = "102.3,24.5,103.5,26.0"
+    every = client.get(f"/map/data/orgs?bbox={box}&zoom=16").get_json()
+    blank = client.get(f"/map/data/orgs?bbox={box}&zoom=16&status=blank").get_json()
+    social = client.get(f"/map/data/orgs?bbox={box}&zoom=16&org_type=social_org&status=blank").get_json()
+    assert every["mode"] == "points" and 0 < social["total"] < blank["total"] < every["total"]
+    assert {f["properties"]["status"] for f in blank["features"]} == {"blank"}
+    assert {f["properties"]["org_type"] for f in social["features"]} == {"social_org"}
+    # Out-of-scope organizations are grey ('out') once a run has said so.
+    statuses = {f["properties"]["status"] for f in every["features"]}
+    assert statuses <= {"org", "work", "blank", "out"} and "out" in statuses
+    assert client.get(f"/map/data/orgs?bbox={box}&status=bogus").status_code == 400
+
+
+def test_search_and_card_with_navigation(analyzed_client):
+    from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+
+    client, store = analyzed_client
+    name = store.read_frame("organizations", ["org_id", "name"]).iloc[5]
+    hits = client.get(f"/map/search?q={name['name'][:6]}").get_json()["results"]
+    assert name["org_id"] in [h["org_id"] for h in hits]
+    assert client.get("/map/search?q=%25").get_json()["results"] == []
+    card = client.get(f"/map/org/{name['org_id']}").get_json()
+    assert card["name"] == name["name"] and card["grid_code"].startswith(card["community_code"])
+    assert card["center_name"].endswith("党群服务中心") and card["pair_distance_m"] >= 0
+    glon, glat = wgs84_to_gcj02(card["lon"], card["lat"])
+    blon, blat = wgs84_to_bd09(card["lon"], card["lat"])
+    assert f"position={float(glon):.6f},{float(glat):.6f}" in card["navigation"]["amap"]
+    assert f"location={float(blat):.6f},{float(blon):.6f}" in card["navigation"]["baidu"]
+    assert client.get("/map/org/nope").status_code == 404
+
+
+def test_run_layers_and_choropleth(analyzed_client):
+    client, _ = analyzed_client
+    box = "102.3,24.5,103.5,26.0"
+    hot = client.get(f"/map/data/hotspots?bbox={box}&zoom=12").get_json()
+    assert all(f["properties"]["kind"] == "hotspot" for f in hot["features"])
+    communities = client.get(f"/map/data/community?bbox={box}&zoom=12").get_json()["features"]
+    rated = [f["properties"]["both_rate"] for f in communities if f["properties"].get("in_scope")]
+    assert rated and all(r is None or 0 <= r <= 1 for r in rated)

@@ -6,6 +6,7 @@ R*Tree (SpatiaLite) or GiST (PostGIS) index; everything else is portable SQL.
 
 from __future__ import annotations
 
+import pandas as pd
 from sqlalchemy import text
 
 from . import Store
@@ -32,34 +33,154 @@ def count_at_most(store: Store, table: str, bbox: BBox, limit: int) -> int:
         return conn.execute(text(sql), {**_bbox_params(bbox), "lim": limit + 1}).scalar()
 
 
-def organization_points(store: Store, bbox: BBox, limit: int) -> list[dict]:
-    """Organizations in ``bbox`` with their attributes and coverage status, at most ``limit``."""
+#: Map status of an organization: from the latest analysis run when there is one (out of
+#: scope → 'out'; own, joint, area- and industry-based → 'org'), else from the stored party work.
+MAP_STATUS_SQL = (
+    f"CASE WHEN r.organization_id IS NULL THEN ({STATUS_SQL}) WHEN NOT r.in_scope THEN 'out' "
+    "WHEN r.status IN ('own', 'joint', 'area', 'industry') THEN 'org' ELSE r.status END"
+)
+#: Filters the map accepts, each an equality on one column of the organization subquery.
+ORG_FILTERS = ("org_type", "industry", "status")
+
+
+def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
+    """SQL (and parameters) of the organizations in the bound box, with map status, filtered."""
     sql = (
-        "SELECT t.org_id, t.name, t.org_type, t.industry, t.employees, t.party_members, "
-        f"t.address, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, {STATUS_SQL} AS status "
-        f"FROM organizations t WHERE {store.backend.bbox_clause('organizations', 't')} "
-        "ORDER BY t.id LIMIT :lim"
+        "SELECT * FROM (SELECT t.id, t.org_id, t.name, t.org_type, t.industry, t.employees, t.party_members, "
+        f"t.address, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, {MAP_STATUS_SQL} AS status "
+        "FROM organizations t LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
+        f"WHERE {store.backend.bbox_clause('organizations', 't')}) s"
     )
+    conditions = [f"s.{name} = :f_{name}" for name in ORG_FILTERS if filters.get(name)]
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    return sql, {f"f_{name}": filters[name] for name in ORG_FILTERS if filters.get(name)}
+
+
+def area_rates(store: Store, run_id: int, level: str):
+    """The run's counts and rates per area code of one level (an empty frame without a run)."""
     with store.connect() as conn:
-        rows = conn.execute(text(sql), {**_bbox_params(bbox), "lim": limit}).mappings()
-        return [dict(r) for r in rows]
+        result = conn.execute(
+            text(
+                "SELECT code, orgs, in_scope, blank, both_rate, org_coverage_rate FROM run_areas "
+                "WHERE run_id = :run AND level = :level"
+            ),
+            {"run": run_id, "level": level},
+        )
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return frame.set_index("code")
 
 
-def organization_clusters(store: Store, bbox: BBox, cell_deg: float) -> list[dict]:
+def industries(store: Store) -> list[str]:
+    """The industries organizations are filed under, for the map's filter."""
+    with store.connect() as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                text("SELECT DISTINCT industry FROM organizations WHERE industry IS NOT NULL ORDER BY industry")
+            )
+        ]
+
+
+def latest_run_id(store: Store) -> int:
+    """The newest analysis run, or 0 when there is none."""
+    with store.connect() as conn:
+        return conn.execute(text("SELECT coalesce(max(id), 0) FROM analysis_runs")).scalar()
+
+
+def organization_count(store: Store, bbox: BBox, limit: int, run_id: int, filters: dict[str, str]) -> int:
+    """Organizations in ``bbox`` passing ``filters``, counted no further than ``limit + 1``."""
+    sql, params = _organizations(store, filters)
+    with store.connect() as conn:
+        return conn.execute(
+            text(f"SELECT count(*) FROM ({sql} LIMIT :lim) c"),
+            {**_bbox_params(bbox), **params, "run": run_id, "lim": limit + 1},
+        ).scalar()
+
+
+def organization_points(
+    store: Store, bbox: BBox, limit: int, run_id: int = 0, filters: dict[str, str] | None = None
+) -> list[dict]:
+    """Organizations in ``bbox`` with their attributes and map status, at most ``limit``."""
+    sql, params = _organizations(store, filters or {})
+    with store.connect() as conn:
+        rows = conn.execute(
+            text(f"{sql} ORDER BY s.id LIMIT :lim"), {**_bbox_params(bbox), **params, "run": run_id, "lim": limit}
+        ).mappings()
+        return [{k: v for k, v in r.items() if k != "id"} for r in rows]
+
+
+def organization_clusters(
+    store: Store, bbox: BBox, cell_deg: float, run_id: int = 0, filters: dict[str, str] | None = None
+) -> list[dict]:
     """Organizations in ``bbox`` aggregated on a square lattice of ``cell_deg`` degrees.
 
     Each cluster has its member count, the mean position and the number of blank organizations.
     """
-    sql = (
+    sql, params = _organizations(store, filters or {})
+    grouped = (
         "SELECT count(*) AS n, avg(lon) AS lon, avg(lat) AS lat, "
         "sum(CASE WHEN status = 'blank' THEN 1 ELSE 0 END) AS blank FROM ("
-        f"SELECT ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, {STATUS_SQL} AS status, "
-        "CAST(ST_X(t.geom) / :cell AS INTEGER) AS gx, CAST(ST_Y(t.geom) / :cell AS INTEGER) AS gy "
-        f"FROM organizations t WHERE {store.backend.bbox_clause('organizations', 't')}) s "
-        "GROUP BY gx, gy"
+        f"SELECT q.*, CAST(q.lon / :cell AS INTEGER) AS gx, CAST(q.lat / :cell AS INTEGER) AS gy FROM ({sql}) q"
+        ") g GROUP BY gx, gy"
     )
     with store.connect() as conn:
-        rows = conn.execute(text(sql), {**_bbox_params(bbox), "cell": cell_deg}).mappings()
+        rows = conn.execute(text(grouped), {**_bbox_params(bbox), **params, "run": run_id, "cell": cell_deg})
+        return [dict(r) for r in rows.mappings()]
+
+
+CARD_SQL = (
+    "SELECT t.id, t.org_id, t.name, t.org_type, t.industry, t.credit_code, t.employees, t.party_members, "
+    "t.address, t.operating, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, r.status AS run_status, r.in_scope, "
+    "r.district_code, r.street_code, r.community_code, r.grid_code, r.place_id, r.center_id, "
+    "r.pair_distance_m, p.name AS place_name, c.name AS center_name "
+    "FROM organizations t LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
+    "LEFT JOIN places p ON p.place_id = r.place_id "
+    "LEFT JOIN service_centers c ON c.center_id = r.center_id WHERE t.org_id = :org"
+)
+
+
+def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
+    """Everything a popup shows about one organization (None if unknown)."""
+    with store.connect() as conn:
+        row = conn.execute(text(CARD_SQL), {"run": run_id, "org": org_id}).mappings().first()
+        if row is None:
+            return None
+        card = dict(row)
+        card["party_orgs"] = [
+            dict(r)
+            for r in conn.execute(
+                text(
+                    "SELECT p.party_org_id, p.name, p.org_type, p.coverage_kind FROM party_org_coverage c "
+                    "JOIN party_orgs p ON p.id = c.party_org_id WHERE c.organization_id = :id ORDER BY p.party_org_id"
+                ),
+                {"id": card["id"]},
+            ).mappings()
+        ]
+        card["instructor"] = bool(
+            conn.execute(
+                text("SELECT count(*) FROM instructors WHERE organization_id = :id"), {"id": card["id"]}
+            ).scalar()
+        )
+        card["community_name"] = conn.execute(
+            text("SELECT name FROM areas WHERE code = :c"), {"c": card["community_code"]}
+        ).scalar()
+    card.pop("id")
+    return card
+
+
+def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict]:
+    """Organizations whose name or address contains ``query``, or whose credit code starts with it."""
+    pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    with store.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT org_id, name, address, credit_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM organizations "
+                "WHERE name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\' "
+                "OR credit_code LIKE :prefix ESCAPE '\\' ORDER BY length(name), org_id LIMIT :lim"
+            ),
+            {"contains": f"%{pattern}%", "prefix": f"{pattern.upper()}%", "lim": limit},
+        ).mappings()
         return [dict(r) for r in rows]
 
 

@@ -133,6 +133,10 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
         ("places", "园区·商圈·市场·楼宇", True),
         ("centers", "党群服务中心", True),
         ("stations", "新就业群体驿站", False),
+        ("hotspots", "空白热点（最近一次分析）", True),
+        ("gaps", "服务盲区（1000 米外）", False),
+        ("gaps500", "服务盲区（500 米外）", False),
+        ("sites", "建议新建阵地", False),
         ("orgs_clusters", "两新组织（聚合）", True),
     ):
         groups[key] = folium.FeatureGroup(name=name, show=show).add_to(m)
@@ -152,6 +156,8 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
     config = {
         "basemaps": _basemaps(),
         "data": url_for("maps.data", layer="__layer__"),
+        "card": url_for("maps.organization", org_id="__org__"),
+        "search": url_for("maps.search"),
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
         "minZoom": {"street": 9, "community": 11, "grid": 13, "places": 11, "centers": 12, "stations": 11},
     }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import numpy as np
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request
+
+from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 
 from ..db import get_store
 from ..store import queries
@@ -20,6 +24,11 @@ SIMPLE_LAYERS = {
     "centers": ("service_centers", ("center_id", "name", "level", "capacity")),
     "stations": ("stations", ("station_id", "name", "kind", "facilities")),
 }
+
+
+#: Result layers of the latest analysis run: name → feature kind.
+RUN_LAYERS = {"hotspots": "hotspot", "gaps": "gap_1000", "gaps500": "gap_500", "sites": "site"}
+STATUS_FILTER = ("org", "work", "blank", "out")
 
 
 class BadParameter(ValueError):
@@ -56,6 +65,49 @@ def _zoom() -> int:
     return zoom
 
 
+def _filters() -> dict[str, str]:
+    filters = {name: request.args.get(name, "").strip() for name in queries.ORG_FILTERS}
+    if filters["status"] and filters["status"] not in STATUS_FILTER:
+        raise BadParameter("status", f"应为 {'/'.join(STATUS_FILTER)}", f"expected one of {', '.join(STATUS_FILTER)}")
+    if filters["org_type"] and filters["org_type"] not in ("enterprise", "social_org"):
+        raise BadParameter("org_type", "应为 enterprise/social_org", "expected enterprise or social_org")
+    return {k: v for k, v in filters.items() if v}
+
+
+@bp.get("/map/org/<org_id>")
+def organization(org_id: str):
+    """The card of one organization, with navigation links for AMap (GCJ-02) and Baidu (BD-09)."""
+    store = get_store()
+    card = queries.organization_card(store, org_id, queries.latest_run_id(store))
+    if card is None:
+        return jsonify({"error": f"org_id: 未找到 / no organization {org_id!r}", "parameter": "org_id"}), 404
+    card["navigation"] = navigation_links(card["lon"], card["lat"], card["name"])
+    return jsonify(card)
+
+
+def navigation_links(lon: float, lat: float, name: str) -> dict[str, str]:
+    """Links opening AMap and Baidu Maps at a WGS-84 point, in each one's own coordinates."""
+    glon, glat = (float(v) for v in wgs84_to_gcj02(lon, lat))
+    blon, blat = (float(v) for v in wgs84_to_bd09(lon, lat))
+    label = quote(name)
+    return {
+        "amap": f"https://uri.amap.com/marker?position={glon:.6f},{glat:.6f}&name={label}&coordinate=gaode",
+        "baidu": (
+            f"https://api.map.baidu.com/marker?location={blat:.6f},{blon:.6f}&title={label}"
+            f"&content={label}&output=html&coord_type=bd09ll&src=hongtu"
+        ),
+    }
+
+
+@bp.get("/map/search")
+def search():
+    """Organizations by name, address or credit code."""
+    q = request.args.get("q", "").strip()
+    if not q:
+        raise BadParameter("q", "请输入名称、地址或信用代码", "give a name, address or credit code")
+    return jsonify({"query": q, "results": queries.search_organizations(get_store(), q[:100])})
+
+
 @bp.get("/")
 def index():
     """The city map."""
@@ -75,7 +127,13 @@ def index():
     else:
         lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
     m = build_city_map((lat, lon), zoom=12)
-    return render_template("map.html", counts=counts, **render_parts(m))
+    return render_template(
+        "map.html",
+        counts=counts,
+        industries=queries.industries(store),
+        run_id=queries.latest_run_id(store),
+        **render_parts(m),
+    )
 
 
 @bp.get("/map/data/<layer>")
@@ -88,19 +146,36 @@ def data(layer: str):
     if layer in AREA_LEVELS:
         frame = store.read_frame("areas", ["code", "name", "level"], bbox=bbox, where={"level": layer})
         frame["geometry"] = shapely.simplify(frame.geometry.values, pixel)
-        return geojson_response(feature_collection(frame, ["code", "name", "level"], grid_size=pixel / 4))
+        # The latest run's 两个覆盖率 per area, for the choropleth.
+        rates = queries.area_rates(store, queries.latest_run_id(store), layer)
+        frame = frame.join(rates, on="code")
+        columns = ["code", "name", "level", *rates.columns]
+        # A power-of-ten grid keeps coordinates short in the JSON.
+        grid = 10.0 ** np.floor(np.log10(pixel / 4))
+        return geojson_response(feature_collection(frame, columns, grid_size=grid))
+    if layer in RUN_LAYERS:
+        frame = store.read_frame(
+            "run_features",
+            ["kind", "rank", "count"],
+            bbox=bbox,
+            where={"run_id": queries.latest_run_id(store), "kind": RUN_LAYERS[layer]},
+        )
+        return geojson_response(feature_collection(frame, ["kind", "rank", "count"]))
     if layer in SIMPLE_LAYERS:
         table, columns = SIMPLE_LAYERS[layer]
         frame = store.read_frame(table, columns, bbox=bbox)
         return geojson_response(feature_collection(frame, columns))
     if layer == "orgs":
         limit = current_app.config["HONGTU_POINT_LIMIT"]
-        if queries.count_at_most(store, "organizations", bbox, limit) <= limit:
-            rows = queries.organization_points(store, bbox, limit)
-            return geojson_response(point_collection(rows, {"mode": "points"}))
+        run_id, filters = queries.latest_run_id(store), _filters()
+        total = queries.organization_count(store, bbox, limit, run_id, filters)
+        if total <= limit:
+            rows = queries.organization_points(store, bbox, limit, run_id, filters)
+            return geojson_response(point_collection(rows, {"mode": "points", "total": total}))
         # About one cluster per 64 screen pixels; the lattice is fixed per zoom so clusters
         # stay put while panning.
         cell = pixel * 64
-        rows = queries.organization_clusters(store, bbox, cell)
-        return geojson_response(point_collection(rows, {"mode": "clusters", "cell": cell}))
+        rows = queries.organization_clusters(store, bbox, cell, run_id, filters)
+        extra = {"mode": "clusters", "cell": cell, "total": sum(r["n"] for r in rows)}
+        return geojson_response(point_collection(rows, extra))
     return jsonify({"error": f"layer: 未知图层 / unknown layer {layer!r}", "parameter": "layer"}), 404
