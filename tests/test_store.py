@@ -142,8 +142,8 @@ def test_bbox_query_matches_brute_force(store: Store, index_mode):
     inside = (xy.x >= bbox[0]) & (xy.x <= bbox[2]) & (xy.y >= bbox[1]) & (xy.y <= bbox[3])
     assert got == set(frame.loc[inside, "org_id"])
     assert 100 < len(got) < 2000
-    assert queries.count_at_most(store, "organizations", bbox, 50) == 51
-    assert queries.count_at_most(store, "organizations", bbox, 5000) == len(got)
+    assert queries.organization_count(store, bbox, 50, 0, {}) == 51
+    assert queries.organization_count(store, bbox, 5000, 0, {}) == len(got)
 
 
 def test_polygon_bbox_and_contains(store: Store):

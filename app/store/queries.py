@@ -26,13 +26,6 @@ def _bbox_params(bbox: BBox) -> dict[str, float]:
     return dict(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
 
 
-def count_at_most(store: Store, table: str, bbox: BBox, limit: int) -> int:
-    """Rows of ``table`` in ``bbox``, counted no further than ``limit + 1`` (cheap on big tables)."""
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM {table} t WHERE {store.backend.bbox_clause(table, 't')} LIMIT :lim) sub"
-    with store.connect() as conn:
-        return conn.execute(text(sql), {**_bbox_params(bbox), "lim": limit + 1}).scalar()
-
-
 #: Map status of an organization: from the latest analysis run when there is one (out of
 #: scope → 'out'; own, joint, area- and industry-based → 'org'), else from the stored party work.
 MAP_STATUS_SQL = (
