@@ -146,7 +146,9 @@
           if (group._map && group._map.getZoom() >= 14) {
             L.circle(latlng, { radius: cfg.radius, color: "#1565c0", weight: 1, fillOpacity: 0.04, interactive: false }).addTo(group);
           }
-          return L.circleMarker(latlng, { radius: street ? 7 : 5, color: "#1565c0", weight: 2, fillColor: "#fff", fillOpacity: 1 });
+          return L.circleMarker(latlng, {
+            radius: street ? 7 : 5, color: "#1565c0", weight: 2, fillColor: "#fff", fillOpacity: 1, bubblingMouseEvents: false
+          });
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
@@ -189,7 +191,9 @@
     }
     var markers = data.features.map(function (f) {
       var c = f.geometry.coordinates, s = STATUS[f.properties.status] || STATUS.blank;
-      var marker = L.circleMarker([c[1], c[0]], { radius: 6, color: "#fff", weight: 1, fillColor: s.color, fillOpacity: 0.95 });
+      var marker = L.circleMarker([c[1], c[0]], {
+        radius: 6, color: "#fff", weight: 1, fillColor: s.color, fillOpacity: 0.95, bubblingMouseEvents: false
+      });
       return bindCard(marker, f.properties, cfg);
     });
     groups.orgs.addLayers(markers);
@@ -258,6 +262,21 @@
       el.addEventListener("change", function () { load("orgs", layers.orgs); });
     });
     setUpSearch(map, cfg);
+    // Nearby: a click on the map lists what lies within the service radius, nearest first.
+    map.on("click", function (e) {
+      var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius;
+      fetch(url).then(function (r) { return r.json(); }).then(function (data) {
+        var list = function (items, label) {
+          return "<b>" + esc(label) + "（" + items.length + "）</b><ol class='ht-nearby'>" + items.slice(0, 10).map(function (it) {
+            return "<li>" + esc(it.name) + " · " + esc(Math.round(it.distance_m)) + " 米</li>";
+          }).join("") + "</ol>";
+        };
+        L.popup({ maxWidth: 320 }).setLatLng(e.latlng).setContent(
+          "<div class='ht-nearby-card'>" + esc(cfg.radius) + " 米内<br>" + list(data.centers, "党群服务中心") +
+          list(data.organizations, "两新组织") + "</div>"
+        ).openOn(map);
+      });
+    });
     refresh();
     // Handles for embedding pages and browser tests.
     window.hongtuMap = map;

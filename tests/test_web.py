@@ -160,3 +160,20 @@ def test_run_layers_and_choropleth(analyzed_client):
     communities = client.get(f"/map/data/community?bbox={box}&zoom=12").get_json()["features"]
     rated = [f["properties"]["both_rate"] for f in communities if f["properties"].get("in_scope")]
     assert rated and all(r is None or 0 <= r <= 1 for r in rated)
+
+
+def test_nearby_lists_what_is_within_the_radius_nearest_first(analyzed_client):
+    import pyproj
+
+    client, store = analyzed_client
+    centre = store.read_frame("service_centers", ["center_id"]).geometry.iloc[3]
+    answer = client.get(f"/map/nearby?lon={centre.x}&lat={centre.y}&r=800").get_json()
+    assert answer["centers"][0]["distance_m"] == 0
+    distances = [o["distance_m"] for o in answer["organizations"]]
+    assert distances == sorted(distances) and all(d <= 800 for d in distances)
+    orgs = store.read_frame("organizations", ["org_id"])
+    geod = pyproj.Geod(ellps="WGS84")
+    d = geod.inv([centre.x] * len(orgs), [centre.y] * len(orgs), orgs.geometry.x, orgs.geometry.y)[2]
+    assert len(answer["organizations"]) == min(50, int((d <= 800).sum()))
+    assert client.get("/map/nearby?lon=x&lat=1").status_code == 400
+    assert client.get(f"/map/nearby?lon={centre.x}&lat={centre.y}&r=99999").status_code == 400

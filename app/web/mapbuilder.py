@@ -158,6 +158,7 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
         "data": url_for("maps.data", layer="__layer__"),
         "card": url_for("maps.organization", org_id="__org__"),
         "search": url_for("maps.search"),
+        "nearby": url_for("maps.nearby"),
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
         "minZoom": {"street": 9, "community": 11, "grid": 13, "places": 11, "centers": 12, "stations": 11},
     }

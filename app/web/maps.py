@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import numpy as np
+import pandas as pd
+import pyproj
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request
 
@@ -106,6 +108,53 @@ def search():
     if not q:
         raise BadParameter("q", "请输入名称、地址或信用代码", "give a name, address or credit code")
     return jsonify({"query": q, "results": queries.search_organizations(get_store(), q[:100])})
+
+
+#: Largest radius a nearby query may ask for, in metres.
+NEARBY_MAX_M = 5000.0
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+@bp.get("/map/nearby")
+def nearby():
+    """Organizations and service centers within ``r`` metres of a point, nearest first."""
+    try:
+        lon, lat = float(request.args["lon"]), float(request.args["lat"])
+    except (KeyError, ValueError):
+        raise BadParameter("lon/lat", "需要经纬度", "expected lon and lat") from None
+    try:
+        radius = float(request.args.get("r", current_app.config["HONGTU_SERVICE_RADIUS_M"]))
+    except ValueError:
+        raise BadParameter("r", "需要数字（米）", "expected metres") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90) or not 0 < radius <= NEARBY_MAX_M:
+        raise BadParameter(
+            "lon/lat/r",
+            f"超出范围（半径不超过 {NEARBY_MAX_M:.0f} 米）",
+            f"out of range (radius at most {NEARBY_MAX_M:.0f} m)",
+        )
+    dlat = radius / 110_574.0
+    dlon = radius / (111_320.0 * max(np.cos(np.radians(lat)), 1e-6))
+    bbox = (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+    store = get_store()
+    orgs = pd.DataFrame(queries.organization_points(store, bbox, 5000, queries.latest_run_id(store)))
+    centers = store.read_frame("service_centers", ["center_id", "name", "level", "capacity"], bbox=bbox)
+    answer = {"lon": lon, "lat": lat, "r": radius}
+    for key, frame, xy in (
+        ("organizations", orgs, (orgs["lon"], orgs["lat"]) if len(orgs) else None),
+        (
+            "centers",
+            pd.DataFrame(centers.drop(columns="geometry")),
+            (shapely.get_x(centers.geometry.values), shapely.get_y(centers.geometry.values)) if len(centers) else None,
+        ),
+    ):
+        if xy is None:
+            answer[key] = []
+            continue
+        distance = _GEOD.inv(np.full(len(frame), lon), np.full(len(frame), lat), *xy)[2]
+        frame = frame.assign(distance_m=np.round(distance, 1))
+        frame = frame[frame["distance_m"] <= radius].sort_values("distance_m").head(50)
+        answer[key] = frame.drop(columns=["lon", "lat"], errors="ignore").to_dict("records")
+    return jsonify(answer)
 
 
 @bp.get("/")
