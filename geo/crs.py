@@ -187,6 +187,18 @@ def from_wgs84(geoms, crs: str):
     return _transform_geometries(geoms, _FROM_WGS84[crs])
 
 
+def from_wgs84_xy(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Convert WGS-84 coordinate columns to ``crs`` ('gcj02', 'bd09', 'wgs84')."""
+    crs = canonical_crs(crs)
+    return (np.asarray(lon, float), np.asarray(lat, float)) if crs == "wgs84" else _FROM_WGS84[crs](lon, lat)
+
+
+def to_wgs84_xy(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """Convert coordinate columns in ``crs`` ('gcj02', 'bd09', 'wgs84') to WGS-84."""
+    crs = canonical_crs(crs)
+    return (np.asarray(lon, float), np.asarray(lat, float)) if crs == "wgs84" else _TO_WGS84[crs](lon, lat)
+
+
 def metric_epsg(lon: float) -> int:
     """EPSG code of the CGCS2000 3-degree Gauss-Kruger zone (CM in the code) for a longitude.
 

@@ -202,13 +202,20 @@
   function init(map, control, groups, cfg) {
     L.control.scale({ imperial: false }).addTo(map);
     var base = {};
+    // Overlays are drawn in the coordinates of the base map: GCJ-02 under AMap, else WGS-84.
+    cfg.displayCrs = "wgs84";
     cfg.basemaps.forEach(function (b, i) {
       var layer = L.layerGroup(b.urls.map(function (u) {
         return L.tileLayer(u, { subdomains: b.subdomains || "abc", attribution: b.attribution, maxZoom: 19 });
       }));
+      layer.hongtuCrs = b.crs || "wgs84";
       base[b.id] = layer;
       control.addBaseLayer(layer, b.name);
-      if (i === 0) layer.addTo(map);
+      if (i === 0) { layer.addTo(map); cfg.displayCrs = layer.hongtuCrs; }
+    });
+    map.on("baselayerchange", function (e) {
+      var crs = e.layer.hongtuCrs || "wgs84";
+      if (crs !== cfg.displayCrs) { cfg.displayCrs = crs; refresh(); }
     });
 
     var pending = {}, reading = false;
@@ -231,7 +238,7 @@
       var b = map.getBounds();
       var url = cfg.data.replace("__layer__", name) + "?bbox=" +
         [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",") +
-        "&zoom=" + map.getZoom() + (name === "orgs" ? filterQuery() : "");
+        "&zoom=" + map.getZoom() + crsQuery(cfg) + (name === "orgs" ? filterQuery() : "");
       fetch(url, { signal: ctrl.signal })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         // Swap only when the new data is here: no flicker, and what is shown stays clickable.
@@ -264,7 +271,8 @@
     setUpSearch(map, cfg);
     // Nearby: a click on the map lists what lies within the service radius, nearest first.
     map.on("click", function (e) {
-      var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius;
+      var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius +
+        crsQuery(cfg);
       fetch(url).then(function (r) { return r.json(); }).then(function (data) {
         var list = function (items, label) {
           return "<b>" + esc(label) + "（" + items.length + "）</b><ol class='ht-nearby'>" + items.slice(0, 10).map(function (it) {
@@ -281,6 +289,10 @@
     // Handles for embedding pages and browser tests.
     window.hongtuMap = map;
     window.hongtuGroups = groups;
+  }
+
+  function crsQuery(cfg) {
+    return cfg.displayCrs === "wgs84" ? "" : "&crs=" + cfg.displayCrs;
   }
 
   function filterQuery() {
@@ -300,7 +312,7 @@
       ev.preventDefault();
       var q = form.querySelector("input").value.trim();
       if (!q) return;
-      fetch(cfg.search + "?q=" + encodeURIComponent(q)).then(function (r) { return r.json(); }).then(function (data) {
+      fetch(cfg.search + "?q=" + encodeURIComponent(q) + crsQuery(cfg)).then(function (r) { return r.json(); }).then(function (data) {
         list.innerHTML = "";
         if (!data.results || !data.results.length) { list.innerHTML = "<li>未找到</li>"; return; }
         data.results.forEach(function (hit) {

@@ -177,3 +177,19 @@ def test_nearby_lists_what_is_within_the_radius_nearest_first(analyzed_client):
     assert len(answer["organizations"]) == min(50, int((d <= 800).sum()))
     assert client.get("/map/nearby?lon=x&lat=1").status_code == 400
     assert client.get(f"/map/nearby?lon={centre.x}&lat={centre.y}&r=99999").status_code == 400
+
+
+def test_overlays_follow_amap_into_gcj02(client):
+    from geo.crs import wgs84_to_gcj02
+
+    box = (102.70, 25.03, 102.72, 25.05)
+    plain = client.get(f"/map/data/orgs?bbox={','.join(map(str, box))}&zoom=16").get_json()
+    gcj_box = [*wgs84_to_gcj02(box[0], box[1]), *wgs84_to_gcj02(box[2], box[3])]
+    shifted = client.get(f"/map/data/orgs?bbox={','.join(str(float(v)) for v in gcj_box)}&zoom=16&crs=gcj02").get_json()
+    wgs = {f["properties"]["org_id"]: f["geometry"]["coordinates"] for f in plain["features"]}
+    gcj = {f["properties"]["org_id"]: f["geometry"]["coordinates"] for f in shifted["features"]}
+    assert set(wgs) <= set(gcj)
+    for org_id, (lon, lat) in wgs.items():
+        expected = wgs84_to_gcj02(lon, lat)
+        assert gcj[org_id] == pytest.approx([float(expected[0]), float(expected[1])], abs=2e-6)
+    assert client.get(f"/map/data/district?bbox={URBAN_BOX}&crs=mars").status_code == 400

@@ -10,6 +10,8 @@ import numpy as np
 import shapely
 from flask import Response
 
+from geo.crs import from_wgs84, from_wgs84_xy
+
 
 def _dumps(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -20,12 +22,14 @@ def feature_collection(
     columns: Sequence[str],
     grid_size: float = 1e-6,
     extra: dict | None = None,
+    crs: str = "wgs84",
 ) -> str:
     """A FeatureCollection string of ``frame``'s geometries with ``columns`` as properties.
 
-    Coordinates are snapped to ``grid_size`` degrees (1e-6° ≈ 0.1 m) to keep answers small.
+    Coordinates are converted to ``crs`` (``gcj02`` for AMap tiles) and snapped to
+    ``grid_size`` degrees (1e-6° ≈ 0.1 m) to keep answers small.
     """
-    geoms = shapely.set_precision(np.asarray(frame.geometry.values), grid_size)
+    geoms = shapely.set_precision(from_wgs84(np.asarray(frame.geometry.values), crs), grid_size)
     encoded = shapely.to_geojson(geoms)
     records = frame[list(columns)].astype(object).where(frame[list(columns)].notna(), None)
     features = (
@@ -35,14 +39,24 @@ def feature_collection(
     return _collection(features, extra)
 
 
-def point_collection(rows: Iterable[dict], extra: dict | None = None) -> str:
-    """A FeatureCollection of point rows carrying ``lon``/``lat`` keys; the rest are properties."""
+def point_collection(rows: list[dict], extra: dict | None = None, crs: str = "wgs84") -> str:
+    """A FeatureCollection of point rows carrying ``lon``/``lat`` keys (WGS-84, shown in ``crs``);
+    the rest are properties."""
+    rows = to_display(rows, crs)
     features = (
         '{"type":"Feature","geometry":{"type":"Point","coordinates":'
         f'[{r["lon"]:.6f},{r["lat"]:.6f}]}},"properties":{_dumps(_without_xy(r))}}}'
         for r in rows
     )
     return _collection(features, extra)
+
+
+def to_display(rows: list[dict], crs: str) -> list[dict]:
+    """Rows with their ``lon``/``lat`` converted from WGS-84 to ``crs``, all at once."""
+    if crs == "wgs84" or not rows:
+        return rows
+    lon, lat = from_wgs84_xy(np.array([r["lon"] for r in rows]), np.array([r["lat"] for r in rows]), crs)
+    return [{**r, "lon": float(x), "lat": float(y)} for r, x, y in zip(rows, lon, lat, strict=True)]
 
 
 def _without_xy(row: dict) -> dict:

@@ -45,6 +45,12 @@ BASEMAP_TILES = {
         "01234567",
         "&copy; 天地图 Tianditu",
     ),
+    "amap": (
+        "高德地图",
+        ["https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"],
+        "1234",
+        "&copy; 高德地图 AMap",
+    ),
     "osm": (
         "OpenStreetMap",
         ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"],
@@ -82,7 +88,7 @@ def _basemaps() -> list[dict]:
     default = cfg["HONGTU_BASEMAP"]
     for ident, (name, urls, subdomains, attribution) in BASEMAP_TILES.items():
         # Offline by default: an online base map is offered only when configured.
-        if (ident.startswith("tianditu") and not key) or (ident == "osm" and default != "osm"):
+        if (ident.startswith("tianditu") and not key) or (ident in ("osm", "amap") and default != ident):
             continue
         choices.append(
             {
@@ -91,6 +97,8 @@ def _basemaps() -> list[dict]:
                 "attribution": attribution,
                 "subdomains": subdomains,
                 "urls": [u.replace("{key}", key) for u in urls],
+                # AMap tiles are in GCJ-02: overlays must be drawn in GCJ-02 over them.
+                "crs": "gcj02" if ident == "amap" else "wgs84",
             }
         )
     choices.append({"id": "none", "name": "无底图", "urls": []})

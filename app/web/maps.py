@@ -10,11 +10,11 @@ import pyproj
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from geo.crs import to_wgs84_xy, wgs84_to_bd09, wgs84_to_gcj02
 
 from ..db import get_store
 from ..store import queries
-from .geojson import feature_collection, geojson_response, point_collection
+from .geojson import feature_collection, geojson_response, point_collection, to_display
 from .mapbuilder import build_city_map, render_parts
 
 bp = Blueprint("maps", __name__)
@@ -46,7 +46,15 @@ def _bad_parameter(exc: BadParameter):
     return jsonify({"error": str(exc), "parameter": exc.name}), 400
 
 
-def _bbox() -> tuple[float, float, float, float]:
+def _display_crs() -> str:
+    """The coordinates the browser draws in: WGS-84, or GCJ-02 under AMap tiles."""
+    crs = request.args.get("crs", "wgs84")
+    if crs not in ("wgs84", "gcj02"):
+        raise BadParameter("crs", "应为 wgs84 或 gcj02", "expected wgs84 or gcj02")
+    return crs
+
+
+def _bbox(crs: str = "wgs84") -> tuple[float, float, float, float]:
     raw = request.args.get("bbox", "")
     try:
         minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
@@ -54,6 +62,11 @@ def _bbox() -> tuple[float, float, float, float]:
         raise BadParameter("bbox", "需要 minx,miny,maxx,maxy 四个数", "expected minx,miny,maxx,maxy") from None
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise BadParameter("bbox", "范围无效", "out of range or min > max")
+    if crs != "wgs84":
+        # The offset varies by metres per kilometre: converted corners plus a small margin
+        # cover the whole view.
+        (minx, maxx), (miny, maxy) = to_wgs84_xy(np.array([minx, maxx]), np.array([miny, maxy]), crs)
+        minx, miny, maxx, maxy = minx - 0.002, miny - 0.002, maxx + 0.002, maxy + 0.002
     return minx, miny, maxx, maxy
 
 
@@ -107,7 +120,8 @@ def search():
     q = request.args.get("q", "").strip()
     if not q:
         raise BadParameter("q", "请输入名称、地址或信用代码", "give a name, address or credit code")
-    return jsonify({"query": q, "results": queries.search_organizations(get_store(), q[:100])})
+    hits = queries.search_organizations(get_store(), q[:100])
+    return jsonify({"query": q, "results": to_display(hits, _display_crs())})
 
 
 #: Largest radius a nearby query may ask for, in metres.
@@ -122,6 +136,7 @@ def nearby():
         lon, lat = float(request.args["lon"]), float(request.args["lat"])
     except (KeyError, ValueError):
         raise BadParameter("lon/lat", "需要经纬度", "expected lon and lat") from None
+    lon, lat = (float(v) for v in to_wgs84_xy(lon, lat, _display_crs()))
     try:
         radius = float(request.args.get("r", current_app.config["HONGTU_SERVICE_RADIUS_M"]))
     except ValueError:
@@ -188,7 +203,8 @@ def index():
 @bp.get("/map/data/<layer>")
 def data(layer: str):
     """GeoJSON of one layer for the visible box; big layers are aggregated at low zoom."""
-    bbox, zoom = _bbox(), _zoom()
+    crs = _display_crs()
+    bbox, zoom = _bbox(crs), _zoom()
     store = get_store()
     # One screen pixel at this zoom, in degrees: the finest detail worth sending.
     pixel = 360.0 / (256 * 2**zoom)
@@ -201,7 +217,7 @@ def data(layer: str):
         columns = ["code", "name", "level", *rates.columns]
         # A power-of-ten grid keeps coordinates short in the JSON.
         grid = 10.0 ** np.floor(np.log10(pixel / 4))
-        return geojson_response(feature_collection(frame, columns, grid_size=grid))
+        return geojson_response(feature_collection(frame, columns, grid_size=grid, crs=crs))
     if layer in RUN_LAYERS:
         frame = store.read_frame(
             "run_features",
@@ -209,22 +225,22 @@ def data(layer: str):
             bbox=bbox,
             where={"run_id": queries.latest_run_id(store), "kind": RUN_LAYERS[layer]},
         )
-        return geojson_response(feature_collection(frame, ["kind", "rank", "count"]))
+        return geojson_response(feature_collection(frame, ["kind", "rank", "count"], crs=crs))
     if layer in SIMPLE_LAYERS:
         table, columns = SIMPLE_LAYERS[layer]
         frame = store.read_frame(table, columns, bbox=bbox)
-        return geojson_response(feature_collection(frame, columns))
+        return geojson_response(feature_collection(frame, columns, crs=crs))
     if layer == "orgs":
         limit = current_app.config["HONGTU_POINT_LIMIT"]
         run_id, filters = queries.latest_run_id(store), _filters()
         total = queries.organization_count(store, bbox, limit, run_id, filters)
         if total <= limit:
             rows = queries.organization_points(store, bbox, limit, run_id, filters)
-            return geojson_response(point_collection(rows, {"mode": "points", "total": total}))
+            return geojson_response(point_collection(rows, {"mode": "points", "total": total}, crs))
         # About one cluster per 64 screen pixels; the lattice is fixed per zoom so clusters
         # stay put while panning.
         cell = pixel * 64
         rows = queries.organization_clusters(store, bbox, cell, run_id, filters)
         extra = {"mode": "clusters", "cell": cell, "total": sum(r["n"] for r in rows)}
-        return geojson_response(point_collection(rows, extra))
+        return geojson_response(point_collection(rows, extra, crs))
     return jsonify({"error": f"layer: 未知图层 / unknown layer {layer!r}", "parameter": "layer"}), 404
