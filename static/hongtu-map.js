@@ -152,9 +152,19 @@
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
-          layer.bindPopup("<b>" + esc(p.name) + "</b>" + table([
-            ["级别", CENTER_LEVELS[p.level] || p.level], ["承载能力", p.capacity], ["服务半径", cfg.radius + " 米"]
-          ]));
+          var rows = [["级别", CENTER_LEVELS[p.level] || p.level], ["承载能力", p.capacity], ["服务半径", cfg.radius + " 米"]];
+          layer.bindPopup("<b>" + esc(p.name) + "</b>" + table(rows));
+          layer.on("popupopen", function (e) {
+            fetch(cfg.centerCard.replace("__center__", encodeURIComponent(p.center_id)))
+              .then(function (r) { return r.ok ? r.json() : null; })
+              .then(function (card) {
+                if (!card) return;
+                e.popup.setContent("<b>" + esc(card.name) + "</b>" + table(rows.concat([
+                  ["所在区划", card.area_name],
+                  ["结对组织", card.run_id ? card.paired + " 个（共驻共建）" : "尚无分析"]
+                ])));
+              });
+          });
         }
       }).addTo(group);
     },

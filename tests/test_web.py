@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from sqlalchemy import text
 
 from app import create_app
 from app.store import Store
@@ -193,3 +194,16 @@ def test_overlays_follow_amap_into_gcj02(client):
         expected = wgs84_to_gcj02(lon, lat)
         assert gcj[org_id] == pytest.approx([float(expected[0]), float(expected[1])], abs=2e-6)
     assert client.get(f"/map/data/district?bbox={URBAN_BOX}&crs=mars").status_code == 400
+
+
+def test_center_card_counts_its_paired_organizations(analyzed_client):
+    client, store = analyzed_client
+    with store.connect() as conn:
+        center_id, paired = conn.execute(
+            text(
+                "SELECT center_id, count(*) FROM run_organizations GROUP BY center_id ORDER BY count(*) DESC, center_id"
+            )
+        ).first()
+    card = client.get(f"/map/center/{center_id}").get_json()
+    assert card["paired"] == paired > 0 and card["level"] == "community" and card["area_name"]
+    assert client.get("/map/center/nope").status_code == 404

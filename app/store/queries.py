@@ -162,6 +162,24 @@ def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
     return card
 
 
+def center_card(store: Store, center_id: str, run_id: int) -> dict | None:
+    """A service center with the number of organizations the run paired with it."""
+    with store.connect() as conn:
+        row = (
+            conn.execute(
+                text(
+                    "SELECT c.center_id, c.name, c.level, c.capacity, c.area_code, a.name AS area_name, "
+                    "(SELECT count(*) FROM run_organizations r WHERE r.run_id = :run AND r.center_id = c.center_id) "
+                    "AS paired FROM service_centers c LEFT JOIN areas a ON a.code = c.area_code WHERE c.center_id = :id"
+                ),
+                {"run": run_id, "id": center_id},
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
 def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Organizations whose name or address contains ``query``, or whose credit code starts with it."""
     pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -165,6 +165,7 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
         "basemaps": _basemaps(),
         "data": url_for("maps.data", layer="__layer__"),
         "card": url_for("maps.organization", org_id="__org__"),
+        "centerCard": url_for("maps.center", center_id="__center__"),
         "search": url_for("maps.search"),
         "nearby": url_for("maps.nearby"),
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],

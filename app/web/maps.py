@@ -100,6 +100,18 @@ def organization(org_id: str):
     return jsonify(card)
 
 
+@bp.get("/map/center/<center_id>")
+def center(center_id: str):
+    """The card of one service center: level, capacity, organizations paired by the latest run."""
+    store = get_store()
+    run_id = queries.latest_run_id(store)
+    card = queries.center_card(store, center_id, run_id)
+    if card is None:
+        return jsonify({"error": f"center_id: 未找到 / no center {center_id!r}", "parameter": "center_id"}), 404
+    card["run_id"] = run_id or None
+    return jsonify(card)
+
+
 def navigation_links(lon: float, lat: float, name: str) -> dict[str, str]:
     """Links opening AMap and Baidu Maps at a WGS-84 point, in each one's own coordinates."""
     glon, glat = (float(v) for v in wgs84_to_gcj02(lon, lat))
