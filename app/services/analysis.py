@@ -474,11 +474,6 @@ def _features(results: Results) -> gpd.GeoDataFrame:
     return frame
 
 
-def latest_run(store: Store) -> int | None:
-    with store.connect() as conn:
-        return conn.execute(select(AnalysisRun.id).order_by(AnalysisRun.id.desc()).limit(1)).scalar()
-
-
 def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
     """The run's files: coverage.csv (with blank ranks and zero-coverage flags), organizations.csv,
     joint_branches.csv, blank_areas.geojson, service_gaps.geojson, siting.csv, place_pairings.csv

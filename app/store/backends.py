@@ -90,6 +90,11 @@ class Backend:
         return pd.Series(values.dt.to_pydatetime(), index=values.index, dtype=object)
 
 
+def _assignments(update: Sequence[str], spatial: bool) -> str:
+    """The SET list of an ``ON CONFLICT … DO UPDATE`` (same syntax on SQLite and PostgreSQL)."""
+    return ", ".join(f"{c} = excluded.{c}" for c in [*update, *(["geom"] if spatial else [])])
+
+
 def _sqlite_module():
     """The DB-API module to use for SQLite: one that can load SpatiaLite.
 
@@ -183,8 +188,7 @@ class SpatiaLiteBackend(Backend):
         self._write(conn, table, columns, rows, geoms, "")
 
     def upsert_rows(self, conn, table, key, columns, rows, geoms, update) -> None:
-        sets = [*update, "geom"] if geoms is not None else list(update)
-        assignments = ", ".join(f"{c} = excluded.{c}" for c in sets)
+        assignments = _assignments(update, geoms is not None)
         self._write(conn, table, columns, rows, geoms, f" ON CONFLICT ({key}) DO UPDATE SET {assignments}")
 
     def _write(self, conn, table, columns, rows, geoms, conflict: str) -> None:
@@ -266,8 +270,7 @@ class PostGISBackend(Backend):
         conn.exec_driver_sql("DROP TABLE IF EXISTS _hongtu_load")
         conn.exec_driver_sql(f"CREATE TEMP TABLE _hongtu_load AS SELECT {names} FROM {table} WITH NO DATA")
         self._copy(conn, "_hongtu_load", columns, rows, geoms)
-        sets = [*update, "geom"] if geoms is not None else list(update)
-        assignments = ", ".join(f"{c} = excluded.{c}" for c in sets)
+        assignments = _assignments(update, geoms is not None)
         conn.exec_driver_sql(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM _hongtu_load "
             f"ON CONFLICT ({key}) DO UPDATE SET {assignments}"
