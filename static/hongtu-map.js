@@ -26,6 +26,15 @@
     grid: { color: "#90a4ae", weight: 0.8, fill: false, dashArray: "2 3" }
   };
 
+  // The page's message catalog (Chinese source → current language); Chinese when absent.
+  var I18N = window.HONGTU_I18N || {};
+  function t(message, values) {
+    var text = I18N[message] || message;
+    Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(values[k]); });
+    return text;
+  }
+  function label(dict, key) { return dict[key] ? t(dict[key]) : key; }
+
   function esc(value) {
     if (value === null || value === undefined) return "";
     return String(value)
@@ -43,41 +52,41 @@
 
   function orgPopup(p) {
     return "<b>" + esc(p.name) + "</b>" + table([
-      ["类型", ORG_TYPES[p.org_type] || p.org_type],
-      ["行业", p.industry],
-      ["从业人员", p.employees],
-      ["正式党员", p.party_members],
-      ["覆盖状态", (STATUS[p.status] || {}).label],
-      ["地址", p.address],
-      ["编号", p.org_id]
+      [t("类型"), label(ORG_TYPES, p.org_type)],
+      [t("行业"), t(p.industry || "")],
+      [t("从业人员"), p.employees],
+      [t("正式党员"), p.party_members],
+      [t("覆盖状态"), STATUS[p.status] ? t(STATUS[p.status].label) : ""],
+      [t("地址"), p.address],
+      [t("编号"), p.org_id]
     ]);
   }
 
   // The full card: party organizations, instructor, place, grid, paired center, navigation.
   function orgCard(c) {
     var party = (c.party_orgs || []).map(function (p) {
-      return p.name + "（" + (COVERAGE_KINDS[p.coverage_kind] || p.coverage_kind) + "）";
-    }).join("；");
+      return p.name + " (" + label(COVERAGE_KINDS, p.coverage_kind) + ")";
+    }).join("; ");
     var rows = [
-      ["类型", ORG_TYPES[c.org_type] || c.org_type],
-      ["行业", c.industry],
-      ["统一社会信用代码", c.credit_code],
-      ["从业人员", c.employees],
-      ["正式党员", c.party_members],
-      ["党组织", party || "无"],
-      ["党建指导员", c.instructor ? "已选派" : "未选派"],
-      ["覆盖状态", c.run_status ? (RUN_STATUS[c.run_status] || c.run_status) + (c.in_scope ? "" : "（不在统计范围）") : ""],
-      ["所在场所", c.place_name],
-      ["所在社区", c.community_name],
-      ["网格编码", c.grid_code],
-      ["结对阵地", c.center_name ? c.center_name + "（" + Math.round(c.pair_distance_m) + " 米）" : ""],
-      ["地址", c.address],
-      ["编号", c.org_id]
+      [t("类型"), label(ORG_TYPES, c.org_type)],
+      [t("行业"), t(c.industry || "")],
+      [t("统一社会信用代码"), c.credit_code],
+      [t("从业人员"), c.employees],
+      [t("正式党员"), c.party_members],
+      [t("党组织"), party || t("无")],
+      [t("党建指导员"), c.instructor ? t("已选派") : t("未选派")],
+      [t("覆盖状态"), c.run_status ? label(RUN_STATUS, c.run_status) + (c.in_scope ? "" : " · " + t("不在统计范围")) : ""],
+      [t("所在场所"), c.place_name],
+      [t("所在社区"), c.community_name],
+      [t("网格编码"), c.grid_code],
+      [t("结对阵地"), c.center_name ? c.center_name + " · " + t("{n} 米", { n: Math.round(c.pair_distance_m) }) : ""],
+      [t("地址"), c.address],
+      [t("编号"), c.org_id]
     ].filter(function (r) { return r[1] !== null && r[1] !== undefined && r[1] !== ""; });
     var nav = c.navigation || {};
     return "<b>" + esc(c.name) + "</b>" + table(rows) +
-      '<div class="ht-nav-links"><a target="_blank" rel="noopener" href="' + esc(nav.amap) + '">高德导航</a> · ' +
-      '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">百度导航</a></div>';
+      '<div class="ht-nav-links"><a target="_blank" rel="noopener" href="' + esc(nav.amap) + '">' + esc(t("高德导航")) + '</a> · ' +
+      '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">' + esc(t("百度导航")) + "</a></div>";
   }
 
   function bindCard(marker, props, cfg) {
@@ -90,6 +99,24 @@
     return marker;
   }
 
+  // Zoom range in which each level's names are written on the map.
+  var LABEL_ZOOM = { district: [0, 11], street: [12, 13], community: [14, 15], grid: [16, 22] };
+
+  function pct(rate) { return rate === null || rate === undefined ? "–" : Math.round(rate * 1000) / 10 + "%"; }
+
+  // An area's card: counts and rates of the latest run, and a link to its page.
+  function areaCard(p, cfg) {
+    var rows = [[t("编码"), p.code]];
+    if (p.orgs !== undefined && p.orgs !== null) {
+      rows = rows.concat([
+        [t("两新组织"), p.orgs], [t("在统计范围"), p.in_scope], [t("空白"), p.blank],
+        [t("组织覆盖率"), pct(p.org_coverage_rate)], [t("两个覆盖率"), pct(p.both_rate)]
+      ]);
+    }
+    return "<b>" + esc(p.name) + "</b>" + table(rows) +
+      '<a class="ht-area-link" href="' + esc(cfg.areaPage.replace("__code__", encodeURIComponent(p.code))) + '">' + esc(t("查看区域详情")) + " ›</a>";
+  }
+
   function rateColor(rate) {
     if (rate === null || rate === undefined) return "#bdbdbd";
     return rate >= 0.9 ? "#1b5e20" : rate >= 0.75 ? "#66bb6a" : rate >= 0.6 ? "#fdd835" : rate >= 0.4 ? "#fb8c00" : "#c62828";
@@ -98,6 +125,7 @@
   var renderers = {
     area: function (level) {
       return function (data, group, cfg) {
+        var zoom = group._map ? group._map.getZoom() : 0, labelled = zoom >= LABEL_ZOOM[level][0] && zoom <= LABEL_ZOOM[level][1];
         L.geoJSON(data, {
           style: function (f) {
             var style = L.extend({}, AREA_STYLE[level]);
@@ -108,20 +136,51 @@
             return style;
           },
           onEachFeature: function (f, layer) {
-            var p = f.properties, rate = p.both_rate === null || p.both_rate === undefined ? "" :
-              " · 两个覆盖率 " + Math.round(p.both_rate * 100) + "%";
+            var p = f.properties;
+            if (labelled && p.label) {
+              L.tooltip({ permanent: true, direction: "center", className: "ht-area-label ht-label-" + level, interactive: false })
+                .setLatLng([p.label[1], p.label[0]]).setContent(esc(p.name)).addTo(group);
+            }
+            if (AREA_STYLE[level].interactive === false) return;
+            var rate = p.both_rate === null || p.both_rate === undefined ? "" : " · " + t("两个覆盖率") + " " + pct(p.both_rate);
             layer.bindTooltip(esc(p.name) + " " + esc(p.code) + esc(rate), { sticky: true });
+            layer.bindPopup(areaCard(p, cfg));
           }
         }).addTo(group).bringToBack();
       };
     },
-    run: function (style, label) {
+    pairings: function (data, group) {
+      L.geoJSON(data, {
+        style: { color: "#1565c0", weight: 1.2, opacity: 0.7, dashArray: "3 3" },
+        onEachFeature: function (f, layer) {
+          var p = f.properties;
+          layer.bindTooltip(esc(p.name) + " → " + esc(p.center_name) + " · " + esc(t("{n} 米", { n: Math.round(p.pair_distance_m) })));
+        }
+      }).addTo(group);
+    },
+    branches: function (data, group) {
+      // Each proposal: a star from its centre to its member units, and a badge at the centre.
+      data.features.forEach(function (f) {
+        var p = f.properties, pts = f.geometry.coordinates.map(function (c) { return [c[1], c[0]]; });
+        var centre = [
+          pts.reduce(function (a, q) { return a + q[0]; }, 0) / pts.length,
+          pts.reduce(function (a, q) { return a + q[1]; }, 0) / pts.length
+        ];
+        pts.forEach(function (q) { L.polyline([centre, q], { color: "#6a1b9a", weight: 2, opacity: 0.8, interactive: false }).addTo(group); });
+        L.circleMarker(centre, { radius: 7, color: "#6a1b9a", weight: 2, fillColor: "#e1bee7", fillOpacity: 1, bubblingMouseEvents: false })
+          .bindPopup("<b>" + esc(t("联合党支部建议")) + " #" + esc(p.proposal_id) + "</b>" + table([
+            [t("单位数"), p.units], [t("正式党员"), p.party_members], [t("最远间距"), t("{n} 米", { n: Math.round(p.spread_m) })]
+          ]) + "<ol class='ht-nearby'>" + (p.names || []).map(function (n) { return "<li>" + esc(n) + "</li>"; }).join("") + "</ol>")
+          .addTo(group);
+      });
+    },
+    run: function (style, name) {
       return function (data, group) {
         L.geoJSON(data, {
           style: style,
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 8, color: "#6a1b9a", weight: 3 }); },
           onEachFeature: function (f, layer) {
-            layer.bindTooltip(esc(label) + " #" + esc(f.properties.rank) + "：" + esc(f.properties.count) + " 个组织");
+            layer.bindTooltip(esc(t(name)) + " #" + esc(f.properties.rank) + " · " + esc(t("{n} 个组织", { n: f.properties.count })));
           }
         }).addTo(group).bringToBack();
       };
@@ -134,7 +193,7 @@
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
-          layer.bindPopup("<b>" + esc(p.name) + "</b>" + table([["类别", PLACE_KINDS[p.kind] || p.kind], ["编号", p.place_id]]));
+          layer.bindPopup("<b>" + esc(p.name) + "</b>" + table([[t("类别"), label(PLACE_KINDS, p.kind)], [t("编号"), p.place_id]]));
         }
       }).addTo(group).bringToBack();
     },
@@ -152,7 +211,7 @@
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
-          var rows = [["级别", CENTER_LEVELS[p.level] || p.level], ["承载能力", p.capacity], ["服务半径", cfg.radius + " 米"]];
+          var rows = [[t("级别"), label(CENTER_LEVELS, p.level)], [t("承载能力"), p.capacity], [t("服务半径"), t("{n} 米", { n: cfg.radius })]];
           layer.bindPopup("<b>" + esc(p.name) + "</b>" + table(rows));
           layer.on("popupopen", function (e) {
             fetch(cfg.centerCard.replace("__center__", encodeURIComponent(p.center_id)))
@@ -160,8 +219,8 @@
               .then(function (card) {
                 if (!card) return;
                 e.popup.setContent("<b>" + esc(card.name) + "</b>" + table(rows.concat([
-                  ["所在区划", card.area_name],
-                  ["结对组织", card.run_id ? card.paired + " 个（共驻共建）" : "尚无分析"]
+                  [t("所在区划"), card.area_name],
+                  [t("结对组织"), card.run_id ? t("{n} 个（共驻共建）", { n: card.paired }) : t("尚无分析")]
                 ])));
               });
           });
@@ -175,7 +234,7 @@
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
-          layer.bindPopup("<b>" + esc(p.name) + "</b>" + table([["类型", STATION_KINDS[p.kind] || p.kind], ["设施", p.facilities]]));
+          layer.bindPopup("<b>" + esc(p.name) + "</b>" + table([[t("类型"), label(STATION_KINDS, p.kind)], [t("设施"), p.facilities]]));
         }
       }).addTo(group);
     }
@@ -193,7 +252,7 @@
           html: '<span style="line-height:' + size + 'px">' + n + "</span>",
           iconSize: [size, size]
         });
-        L.marker([c[1], c[0]], { icon: icon, title: n + " 个组织，空白 " + p.blank })
+        L.marker([c[1], c[0]], { icon: icon, title: t("{n} 个组织，空白 {blank}", { n: n, blank: p.blank }) })
           .on("click", function (e) { e.target._map.setView(e.latlng, e.target._map.getZoom() + 2); })
           .addTo(groups.orgs_clusters);
       });
@@ -248,7 +307,7 @@
       var b = map.getBounds();
       var url = cfg.data.replace("__layer__", name) + "?bbox=" +
         [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",") +
-        "&zoom=" + map.getZoom() + crsQuery(cfg) + (name === "orgs" ? filterQuery() : "");
+        "&zoom=" + map.getZoom() + crsQuery(cfg) + (name === "orgs" ? filterQuery(cfg) : "");
       fetch(url, { signal: ctrl.signal })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         // Swap only when the new data is here: no flicker, and what is shown stays clickable.
@@ -268,8 +327,13 @@
       gaps: renderers.run({ color: "#0d47a1", weight: 1, dashArray: "4 3", fillOpacity: 0.15 }, "服务盲区"),
       gaps500: renderers.run({ color: "#1976d2", weight: 1, dashArray: "2 3", fillOpacity: 0.1 }, "500 米盲区"),
       sites: renderers.run({}, "建议新建阵地"),
+      pairings: renderers.pairings,
+      branches: renderers.branches,
       orgs: function (data) { renderOrgs(data, groups, cfg); }
     };
+    Object.keys(layers).forEach(function (name) {
+      if (name !== "orgs" && !groups[name]) delete layers[name];
+    });
     function refresh() {
       Object.keys(layers).forEach(function (name) { load(name, layers[name]); });
     }
@@ -284,17 +348,27 @@
       var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius +
         crsQuery(cfg);
       fetch(url).then(function (r) { return r.json(); }).then(function (data) {
-        var list = function (items, label) {
-          return "<b>" + esc(label) + "（" + items.length + "）</b><ol class='ht-nearby'>" + items.slice(0, 10).map(function (it) {
-            return "<li>" + esc(it.name) + " · " + esc(Math.round(it.distance_m)) + " 米</li>";
+        var list = function (items, name) {
+          return "<b>" + esc(t(name)) + " (" + items.length + ")</b><ol class='ht-nearby'>" + items.slice(0, 10).map(function (it) {
+            return "<li>" + esc(it.name) + " · " + esc(t("{n} 米", { n: Math.round(it.distance_m) })) + "</li>";
           }).join("") + "</ol>";
         };
+        // Where the click fell, district → grid, each a link to its page.
+        var trail = (data.areas || []).map(function (a) {
+          return '<a href="' + esc(cfg.areaPage.replace("__code__", encodeURIComponent(a.code))) + '">' + esc(a.name) + "</a>";
+        }).join(" › ");
         L.popup({ maxWidth: 320 }).setLatLng(e.latlng).setContent(
-          "<div class='ht-nearby-card'>" + esc(cfg.radius) + " 米内<br>" + list(data.centers, "党群服务中心") +
+          "<div class='ht-nearby-card'>" + (trail ? "<div class='ht-trail'>" + trail + "</div>" : "") +
+          esc(t("{n} 米内", { n: cfg.radius })) + "<br>" + list(data.centers, "党群服务中心") +
           list(data.organizations, "两新组织") + "</div>"
         ).openOn(map);
       });
     });
+    if (cfg.area) {
+      // An area page: its outline on top, the view fitted to it.
+      if (cfg.area.outline) L.geoJSON(cfg.area.outline, { style: { color: "#d50000", weight: 3, fill: false }, interactive: false }).addTo(map);
+      map.fitBounds(cfg.area.bounds);
+    }
     refresh();
     // Handles for embedding pages and browser tests.
     window.hongtuMap = map;
@@ -305,12 +379,15 @@
     return cfg.displayCrs === "wgs84" ? "" : "&crs=" + cfg.displayCrs;
   }
 
-  function filterQuery() {
-    var q = "";
+  // The filters chosen in the panel; an area page's own area unless the panel narrows it.
+  function filterQuery(cfg) {
+    var q = "", area = cfg.area ? cfg.area.code : "";
     document.querySelectorAll(".ht-filter").forEach(function (el) {
-      if (el.value) q += "&" + encodeURIComponent(el.name) + "=" + encodeURIComponent(el.value);
+      if (!el.value) return;
+      if (el.name === "area") { area = el.value; return; }
+      q += "&" + encodeURIComponent(el.name) + "=" + encodeURIComponent(el.value);
     });
-    return q;
+    return area ? q + "&area=" + encodeURIComponent(area) : q;
   }
 
   // Search by name, address or credit code: a list of hits; choosing one zooms there and rings it.
@@ -324,7 +401,7 @@
       if (!q) return;
       fetch(cfg.search + "?q=" + encodeURIComponent(q) + crsQuery(cfg)).then(function (r) { return r.json(); }).then(function (data) {
         list.innerHTML = "";
-        if (!data.results || !data.results.length) { list.innerHTML = "<li>未找到</li>"; return; }
+        if (!data.results || !data.results.length) { list.innerHTML = "<li>" + esc(t("未找到")) + "</li>"; return; }
         data.results.forEach(function (hit) {
           var li = document.createElement("li");
           li.textContent = hit.name + (hit.address ? "（" + hit.address + "）" : "");
@@ -341,5 +418,5 @@
     });
   }
 
-  window.Hongtu = { init: init, esc: esc };
+  window.Hongtu = { init: init, esc: esc, t: t };
 })();

@@ -82,3 +82,17 @@ def demo_store(request, tmp_path_factory) -> Store:
             store.insert_frame(conn, table, frame)
     yield store
     store.engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def analyzed_store(request, tmp_path_factory) -> Store:
+    """A small demo city analysed twice (1000 m, then 800 m service radius); read-only for tests."""
+    from app.services.analysis import Parameters, run_analysis
+    from app.services.demo import load_demo
+
+    store = _fresh_store(request.param, tmp_path_factory, "analyzed")
+    load_demo(store, n_orgs=1500, seed=11)
+    run_analysis(store, Parameters())
+    run_analysis(store, Parameters(radius_m=800))
+    yield store
+    store.engine.dispose()

@@ -149,3 +149,75 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
         assert outside == [] and errors == []
     finally:
         served.close()
+
+
+def test_layer_toggles_change_what_is_drawn(browser, analyzed_store: Store):
+    served = Served(analyzed_store)
+    try:
+        page, outside, errors = open_map(browser, served.url)
+        zoom_to(page, 25.04, 102.71, 14)
+        assert page.evaluate("window.hongtuGroups.grid.getLayers().length") == 0
+        with page.expect_response(lambda r: "/map/data/grid" in r.url):
+            page.get_by_label("网格", exact=True).check()
+        page.wait_for_function("window.hongtuGroups.grid.getLayers().length > 0", timeout=10_000)
+        with page.expect_response(lambda r: "/map/data/branches" in r.url):
+            page.get_by_label("联合党支部建议").check()
+        page.wait_for_function("window.hongtuGroups.branches.getLayers().length > 0", timeout=10_000)
+        assert page.evaluate("window.hongtuGroups.district.getLayers().length") > 0
+        page.get_by_label("区县", exact=True).uncheck()
+        page.wait_for_function("window.hongtuGroups.district.getLayers().length === 0", timeout=10_000)
+        assert outside == [] and errors == []
+    finally:
+        served.close()
+
+
+def test_drill_down_from_district_to_grid(browser, analyzed_store: Store):
+    served = Served(analyzed_store)
+    try:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(served.url + "/area/", wait_until="networkidle")
+        for level in ("区县", "街道/乡镇", "社区/村", "网格"):
+            # Follow the sub-area with the most organizations, as a planner would.
+            link = page.evaluate(
+                """() => { let best = null, most = -1;
+                   document.querySelectorAll('#ht-children tbody tr').forEach(tr => {
+                     const n = parseInt(tr.cells[2].textContent) || 0;
+                     if (n > most) { most = n; best = tr.querySelector('a').textContent; } });
+                   return best; }"""
+            )
+            page.locator("#ht-children a", has_text=link).first.click()
+            page.wait_for_load_state("networkidle")
+            assert page.locator("h1").inner_text().startswith(link)
+            assert level in page.locator("h1 small").inner_text()
+            # The area's own map is drawn and fitted to it.
+            page.wait_for_function("window.hongtuGroups.district.getLayers().length > 0", timeout=10_000)
+        assert page.locator(".ht-breadcrumbs a").count() == 4  # 全市 + district + street + community
+        assert page.locator("#ht-ledger").count() == 1 and page.locator("#ht-children").count() == 0
+        assert errors == []
+    finally:
+        served.close()
+
+
+def test_english_switch_changes_the_labels(browser, analyzed_store: Store):
+    served = Served(analyzed_store)
+    try:
+        page, outside, errors = open_map(browser, served.url)
+        assert page.get_by_label("区县", exact=True).count() == 1
+        page.click("#ht-lang")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        assert page.get_by_label("Districts", exact=True).count() == 1
+        assert "Coverage status" in page.locator(".ht-legend").inner_text()
+        assert page.evaluate("Hongtu.t('组织覆盖')") == "Organizational coverage"
+        # The choice is remembered: the next page is English without asking again.
+        page.goto(served.url + "/dashboard", wait_until="networkidle")
+        assert "Dashboard" in page.locator("h1").inner_text() or "dashboard" in page.locator("h1").inner_text()
+        page.click("#ht-lang")
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
+        assert outside == [] and errors == []
+    finally:
+        served.close()

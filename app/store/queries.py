@@ -32,22 +32,58 @@ MAP_STATUS_SQL = (
     f"CASE WHEN r.organization_id IS NULL THEN ({STATUS_SQL}) WHEN NOT r.in_scope THEN 'out' "
     "WHEN r.status IN ('own', 'joint', 'area', 'industry') THEN 'org' ELSE r.status END"
 )
-#: Filters the map accepts, each an equality on one column of the organization subquery.
+#: Filters the map accepts that are an equality on one column of the organization subquery.
 ORG_FILTERS = ("org_type", "industry", "status")
+#: Size bands by employees: (label, lowest, highest or None). The lowest band ends where the
+#: default statistical scope of enterprises begins (10 employees).
+SIZE_BANDS = {
+    "micro": ("10 人以下", 0, 9),
+    "small": ("10–49 人", 10, 49),
+    "medium": ("50–299 人", 50, 299),
+    "large": ("300 人及以上", 300, None),
+}
+#: Every filter name the map accepts.
+MAP_FILTERS = (*ORG_FILTERS, "scope", "size", "area")
+#: Area level by the length of its code.
+LEVEL_BY_CODE_LENGTH = {6: "district", 9: "street", 12: "community", 15: "grid"}
 
 
 def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
-    """SQL (and parameters) of the organizations in the bound box, with map status, filtered."""
+    """SQL (and parameters) of the organizations in the bound box, with map status, filtered.
+
+    ``filters`` holds validated values: ``ORG_FILTERS`` by equality, ``scope`` in/out, ``size`` a
+    key of ``SIZE_BANDS``, ``area`` an area code (matched on the latest run's assignment, or
+    spatially within the area's polygon when no run exists; the run's ``:run`` is 0 then).
+    """
     sql = (
         "SELECT * FROM (SELECT t.id, t.org_id, t.name, t.org_type, t.industry, t.employees, t.party_members, "
         f"t.address, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, {MAP_STATUS_SQL} AS status "
         "FROM organizations t LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
-        f"WHERE {store.backend.bbox_clause('organizations', 't')}) s"
+        f"WHERE {store.backend.bbox_clause('organizations', 't')}"
     )
+    params = {f"f_{name}": filters[name] for name in ORG_FILTERS if filters.get(name)}
+    area = filters.get("area")
+    if area:
+        params["f_area"] = area
+        # Organizations the run assigned are matched by code; any it has not seen (imported
+        # since, or no run yet) by the area's polygon.
+        column = f"r.{LEVEL_BY_CODE_LENGTH[len(area)]}_code"
+        sql += (
+            f" AND ((r.organization_id IS NOT NULL AND {column} = :f_area) OR (r.organization_id IS NULL "
+            "AND ST_Contains((SELECT a.geom FROM areas a WHERE a.code = :f_area), t.geom)))"
+        )
+    sql += ") s"
     conditions = [f"s.{name} = :f_{name}" for name in ORG_FILTERS if filters.get(name)]
+    if filters.get("scope"):
+        conditions.append("s.status = 'out'" if filters["scope"] == "out" else "s.status <> 'out'")
+    if filters.get("size"):
+        _, low, high = SIZE_BANDS[filters["size"]]
+        conditions.append(f"coalesce(s.employees, 0) >= {int(low)}")
+        if high is not None:
+            conditions.append(f"coalesce(s.employees, 0) <= {int(high)}")
     if conditions:
         sql += " WHERE " + " AND ".join(conditions)
-    return sql, {f"f_{name}": filters[name] for name in ORG_FILTERS if filters.get(name)}
+    return sql, params
 
 
 def area_rates(store: Store, run_id: int, level: str):
@@ -205,3 +241,47 @@ def areas_containing(store: Store, lon: float, lat: float) -> list[dict]:
     params = {**_bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})"}
     with store.connect() as conn:
         return [dict(r) for r in conn.execute(text(sql), params).mappings()]
+
+
+def pairing_lines(store: Store, bbox: BBox, run_id: int, limit: int) -> pd.DataFrame:
+    """The run's organization → service-center pairings of the organizations in ``bbox``."""
+    sql = (
+        "SELECT t.org_id, t.name, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, c.center_id, c.name AS center_name, "
+        "ST_X(c.geom) AS clon, ST_Y(c.geom) AS clat, r.pair_distance_m FROM organizations t "
+        "JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
+        f"JOIN service_centers c ON c.center_id = r.center_id WHERE {store.backend.bbox_clause('organizations', 't')} "
+        "ORDER BY t.id LIMIT :lim"
+    )
+    with store.connect() as conn:
+        result = conn.execute(text(sql), {**_bbox_params(bbox), "run": run_id, "lim": limit})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
+    """Every member unit of the run's joint-branch proposals that have a unit in ``bbox``."""
+    sql = (
+        "SELECT j.proposal_id, j.org_id, j.party_members, j.spread_m, o.name, ST_X(o.geom) AS lon, "
+        "ST_Y(o.geom) AS lat FROM run_joint_branches j JOIN organizations o ON o.org_id = j.org_id "
+        "WHERE j.run_id = :run AND j.proposal_id IN (SELECT k.proposal_id FROM run_joint_branches k "
+        "JOIN organizations t ON t.org_id = k.org_id "
+        f"WHERE k.run_id = :run AND {store.backend.bbox_clause('organizations', 't')}) "
+        "ORDER BY j.proposal_id, j.org_id"
+    )
+    with store.connect() as conn:
+        result = conn.execute(text(sql), {**_bbox_params(bbox), "run": run_id})
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def area_choices(store: Store) -> list[dict]:
+    """Districts with their streets (code and name), for the map's area filter."""
+    with store.connect() as conn:
+        rows = conn.execute(
+            text("SELECT code, name, level, parent_code FROM areas WHERE level IN ('district', 'street') ORDER BY code")
+        ).mappings()
+        districts: dict[str, dict] = {}
+        for r in rows:
+            if r["level"] == "district":
+                districts[r["code"]] = {"code": r["code"], "name": r["name"], "streets": []}
+            elif r["code"][:6] in districts:
+                districts[r["code"][:6]]["streets"].append({"code": r["code"], "name": r["name"]})
+    return list(districts.values())

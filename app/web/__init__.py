@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import assets, intake, maps
+from . import areas, assets, dashboard, intake, maps
 
 
 def register(app: Flask) -> None:
@@ -12,3 +12,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(assets.bp)
     app.register_blueprint(maps.bp)
     app.register_blueprint(intake.bp)
+    app.register_blueprint(areas.bp)
+    app.register_blueprint(dashboard.bp)

@@ -15,6 +15,7 @@ from flask import current_app, url_for
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
+from ..i18n import gettext
 from .assets import vendor_url
 
 #: Base maps: name shown, tile URL templates, subdomains, attribution.
@@ -93,7 +94,7 @@ def _basemaps() -> list[dict]:
         choices.append(
             {
                 "id": ident,
-                "name": name,
+                "name": gettext(name),
                 "attribution": attribution,
                 "subdomains": subdomains,
                 "urls": [u.replace("{key}", key) for u in urls],
@@ -101,7 +102,7 @@ def _basemaps() -> list[dict]:
                 "crs": "gcj02" if ident == "amap" else "wgs84",
             }
         )
-    choices.append({"id": "none", "name": "无底图", "urls": []})
+    choices.append({"id": "none", "name": gettext("无底图"), "urls": []})
     choices.sort(key=lambda b: b["id"] != default)
     return choices
 
@@ -111,7 +112,31 @@ def _localize(element: JSCSSMixin, js: list[tuple[str, str]], css: list[tuple[st
     element.default_css = css
 
 
-def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
+#: Overlays in the layer control: key, name, shown at first, least zoom at which it is fetched.
+OVERLAYS = (
+    ("district", "区县", True, 0),
+    ("street", "街道/乡镇", True, 9),
+    ("community", "社区/村", True, 11),
+    ("grid", "网格", False, 13),
+    ("places", "园区·商圈·市场·楼宇", True, 11),
+    ("centers", "党群服务中心", True, 12),
+    ("stations", "新就业群体驿站", False, 11),
+    ("hotspots", "空白热点（最近一次分析）", True, 0),
+    ("gaps", "服务盲区（1000 米外）", False, 0),
+    ("gaps500", "服务盲区（500 米外）", False, 0),
+    ("sites", "建议新建阵地", False, 0),
+    ("pairings", "结对连线（共驻共建）", False, 14),
+    ("branches", "联合党支部建议", False, 12),
+    ("orgs_clusters", "两新组织（聚合）", True, 0),
+)
+
+
+def build_city_map(
+    center: tuple[float, float],
+    zoom: int = 11,
+    area: dict | None = None,
+    overlays: tuple[str, ...] | None = None,
+) -> folium.Map:
     """The city map: area outlines, places, organizations, centers and stations by bbox.
 
     Parameters
@@ -120,6 +145,11 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
         Initial centre in WGS-84.
     zoom : int
         Initial zoom level.
+    area : dict, optional
+        An area to focus: ``code`` (organizations are filtered to it), ``bounds``
+        ``[[south, west], [north, east]]`` (the map fits them) and ``outline`` (GeoJSON drawn on top).
+    overlays : tuple of str, optional
+        Keys of ``OVERLAYS`` to offer (default all); organizations are always offered.
     """
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, prefer_canvas=True)
     # folium only gives zoom limits to its own tile layer; MarkerCluster needs them on the map.
@@ -133,23 +163,13 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
         ],
     )
     groups: dict[str, MacroElement] = {}
-    for key, name, show in (
-        ("district", "区县", True),
-        ("street", "街道/乡镇", True),
-        ("community", "社区/村", True),
-        ("grid", "网格", False),
-        ("places", "园区·商圈·市场·楼宇", True),
-        ("centers", "党群服务中心", True),
-        ("stations", "新就业群体驿站", False),
-        ("hotspots", "空白热点（最近一次分析）", True),
-        ("gaps", "服务盲区（1000 米外）", False),
-        ("gaps500", "服务盲区（500 米外）", False),
-        ("sites", "建议新建阵地", False),
-        ("orgs_clusters", "两新组织（聚合）", True),
-    ):
-        groups[key] = folium.FeatureGroup(name=name, show=show).add_to(m)
+    min_zoom = {}
+    for key, name, show, least in OVERLAYS:
+        if overlays is None or key in overlays or key == "orgs_clusters":
+            groups[key] = folium.FeatureGroup(name=gettext(name), show=show).add_to(m)
+            min_zoom[key] = least
     points = folium.plugins.MarkerCluster(
-        name="两新组织", options={"disableClusteringAtZoom": 18, "chunkedLoading": True}
+        name=gettext("两新组织"), options={"disableClusteringAtZoom": 18, "chunkedLoading": True}
     ).add_to(m)
     _localize(
         points,
@@ -160,16 +180,19 @@ def build_city_map(center: tuple[float, float], zoom: int = 11) -> folium.Map:
         ],
     )
     groups["orgs"] = points
-    control = folium.LayerControl(collapsed=False).add_to(m)
+    # A page with its own content around the map keeps the control folded.
+    control = folium.LayerControl(collapsed=area is not None).add_to(m)
     config = {
         "basemaps": _basemaps(),
         "data": url_for("maps.data", layer="__layer__"),
         "card": url_for("maps.organization", org_id="__org__"),
         "centerCard": url_for("maps.center", center_id="__center__"),
+        "areaPage": url_for("areas.page", code="__code__"),
         "search": url_for("maps.search"),
         "nearby": url_for("maps.nearby"),
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
-        "minZoom": {"street": 9, "community": 11, "grid": 13, "places": 11, "centers": 12, "stations": 11},
+        "minZoom": min_zoom,
+        "area": area,
     }
     HongtuLayers(control, groups, config).add_to(m)
     return m

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from geo.crs import to_wgs84_xy, wgs84_to_bd09, wgs84_to_gcj02
+from geo.crs import from_wgs84_xy, to_wgs84_xy, wgs84_to_bd09, wgs84_to_gcj02
 
 from ..db import get_store
 from ..store import queries
@@ -81,11 +82,19 @@ def _zoom() -> int:
 
 
 def _filters() -> dict[str, str]:
-    filters = {name: request.args.get(name, "").strip() for name in queries.ORG_FILTERS}
-    if filters["status"] and filters["status"] not in STATUS_FILTER:
-        raise BadParameter("status", f"应为 {'/'.join(STATUS_FILTER)}", f"expected one of {', '.join(STATUS_FILTER)}")
-    if filters["org_type"] and filters["org_type"] not in ("enterprise", "social_org"):
-        raise BadParameter("org_type", "应为 enterprise/social_org", "expected enterprise or social_org")
+    filters = {name: request.args.get(name, "").strip() for name in queries.MAP_FILTERS}
+    allowed = {
+        "status": STATUS_FILTER,
+        "org_type": ("enterprise", "social_org"),
+        "scope": ("in", "out"),
+        "size": tuple(queries.SIZE_BANDS),
+    }
+    for name, values in allowed.items():
+        if filters[name] and filters[name] not in values:
+            raise BadParameter(name, f"应为 {'/'.join(values)}", f"expected one of {', '.join(values)}")
+    area = filters["area"]
+    if area and not (area.isdigit() and len(area) in queries.LEVEL_BY_CODE_LENGTH):
+        raise BadParameter("area", "应为 6/9/12/15 位区划或网格代码", "expected a 6, 9, 12 or 15-digit area code")
     return {k: v for k, v in filters.items() if v}
 
 
@@ -165,7 +174,8 @@ def nearby():
     store = get_store()
     orgs = pd.DataFrame(queries.organization_points(store, bbox, 5000, queries.latest_run_id(store)))
     centers = store.read_frame("service_centers", ["center_id", "name", "level", "capacity"], bbox=bbox)
-    answer = {"lon": lon, "lat": lat, "r": radius}
+    # The areas the point lies in, coarsest first, so the card can link to their pages.
+    answer = {"lon": lon, "lat": lat, "r": radius, "areas": queries.areas_containing(store, lon, lat)}
     for key, frame, xy in (
         ("organizations", orgs, (orgs["lon"], orgs["lat"]) if len(orgs) else None),
         (
@@ -207,6 +217,8 @@ def index():
         "map.html",
         counts=counts,
         industries=queries.industries(store),
+        size_bands={k: {"label": v[0]} for k, v in queries.SIZE_BANDS.items()},
+        area_choices=queries.area_choices(store),
         run_id=queries.latest_run_id(store),
         **render_parts(m),
     )
@@ -226,7 +238,11 @@ def data(layer: str):
         # The latest run's 两个覆盖率 per area, for the choropleth.
         rates = queries.area_rates(store, queries.latest_run_id(store), layer)
         frame = frame.join(rates, on="code")
-        columns = ["code", "name", "level", *rates.columns]
+        # Where a label goes: a point surely inside, even for a crescent-shaped area.
+        labels = shapely.point_on_surface(frame.geometry.values)
+        lx, ly = from_wgs84_xy(shapely.get_x(labels), shapely.get_y(labels), crs)
+        frame["label"] = [[round(float(x), 5), round(float(y), 5)] for x, y in zip(lx, ly, strict=True)]
+        columns = ["code", "name", "level", "label", *rates.columns]
         # A power-of-ten grid keeps coordinates short in the JSON.
         grid = 10.0 ** np.floor(np.log10(pixel / 4))
         return geojson_response(feature_collection(frame, columns, grid_size=grid, crs=crs))
@@ -238,6 +254,29 @@ def data(layer: str):
             where={"run_id": queries.latest_run_id(store), "kind": RUN_LAYERS[layer]},
         )
         return geojson_response(feature_collection(frame, ["kind", "rank", "count"], crs=crs))
+    if layer == "pairings":
+        lines = queries.pairing_lines(
+            store, bbox, queries.latest_run_id(store), current_app.config["HONGTU_POINT_LIMIT"]
+        )
+        ends = np.stack(
+            [lines[["lon", "lat"]].to_numpy(float), lines[["clon", "clat"]].to_numpy(float)], axis=1
+        ).reshape(-1, 2, 2)
+        frame = gpd.GeoDataFrame(lines, geometry=shapely.linestrings(ends), crs=4326)
+        columns = ["org_id", "name", "center_id", "center_name", "pair_distance_m"]
+        return geojson_response(feature_collection(frame, columns, crs=crs))
+    if layer == "branches":
+        members = queries.joint_branch_members(store, bbox, queries.latest_run_id(store))
+        proposals = members.groupby("proposal_id", sort=True).agg(
+            units=("org_id", "size"),
+            party_members=("party_members", "sum"),
+            spread_m=("spread_m", "first"),
+            names=("name", list),
+        )
+        _, index = np.unique(members["proposal_id"].to_numpy(), return_inverse=True)
+        geoms = shapely.multipoints(members[["lon", "lat"]].to_numpy(float), indices=index) if len(members) else []
+        frame = gpd.GeoDataFrame(proposals.reset_index(), geometry=list(geoms), crs=4326)
+        columns = ["proposal_id", "units", "party_members", "spread_m", "names"]
+        return geojson_response(feature_collection(frame, columns, crs=crs))
     if layer in SIMPLE_LAYERS:
         table, columns = SIMPLE_LAYERS[layer]
         frame = store.read_frame(table, columns, bbox=bbox)

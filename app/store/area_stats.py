@@ -1,0 +1,159 @@
+"""Read queries of the area pages and the dashboard: an area, its ancestors and children, its
+figures across runs, its industries and its blank-organization ledger.
+
+An area is named by its code; the whole city by ``None`` (level ``city`` in ``run_areas``).
+Organizations are matched to an area through the run's assignment (``run_organizations``),
+so every figure here is the one the analysis computed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import text
+
+from . import Store
+from .models import AREA_CODE_LENGTHS, AREA_LEVELS
+from .queries import LEVEL_BY_CODE_LENGTH
+
+RATE_COLUMNS = ("org_coverage_rate", "own_rate", "work_rate", "both_rate")
+COUNT_COLUMNS = ("orgs", "in_scope", "own", "joint", "area_based", "industry_based", "work", "blank")
+#: Columns of the blank-organization ledger (台账), in order.
+LEDGER_COLUMNS = (
+    "org_id",
+    "name",
+    "org_type",
+    "industry",
+    "credit_code",
+    "employees",
+    "party_members",
+    "address",
+    "street_code",
+    "community_code",
+    "grid_code",
+    "place_name",
+    "center_name",
+    "pair_distance_m",
+)
+
+
+def level_of(code: str | None) -> str:
+    """The level of an area code (``city`` for None); ValueError for a code of no level."""
+    if code is None:
+        return "city"
+    if not code.isdigit() or len(code) not in LEVEL_BY_CODE_LENGTH:
+        raise ValueError(code)
+    return LEVEL_BY_CODE_LENGTH[len(code)]
+
+
+def child_level(level: str) -> str | None:
+    """The level below ``level`` (``None`` below grids)."""
+    order = ("city", *AREA_LEVELS)
+    i = order.index(level)
+    return order[i + 1] if i + 1 < len(order) else None
+
+
+def _frame(store: Store, sql: str, params: dict) -> pd.DataFrame:
+    with store.connect() as conn:
+        result = conn.execute(text(sql), params)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def trail(store: Store, code: str) -> list[dict]:
+    """The area and its ancestors, district first."""
+    prefixes = [code[:n] for n in sorted(AREA_CODE_LENGTHS.values()) if n <= len(code)]
+    names = ", ".join(f":c{i}" for i in range(len(prefixes)))
+    frame = _frame(
+        store,
+        f"SELECT code, name, level FROM areas WHERE code IN ({names}) ORDER BY length(code)",
+        {f"c{i}": p for i, p in enumerate(prefixes)},
+    )
+    return frame.to_dict("records")
+
+
+def _run_columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{c}" for c in (*COUNT_COLUMNS, *RATE_COLUMNS))
+
+
+def children(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
+    """The areas one level below ``code`` with the run's counts and rates (NaN without a run)."""
+    where = "a.level = 'district'" if code is None else "a.parent_code = :code"
+    return _frame(
+        store,
+        f"SELECT a.code, a.name, a.level, {_run_columns('r')} FROM areas a LEFT JOIN run_areas r "
+        f"ON r.run_id = :run AND r.level = a.level AND r.code = a.code WHERE {where} ORDER BY a.code",
+        {"code": code, "run": run_id},
+    )
+
+
+def figures(store: Store, code: str | None, run_id: int) -> dict | None:
+    """The run's counts and rates of one area (or the city); None if the run has none."""
+    frame = _frame(
+        store,
+        f"SELECT {_run_columns('r')} FROM run_areas r WHERE r.run_id = :run AND r.level = :level AND r.code = :code",
+        {"run": run_id, "level": level_of(code), "code": code or "city"},
+    )
+    if frame.empty:
+        return None
+    row = frame.iloc[0]
+    return {
+        **{c: int(row[c]) for c in COUNT_COLUMNS},
+        **{c: None if pd.isna(row[c]) else float(row[c]) for c in RATE_COLUMNS},
+    }
+
+
+def trend(store: Store, code: str | None) -> pd.DataFrame:
+    """The area's figures in every run, oldest first, with each run's date."""
+    return _frame(
+        store,
+        f"SELECT r.run_id, ar.created_at, {_run_columns('r')} FROM run_areas r "
+        "JOIN analysis_runs ar ON ar.id = r.run_id WHERE r.level = :level AND r.code = :code ORDER BY r.run_id",
+        {"level": level_of(code), "code": code or "city"},
+    )
+
+
+def _area_condition(code: str | None) -> str:
+    """SQL restricting ``r`` (run_organizations) to an area; the level comes from a closed set."""
+    return "" if code is None else f" AND r.{level_of(code)}_code = :code"
+
+
+def industries(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
+    """Organizations of the area per industry: total, in scope, and in scope by coverage."""
+    return _frame(
+        store,
+        "SELECT coalesce(o.industry, '未填') AS industry, count(*) AS orgs, "
+        "sum(CASE WHEN r.in_scope THEN 1 ELSE 0 END) AS in_scope, "
+        "sum(CASE WHEN r.in_scope AND r.status IN ('own', 'joint', 'area', 'industry') THEN 1 ELSE 0 END) AS covered, "
+        "sum(CASE WHEN r.in_scope AND r.status = 'work' THEN 1 ELSE 0 END) AS work, "
+        "sum(CASE WHEN r.in_scope AND r.status = 'blank' THEN 1 ELSE 0 END) AS blank "
+        "FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
+        f"WHERE r.run_id = :run{_area_condition(code)} GROUP BY coalesce(o.industry, '未填') ORDER BY orgs DESC",
+        {"run": run_id, "code": code},
+    )
+
+
+def blank_ledger(store: Store, code: str | None, run_id: int, limit: int | None = None) -> pd.DataFrame:
+    """The in-scope organizations with neither coverage, largest first (the 空白台账)."""
+    sql = (
+        "SELECT o.org_id, o.name, o.org_type, o.industry, o.credit_code, o.employees, o.party_members, o.address, "
+        "r.street_code, r.community_code, r.grid_code, p.name AS place_name, c.name AS center_name, "
+        "r.pair_distance_m FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
+        "LEFT JOIN places p ON p.place_id = r.place_id LEFT JOIN service_centers c ON c.center_id = r.center_id "
+        f"WHERE r.run_id = :run AND r.in_scope AND r.status = 'blank'{_area_condition(code)} "
+        "ORDER BY o.employees DESC, o.org_id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return _frame(store, sql, {"run": run_id, "code": code})
+
+
+def joint_branch_count(store: Store, code: str | None, run_id: int) -> int:
+    """Joint-branch proposals with at least one member unit in the area."""
+    return int(
+        _frame(
+            store,
+            "SELECT count(DISTINCT j.proposal_id) AS n FROM run_joint_branches j "
+            "JOIN run_organizations r ON r.run_id = j.run_id AND r.org_id = j.org_id "
+            f"WHERE j.run_id = :run{_area_condition(code)}",
+            {"run": run_id, "code": code},
+        )["n"].iloc[0]
+    )

@@ -1,0 +1,194 @@
+"""Area pages: the city → district → street → community → grid drill-down, each with its map,
+figures, charts, children, blank-organization ledger and exports."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import shapely
+from flask import Blueprint, Response, abort, render_template, send_file
+
+from ..db import get_store
+from ..i18n import gettext
+from ..store import area_stats, queries
+from . import charts
+from .mapbuilder import build_city_map, render_parts
+
+bp = Blueprint("areas", __name__, url_prefix="/area")
+
+LEVEL_NAMES = {"city": "全市", "district": "区县", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
+RATE_NAMES = {
+    "both_rate": "两个覆盖率",
+    "org_coverage_rate": "组织覆盖率",
+    "own_rate": "单独组建率",
+    "work_rate": "工作覆盖率",
+}
+#: Headers of exported tables, by column (translated when the page is in English).
+HEADERS = {
+    "org_id": "编号",
+    "name": "名称",
+    "org_type": "类型",
+    "industry": "行业",
+    "credit_code": "统一社会信用代码",
+    "employees": "从业人员",
+    "party_members": "正式党员",
+    "address": "地址",
+    "street_code": "街道代码",
+    "community_code": "社区代码",
+    "grid_code": "网格编码",
+    "place_name": "所在场所",
+    "center_name": "结对阵地",
+    "pair_distance_m": "结对距离（米）",
+    "code": "区划代码",
+    "level": "层级",
+    "orgs": "两新组织",
+    "in_scope": "在统计范围",
+    "own": "单独组建",
+    "joint": "联合组建",
+    "area_based": "区域组建",
+    "industry_based": "行业组建",
+    "work": "工作覆盖",
+    "blank": "空白",
+    "covered": "组织覆盖",
+    **RATE_NAMES,
+}
+EXPORTS = ("ledger", "children", "industries")
+LEDGER_ROWS_SHOWN = 200
+
+
+def _level(code: str | None) -> str:
+    try:
+        return area_stats.level_of(code)
+    except ValueError:
+        abort(404)
+
+
+def _export_frame(store, code: str | None, what: str, run_id: int) -> pd.DataFrame:
+    if what == "ledger":
+        frame = area_stats.blank_ledger(store, code, run_id)
+        frame["org_type"] = frame["org_type"].map({"enterprise": gettext("企业"), "social_org": gettext("社会组织")})
+        return frame
+    if what == "children":
+        return area_stats.children(store, code, run_id)
+    return area_stats.industries(store, code, run_id)
+
+
+def _map(store, code: str | None) -> dict[str, str]:
+    """The page's map: fitted to the area, its organizations only, its outline on top."""
+    if code is None:
+        frame = store.read_frame("areas", ["code"], where={"level": "district"})
+    else:
+        frame = store.read_frame("areas", ["code"], where={"code": code})
+    minx, miny, maxx, maxy = frame.total_bounds
+    # About a pixel of the fitted map: finer detail would only weigh down the page.
+    tolerance = max(maxx - minx, maxy - miny) / 1500
+    outline = shapely.simplify(shapely.union_all(frame.geometry.values), tolerance)
+    focus = {
+        "bounds": [[miny, minx], [maxy, maxx]],
+        "outline": json.loads(shapely.to_geojson(shapely.set_precision(outline, tolerance / 4))),
+    }
+    if code is not None:
+        focus["code"] = code
+    m = build_city_map(((miny + maxy) / 2, (minx + maxx) / 2), zoom=12, area=focus)
+    return render_parts(m)
+
+
+@bp.get("/", defaults={"code": None})
+@bp.get("/<code>")
+def page(code: str | None):
+    """The page of one area (the city without a code)."""
+    level = _level(code)
+    store = get_store()
+    trail = area_stats.trail(store, code) if code else []
+    if code and (not trail or trail[-1]["code"] != code):
+        abort(404)
+    run_id = queries.latest_run_id(store)
+    kids = area_stats.children(store, code, run_id)
+    figures = area_stats.figures(store, code, run_id)
+    context = {
+        "code": code,
+        "level": level,
+        "level_names": LEVEL_NAMES,
+        "rate_names": RATE_NAMES,
+        "trail": trail,
+        "name": trail[-1]["name"] if trail else gettext("全市"),
+        "run_id": run_id,
+        "figures": figures,
+        "children": kids.replace({np.nan: None}).to_dict("records"),
+        "child_level": area_stats.child_level(level),
+        "exports": EXPORTS,
+        **_map(store, code),
+    }
+    if figures is not None:
+        industries = area_stats.industries(store, code, run_id)
+        ledger = area_stats.blank_ledger(store, code, run_id, limit=LEDGER_ROWS_SHOWN)
+        trend = area_stats.trend(store, code)
+        top = industries.head(12)
+        context.update(
+            ledger=ledger.replace({np.nan: None}).to_dict("records"),
+            ledger_total=int(figures["blank"]),
+            branches=area_stats.joint_branch_count(store, code, run_id),
+            children_chart=charts.rate_bars(
+                list(kids["name"]), list(kids["both_rate"].astype(float)), gettext("两个覆盖率")
+            )
+            if len(kids)
+            else None,
+            industry_chart=charts.stacked_bars(
+                [gettext(n) for n in top["industry"]],
+                {k: list(top[k]) for k in ("covered", "work", "blank")},
+                {"covered": gettext("组织覆盖"), "work": gettext("工作覆盖"), "blank": gettext("空白")},
+                gettext("行业分布（在统计范围）"),
+            ),
+            trend_chart=charts.trend_lines(
+                [f"#{r} {pd.Timestamp(d):%m-%d}" for r, d in zip(trend["run_id"], trend["created_at"], strict=True)],
+                {gettext(RATE_NAMES[c]): list(trend[c].astype(float)) for c in ("both_rate", "org_coverage_rate")},
+                gettext("历次分析"),
+            ),
+        )
+    return render_template("area.html", **context)
+
+
+@bp.get("/export/<what>.<fmt>", defaults={"code": None})
+@bp.get("/<code>/export/<what>.<fmt>")
+def export(code: str | None, what: str, fmt: str):
+    """A table of the area as CSV (UTF-8 with BOM, opens in Excel) or an Excel workbook."""
+    _level(code)
+    if what not in EXPORTS or fmt not in ("csv", "xlsx"):
+        abort(404)
+    store = get_store()
+    run_id = queries.latest_run_id(store)
+    if not run_id:
+        abort(404)
+    frame = _export_frame(store, code, what, run_id)
+    rates = {gettext(HEADERS[c]) for c in RATE_NAMES if c in frame.columns}
+    frame = frame.rename(columns={c: gettext(h) for c, h in HEADERS.items()})
+    name = f"hongtu-{code or 'city'}-{what}-run{run_id}.{fmt}"
+    if fmt == "csv":
+        body = frame.to_csv(index=False).encode("utf-8-sig")
+        return Response(
+            body,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        frame.to_excel(writer, index=False, sheet_name=what)
+        sheet = writer.sheets[what]
+        sheet.freeze_panes = "A2"
+        for i, column in enumerate(frame.columns, start=1):
+            # Chinese characters are about two Latin ones wide.
+            longest = max([len(str(column)) * 2, *(len(str(v)) for v in frame[column].head(200))])
+            sheet.column_dimensions[sheet.cell(1, i).column_letter].width = min(max(longest + 2, 8), 48)
+            if column in rates:
+                for (cell,) in sheet.iter_rows(min_col=i, max_col=i, min_row=2):
+                    cell.number_format = "0.0%"
+    buffer.seek(0)
+    return send_file(
+        buffer,
+        download_name=name,
+        as_attachment=True,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
