@@ -343,6 +343,14 @@
       el.addEventListener("change", function () { load("orgs", layers.orgs); });
     });
     setUpSearch(map, cfg);
+    // On a phone the panel starts folded so the map gets the screen; a tap unfolds it.
+    var panel = document.querySelector(".ht-panel-body");
+    if (window.matchMedia("(max-width: 640px)").matches) {
+      if (panel) panel.open = false;
+      // So does the layer control: its button opens it, a tap on the map folds it again.
+      control.collapse();
+      map.on("click", control.collapse, control);
+    }
     // Nearby: a click on the map lists what lies within the service radius, nearest first.
     map.on("click", function (e) {
       var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius +
@@ -366,7 +374,15 @@
     });
     if (cfg.area) {
       // An area page: its outline on top, the view fitted to it.
-      if (cfg.area.outline) L.geoJSON(cfg.area.outline, { style: { color: "#d50000", weight: 3, fill: false }, interactive: false }).addTo(map);
+      if (cfg.area.outline) {
+        L.geoJSON(cfg.area.outline, { style: { color: "#d50000", weight: 3, fill: false }, interactive: false }).addTo(map);
+        // Everything outside the area is veiled, so the eye stays inside it.
+        var polygons = cfg.area.outline.type === "Polygon" ? [cfg.area.outline.coordinates] : cfg.area.outline.coordinates;
+        var holes = polygons.map(function (rings) { return rings[0].map(function (c) { return [c[1], c[0]]; }); });
+        L.polygon([[[-89, -179], [-89, 179], [89, 179], [89, -179]]].concat(holes), {
+          stroke: false, fillColor: "#fff", fillOpacity: 0.55, interactive: false
+        }).addTo(map);
+      }
       map.fitBounds(cfg.area.bounds);
     }
     refresh();

@@ -221,3 +221,27 @@ def test_english_switch_changes_the_labels(browser, analyzed_store: Store):
         assert outside == [] and errors == []
     finally:
         served.close()
+
+
+def test_usable_on_a_phone(browser, analyzed_store: Store):
+    served = Served(analyzed_store)
+    try:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(served.url + "/", wait_until="networkidle")
+        # Nothing wider than the screen; the panel is folded and unfolds on a tap.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.locator("select[name=status]").is_hidden()
+        page.tap(".ht-panel-body summary")
+        assert page.locator("select[name=status]").is_visible()
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url and "zoom=13" in r.url):
+            page.tap(".leaflet-control-zoom-in")
+        for path in ("/area/", "/dashboard"):
+            page.goto(served.url + path, wait_until="networkidle")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        assert errors == []
+        context.close()
+    finally:
+        served.close()

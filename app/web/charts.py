@@ -37,9 +37,9 @@ def _svg(width: int, height: int, body: list[str], title: str) -> Markup:
     )
 
 
-def rate_bars(labels: Sequence[str], rates: Sequence[float | None], title: str, width: int = 560) -> Markup:
+def rate_bars(labels: Sequence[str], rates: Sequence[float | None], title: str, width: int = 440) -> Markup:
     """Horizontal bars of rates in [0, 1], one per label, coloured like the choropleth."""
-    row, left, right = 22, 130, 56
+    row, left, right = 22, 160, 56
     height = row * len(labels) + 24
     span = width - left - right
     body = [f'<line x1="{left}" y1="4" x2="{left}" y2="{height - 18}" stroke="#999"/>']
@@ -59,10 +59,10 @@ def rate_bars(labels: Sequence[str], rates: Sequence[float | None], title: str, 
 
 
 def stacked_bars(
-    labels: Sequence[str], parts: dict[str, Sequence[int]], names: dict[str, str], title: str, width: int = 560
+    labels: Sequence[str], parts: dict[str, Sequence[int]], names: dict[str, str], title: str, width: int = 440
 ) -> Markup:
     """Horizontal bars of counts split into ``parts`` (keys of ``STATUS_COLORS``), with a key."""
-    row, left, right = 22, 130, 56
+    row, left, right = 22, 160, 56
     height = row * len(labels) + 30
     totals = np.sum([np.asarray(v, float) for v in parts.values()], axis=0) if labels else np.zeros(0)
     scale = (width - left - right) / max(float(totals.max()) if len(totals) else 0.0, 1.0)
@@ -87,7 +87,7 @@ def stacked_bars(
 
 
 def trend_lines(
-    labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str, width: int = 560
+    labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str, width: int = 440
 ) -> Markup:
     """Rates across runs: one line per series over the run labels, the y axis 0–100 %."""
     height, left, right, top, bottom = 190, 40, 110, 10, 34
