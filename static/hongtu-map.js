@@ -243,6 +243,12 @@
   function renderOrgs(data, groups, cfg) {
     var counter = document.getElementById("ht-visible");
     if (counter) counter.textContent = data.total;
+    // The legend follows the view and the filters: how many of each status are in view.
+    document.querySelectorAll(".ht-legend .ht-n").forEach(function (el) {
+      var n = (data.by_status || {})[el.dataset.status] || 0;
+      el.textContent = n;
+      el.parentNode.classList.toggle("ht-none", n === 0);
+    });
     if (data.mode === "clusters") {
       data.features.forEach(function (f) {
         var p = f.properties, n = Number(p.n), size = Math.round(18 + 7 * Math.log10(n + 1));

@@ -137,6 +137,9 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
         page.wait_for_timeout(200)
         after = int(page.locator("#ht-visible").inner_text())
         assert 0 < after < before
+        # The legend follows: only blank organizations are left in view.
+        legend = {s: page.locator(f".ht-n[data-status={s}]").inner_text() for s in ("org", "work", "blank")}
+        assert legend == {"org": "0", "work": "0", "blank": str(after)}
         target = demo_store.read_frame("organizations", ["org_id", "name"]).iloc[42]
         page.fill("#ht-search input", target["name"])
         page.click("#ht-search button")

@@ -49,6 +49,7 @@ def test_organizations_at_city_zoom_are_clusters_that_add_up(client):
     xy = demo_city().organizations.get_coordinates()
     inside = ((xy.x >= minx) & (xy.x <= maxx) & (xy.y >= miny) & (xy.y <= maxy)).sum()
     assert sum(f["properties"]["n"] for f in answer["features"]) == inside
+    assert sum(answer["by_status"].values()) == inside
     assert len(answer["features"]) < inside / 5
 
 

@@ -32,6 +32,8 @@ MAP_STATUS_SQL = (
     f"CASE WHEN r.organization_id IS NULL THEN ({STATUS_SQL}) WHEN NOT r.in_scope THEN 'out' "
     "WHEN r.status IN ('own', 'joint', 'area', 'industry') THEN 'org' ELSE r.status END"
 )
+#: The statuses an organization has on the map.
+MAP_STATUSES = ("org", "work", "blank", "out")
 #: Filters the map accepts that are an equality on one column of the organization subquery.
 ORG_FILTERS = ("org_type", "industry", "status")
 #: Size bands by employees: (label, lowest, highest or None). The lowest band ends where the
@@ -144,12 +146,13 @@ def organization_clusters(
 ) -> list[dict]:
     """Organizations in ``bbox`` aggregated on a square lattice of ``cell_deg`` degrees.
 
-    Each cluster has its member count, the mean position and the number of blank organizations.
+    Each cluster has its member count, the mean position and its count of each map status.
     """
     sql, params = _organizations(store, filters or {})
     grouped = (
         "SELECT count(*) AS n, avg(lon) AS lon, avg(lat) AS lat, "
-        "sum(CASE WHEN status = 'blank' THEN 1 ELSE 0 END) AS blank FROM ("
+        + ", ".join(f"sum(CASE WHEN status = '{s}' THEN 1 ELSE 0 END) AS {s}" for s in MAP_STATUSES)
+        + " FROM ("
         f"SELECT q.*, CAST(q.lon / :cell AS INTEGER) AS gx, CAST(q.lat / :cell AS INTEGER) AS gy FROM ({sql}) q"
         ") g GROUP BY gx, gy"
     )

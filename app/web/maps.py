@@ -31,7 +31,6 @@ SIMPLE_LAYERS = {
 
 #: Result layers of the latest analysis run: name → feature kind.
 RUN_LAYERS = {"hotspots": "hotspot", "gaps": "gap_1000", "gaps500": "gap_500", "sites": "site"}
-STATUS_FILTER = ("org", "work", "blank", "out")
 
 
 class BadParameter(ValueError):
@@ -84,7 +83,7 @@ def _zoom() -> int:
 def _filters() -> dict[str, str]:
     filters = {name: request.args.get(name, "").strip() for name in queries.MAP_FILTERS}
     allowed = {
-        "status": STATUS_FILTER,
+        "status": queries.MAP_STATUSES,
         "org_type": ("enterprise", "social_org"),
         "scope": ("in", "out"),
         "size": tuple(queries.SIZE_BANDS),
@@ -287,11 +286,17 @@ def data(layer: str):
         total = queries.organization_count(store, bbox, limit, run_id, filters)
         if total <= limit:
             rows = queries.organization_points(store, bbox, limit, run_id, filters)
-            return geojson_response(point_collection(rows, {"mode": "points", "total": total}, crs))
+            counts = pd.Series([r["status"] for r in rows]).value_counts()
+            by_status = {s: int(counts.get(s, 0)) for s in queries.MAP_STATUSES}
+            return geojson_response(
+                point_collection(rows, {"mode": "points", "total": total, "by_status": by_status}, crs)
+            )
         # About one cluster per 64 screen pixels; the lattice is fixed per zoom so clusters
         # stay put while panning.
         cell = pixel * 64
         rows = queries.organization_clusters(store, bbox, cell, run_id, filters)
-        extra = {"mode": "clusters", "cell": cell, "total": sum(r["n"] for r in rows)}
+        # The legend's counts per status come with the clusters at no extra query.
+        by_status = {s: int(sum(r[s] for r in rows)) for s in queries.MAP_STATUSES}
+        extra = {"mode": "clusters", "cell": cell, "total": sum(r["n"] for r in rows), "by_status": by_status}
         return geojson_response(point_collection(rows, extra, crs))
     return jsonify({"error": f"layer: 未知图层 / unknown layer {layer!r}", "parameter": "layer"}), 404
