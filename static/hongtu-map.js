@@ -18,6 +18,7 @@
   var PLACE_KINDS = { park: "园区", business_circle: "商圈", market: "市场", building: "商务楼宇" };
   var CENTER_LEVELS = { street: "街道", community: "社区", building: "楼宇", park: "园区" };
   var STATION_KINDS = { delivery: "外卖", courier: "快递", ride_hailing: "网约车", mixed: "综合" };
+  var AREA_LEVELS = ["district", "street", "community", "grid"];
   var AREA_STYLE = {
     // On a canvas a polygon answers the pointer inside it even unfilled: outlines stay inert.
     district: { color: "#7b1fa2", weight: 2.5, fill: false, interactive: false },
@@ -117,6 +118,16 @@
       '<a class="ht-area-link" href="' + esc(cfg.areaPage.replace("__code__", encodeURIComponent(p.code))) + '">' + esc(t("查看区域详情")) + " ›</a>";
   }
 
+  // The level the choropleth shades: chosen in the panel, or by zoom ("auto") — streets for the
+  // city, communities for a street, grids (when shown) for a community.
+  function choroplethLevel(map, cfg) {
+    var chosen = (document.querySelector("select[name=choropleth]") || {}).value || "auto";
+    if (chosen !== "auto" || !map) return chosen;
+    var zoom = map.getZoom();
+    if (zoom >= 15 && cfg.gridShown) return "grid";
+    return zoom >= 12 ? "community" : "street";
+  }
+
   function rateColor(rate) {
     if (rate === null || rate === undefined) return "#bdbdbd";
     return rate >= 0.9 ? "#1b5e20" : rate >= 0.75 ? "#66bb6a" : rate >= 0.6 ? "#fdd835" : rate >= 0.4 ? "#fb8c00" : "#c62828";
@@ -129,8 +140,8 @@
         L.geoJSON(data, {
           style: function (f) {
             var style = L.extend({}, AREA_STYLE[level]);
-            // With an analysis run, communities and grids are filled by their 两个覆盖率.
-            if ((level === "community" || level === "grid") && f.properties.in_scope) {
+            // With an analysis run, one level at a time is filled by its 两个覆盖率.
+            if (level === choroplethLevel(group._map, cfg) && f.properties.in_scope) {
               style.fill = true; style.fillColor = rateColor(f.properties.both_rate); style.fillOpacity = 0.25;
             }
             return style;
@@ -341,12 +352,17 @@
       if (name !== "orgs" && !groups[name]) delete layers[name];
     });
     function refresh() {
+      cfg.gridShown = !!groups.grid && map.hasLayer(groups.grid);
       Object.keys(layers).forEach(function (name) { load(name, layers[name]); });
     }
     map.on("moveend", refresh);
     map.on("overlayadd overlayremove", refresh);
     document.querySelectorAll(".ht-filter").forEach(function (el) {
       el.addEventListener("change", function () { load("orgs", layers.orgs); });
+    });
+    var choropleth = document.querySelector("select[name=choropleth]");
+    if (choropleth) choropleth.addEventListener("change", function () {
+      AREA_LEVELS.forEach(function (level) { load(level, layers[level]); });
     });
     setUpSearch(map, cfg);
     // On a phone the panel starts folded so the map gets the screen; a tap unfolds it.

@@ -119,7 +119,7 @@ OVERLAYS = (
     ("community", "社区/村", True, 11),
     ("grid", "网格", False, 13),
     ("places", "园区·商圈·市场·楼宇", True, 11),
-    ("centers", "党群服务中心", True, 12),
+    ("centers", "党群服务中心", True, 13),
     ("stations", "新就业群体驿站", False, 11),
     ("hotspots", "空白热点（最近一次分析）", True, 0),
     ("gaps", "服务盲区（1000 米外）", False, 0),
