@@ -8,11 +8,14 @@ fails: CI must never pass without having tested PostGIS.
 from __future__ import annotations
 
 import os
+import threading
 from functools import cache
 
 import pytest
 from sqlalchemy import text
+from werkzeug.serving import make_server
 
+from app import create_app
 from app.services.demo import DATA_DIR
 from app.store import Store, StoreError
 from app.store.admin import ensure_postgis_database
@@ -96,3 +99,16 @@ def analyzed_store(request, tmp_path_factory) -> Store:
     run_analysis(store, Parameters(radius_m=800))
     yield store
     store.engine.dispose()
+
+
+class Served:
+    """The app on a real HTTP port on the loopback, in a background thread."""
+
+    def __init__(self, store: Store, **config):
+        app = create_app({"DATABASE_URL": store.url, **config})
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()

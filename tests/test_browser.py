@@ -2,15 +2,14 @@
 
 import os
 import shutil
-import threading
 
 import geopandas as gpd
 import pytest
 import shapely
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.store import Store
+
+from .conftest import Served
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +32,6 @@ def browser():
         )
         yield browser
         browser.close()
-
-
-class Served:
-    """The app on a real HTTP port, in a background thread."""
-
-    def __init__(self, store: Store):
-        app = create_app({"DATABASE_URL": store.url})
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
 
 
 def open_map(browser, url: str):

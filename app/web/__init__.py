@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
 
-from . import areas, assets, dashboard, intake, maps
+from . import api, areas, assets, dashboard, intake, maps
 
 
 def register(app: Flask) -> None:
@@ -14,3 +15,11 @@ def register(app: Flask) -> None:
     app.register_blueprint(intake.bp)
     app.register_blueprint(areas.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(api.bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # API clients get JSON for every error, never an HTML page.
+        if request.path.startswith("/api"):
+            return api.api_error(exc)
+        return exc

@@ -17,6 +17,7 @@ from ..db import get_store
 from ..store import queries
 from .geojson import feature_collection, geojson_response, point_collection, to_display
 from .mapbuilder import build_city_map, render_parts
+from .params import BadParameter, parse_bbox, parse_int
 
 bp = Blueprint("maps", __name__)
 
@@ -33,14 +34,6 @@ SIMPLE_LAYERS = {
 RUN_LAYERS = {"hotspots": "hotspot", "gaps": "gap_1000", "gaps500": "gap_500", "sites": "site"}
 
 
-class BadParameter(ValueError):
-    """A request parameter that cannot be used; answered with 400 and its name."""
-
-    def __init__(self, name: str, zh: str, en: str):
-        super().__init__(f"{name}: {zh} / {en}")
-        self.name = name
-
-
 @bp.errorhandler(BadParameter)
 def _bad_parameter(exc: BadParameter):
     return jsonify({"error": str(exc), "parameter": exc.name}), 400
@@ -55,13 +48,7 @@ def _display_crs() -> str:
 
 
 def _bbox(crs: str = "wgs84") -> tuple[float, float, float, float]:
-    raw = request.args.get("bbox", "")
-    try:
-        minx, miny, maxx, maxy = (float(v) for v in raw.split(","))
-    except ValueError:
-        raise BadParameter("bbox", "需要 minx,miny,maxx,maxy 四个数", "expected minx,miny,maxx,maxy") from None
-    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-        raise BadParameter("bbox", "范围无效", "out of range or min > max")
+    minx, miny, maxx, maxy = parse_bbox(request.args.get("bbox", ""))
     if crs != "wgs84":
         # The offset varies by metres per kilometre: converted corners plus a small margin
         # cover the whole view.
@@ -71,13 +58,7 @@ def _bbox(crs: str = "wgs84") -> tuple[float, float, float, float]:
 
 
 def _zoom() -> int:
-    try:
-        zoom = int(request.args.get("zoom", "12"))
-    except ValueError:
-        raise BadParameter("zoom", "需要整数", "expected an integer") from None
-    if not 0 <= zoom <= 22:
-        raise BadParameter("zoom", "应在 0–22 之间", "expected 0–22")
-    return zoom
+    return parse_int("zoom", request.args.get("zoom"), 12, 0, 22)
 
 
 def _filters() -> dict[str, str]:

@@ -1,0 +1,400 @@
+"""Feature collections of the open API: what each one reads, and one paged query for all.
+
+Every collection is a SELECT over a base table ``t`` whose spatial index answers ``bbox``;
+analysis results are scoped to a run (``:run``). Queries take bound parameters only: property
+names come from the collection's own closed list, never from the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import text
+
+from . import Store
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One collection of the API.
+
+    Parameters
+    ----------
+    id, title, title_en, description
+        Identifier in URLs and human-readable names.
+    table
+        Base table (alias ``t``).
+    properties
+        Property name → (SQL expression, JSON type: string / integer / number / boolean).
+    fid
+        The property that identifies an item.
+    geometry_type
+        GeoJSON geometry type of the items.
+    joins, where
+        Extra joins and a fixed condition of the SELECT.
+    run
+        Whether the collection holds results of an analysis run (``run`` parameter).
+    line_to
+        SQL of a second point: items are then lines from the centroid of the geometry to it.
+    geom_table, geom_alias
+        The table (and its alias) holding the geometry, whose spatial index answers a ``bbox``;
+        by default the base table. Rows without one (a party organization on no place) have
+        a null geometry and never meet a box.
+    """
+
+    id: str
+    title: str
+    title_en: str
+    description: str
+    table: str
+    properties: dict[str, tuple[str, str]]
+    fid: str
+    geometry_type: str
+    joins: str = ""
+    where: str = ""
+    run: bool = False
+    line_to: str | None = None
+    sortable: tuple[str, ...] = field(default=())
+    geom_table: str = ""
+    geom_alias: str = "t"
+
+    @property
+    def spatial_table(self) -> str:
+        return self.geom_table or self.table
+
+
+def _area(level: str, zh: str, en: str) -> Collection:
+    return Collection(
+        id=f"{level}s" if level != "community" else "communities",
+        title=zh,
+        title_en=en,
+        description=f"{zh} boundaries with their codes / {en} with their codes",
+        table="areas",
+        properties={
+            "code": ("t.code", "string"),
+            "name": ("t.name", "string"),
+            "parent_code": ("t.parent_code", "string"),
+            "generated": ("t.generated", "boolean"),
+        },
+        fid="code",
+        geometry_type="MultiPolygon",
+        where=f"t.level = '{level}'",
+    )
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c
+    for c in (
+        _area("district", "区县", "Districts"),
+        _area("street", "街道/乡镇", "Streets and towns"),
+        _area("community", "社区/村", "Communities and villages"),
+        _area("grid", "网格", "Grids"),
+        Collection(
+            id="places",
+            title="园区·商圈·市场·楼宇",
+            title_en="Parks, business circles, markets and buildings",
+            description="园区、商圈、市场、商务楼宇 / parks, business circles, markets, commercial buildings",
+            table="places",
+            properties={
+                "place_id": ("t.place_id", "string"),
+                "name": ("t.name", "string"),
+                "kind": ("t.kind", "string"),
+                "address": ("t.address", "string"),
+                "demonstration": ("t.demonstration", "boolean"),
+            },
+            fid="place_id",
+            geometry_type="Geometry",
+        ),
+        Collection(
+            id="organizations",
+            title="两新组织",
+            title_en="Organizations",
+            description=(
+                "非公企业和社会组织，附最近一次（或 run 指定的）分析的覆盖状态 / non-public enterprises and "
+                "social organizations, with their coverage status in the latest (or the given) analysis run"
+            ),
+            table="organizations",
+            properties={
+                "org_id": ("t.org_id", "string"),
+                "name": ("t.name", "string"),
+                "org_type": ("t.org_type", "string"),
+                "industry": ("t.industry", "string"),
+                "credit_code": ("t.credit_code", "string"),
+                "employees": ("t.employees", "integer"),
+                "party_members": ("t.party_members", "integer"),
+                "address": ("t.address", "string"),
+                "operating": ("t.operating", "boolean"),
+                "status": ("r.status", "string"),
+                "in_scope": ("r.in_scope", "boolean"),
+                "district_code": ("r.district_code", "string"),
+                "street_code": ("r.street_code", "string"),
+                "community_code": ("r.community_code", "string"),
+                "grid_code": ("r.grid_code", "string"),
+            },
+            fid="org_id",
+            geometry_type="Point",
+            joins="LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id",
+            run=True,
+            sortable=("org_id", "name", "employees", "party_members"),
+        ),
+        Collection(
+            id="party-orgs",
+            title="党组织",
+            title_en="Party organizations",
+            description=(
+                "党委、党总支、党支部、联合党支部；位置为其依托的场所 / party organizations, located at their place"
+            ),
+            table="party_orgs",
+            properties={
+                "party_org_id": ("t.party_org_id", "string"),
+                "name": ("t.name", "string"),
+                "org_type": ("t.org_type", "string"),
+                "coverage_kind": ("t.coverage_kind", "string"),
+                "members": ("t.members", "integer"),
+                "industry": ("t.industry", "string"),
+                "units": ("(SELECT count(*) FROM party_org_coverage c WHERE c.party_org_id = t.id)", "integer"),
+            },
+            fid="party_org_id",
+            geometry_type="Geometry",
+            joins="LEFT JOIN places p ON p.id = t.place_id",
+            geom_table="places",
+            geom_alias="p",
+        ),
+        Collection(
+            id="service-centers",
+            title="党群服务中心",
+            title_en="Party-mass service centers",
+            description="党群服务中心（阵地）/ party-mass service centers",
+            table="service_centers",
+            properties={
+                "center_id": ("t.center_id", "string"),
+                "name": ("t.name", "string"),
+                "level": ("t.level", "string"),
+                "capacity": ("t.capacity", "integer"),
+                "area_code": ("t.area_code", "string"),
+            },
+            fid="center_id",
+            geometry_type="Point",
+        ),
+        Collection(
+            id="stations",
+            title="新就业群体驿站",
+            title_en="New-employment worker stations",
+            description="外卖、快递、网约车驿站 / stations for delivery riders, couriers and drivers",
+            table="stations",
+            properties={
+                "station_id": ("t.station_id", "string"),
+                "name": ("t.name", "string"),
+                "kind": ("t.kind", "string"),
+                "facilities": ("t.facilities", "string"),
+            },
+            fid="station_id",
+            geometry_type="Point",
+        ),
+        Collection(
+            id="area-coverage",
+            title="区域覆盖率",
+            title_en="Coverage per area",
+            description="各区县、街道、社区、网格的组织数与覆盖率 / counts and coverage rates per area",
+            table="areas",
+            properties={
+                "code": ("t.code", "string"),
+                "name": ("t.name", "string"),
+                "level": ("t.level", "string"),
+                **{
+                    c: (f"a.{c}", "integer")
+                    for c in ("orgs", "in_scope", "own", "joint", "area_based", "industry_based", "work", "blank")
+                },
+                **{c: (f"a.{c}", "number") for c in ("org_coverage_rate", "own_rate", "work_rate", "both_rate")},
+            },
+            fid="code",
+            geometry_type="MultiPolygon",
+            joins="JOIN run_areas a ON a.run_id = :run AND a.level = t.level AND a.code = t.code",
+            run=True,
+            sortable=("code", "orgs", "blank", "both_rate", "org_coverage_rate"),
+        ),
+        Collection(
+            id="pairings",
+            title="共驻共建结对",
+            title_en="Co-building pairings",
+            description="每个组织与结对的党群服务中心（连线）/ each organization and its paired center, as a line",
+            table="organizations",
+            properties={
+                "org_id": ("t.org_id", "string"),
+                "name": ("t.name", "string"),
+                "center_id": ("c.center_id", "string"),
+                "center_name": ("c.name", "string"),
+                "distance_m": ("r.pair_distance_m", "number"),
+            },
+            fid="org_id",
+            geometry_type="LineString",
+            joins=(
+                "JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
+                "JOIN service_centers c ON c.center_id = r.center_id"
+            ),
+            run=True,
+            line_to="c.geom",
+            sortable=("org_id", "distance_m"),
+        ),
+        Collection(
+            id="place-pairings",
+            title="园区楼宇结对",
+            title_en="Place pairings",
+            description="园区、楼宇等场所与结对的党群服务中心 / each place and its paired center, as a line",
+            table="places",
+            properties={
+                "place_id": ("t.place_id", "string"),
+                "name": ("t.name", "string"),
+                "center_id": ("c.center_id", "string"),
+                "center_name": ("c.name", "string"),
+                "distance_m": ("p.distance_m", "number"),
+            },
+            fid="place_id",
+            geometry_type="LineString",
+            joins=(
+                "JOIN run_place_pairings p ON p.run_id = :run AND p.place_id = t.place_id "
+                "JOIN service_centers c ON c.center_id = p.center_id"
+            ),
+            run=True,
+            line_to="c.geom",
+        ),
+        Collection(
+            id="joint-branches",
+            title="联合党支部建议",
+            title_en="Joint-branch proposals",
+            description="拟组建联合党支部的单位，按建议编号分组 / units proposed for joint branches, by proposal",
+            table="organizations",
+            properties={
+                "org_id": ("t.org_id", "string"),
+                "name": ("t.name", "string"),
+                "proposal_id": ("j.proposal_id", "integer"),
+                "party_members": ("j.party_members", "integer"),
+                "spread_m": ("j.spread_m", "number"),
+                "round": ("j.round", "integer"),
+            },
+            fid="org_id",
+            geometry_type="Point",
+            joins="JOIN run_joint_branches j ON j.run_id = :run AND j.org_id = t.org_id",
+            run=True,
+            sortable=("proposal_id", "org_id"),
+        ),
+        *(
+            Collection(
+                id=ident,
+                title=zh,
+                title_en=en,
+                description=f"{zh} / {en}",
+                table="run_features",
+                properties={
+                    "id": ("t.id", "integer"),
+                    "rank": ("t.rank", "integer"),
+                    "count": ("t.count", "integer"),
+                    **extra,
+                },
+                fid="id",
+                geometry_type=geometry,
+                where=f"t.run_id = :run AND {condition}",
+                run=True,
+                sortable=("rank", "count"),
+            )
+            for ident, zh, en, geometry, condition, extra in (
+                ("blank-areas", "空白热点", "Blank hot spots", "Polygon", "t.kind = 'hotspot'", {}),
+                (
+                    "service-gaps",
+                    "服务盲区",
+                    "Service gaps",
+                    "Geometry",
+                    "substr(t.kind, 1, 4) = 'gap_'",
+                    {"radius_m": ("CAST(substr(t.kind, 5) AS INTEGER)", "integer")},
+                ),
+                ("siting", "建议新建阵地", "Proposed sites", "Point", "t.kind = 'site'", {}),
+            )
+        ),
+    )
+}
+
+
+def _select(store: Store, coll: Collection, bbox: BBox | None, filters: dict) -> tuple[str, dict]:
+    columns = ", ".join(f"{sql} AS {name}" for name, (sql, _) in coll.properties.items())
+    geometry = f"ST_AsBinary({coll.geom_alias}.geom) AS geom_wkb"
+    if coll.line_to:
+        geometry += f", ST_AsBinary({coll.line_to}) AS end_wkb"
+    sql = f"SELECT {columns}, {geometry} FROM {coll.table} t {coll.joins}"
+    conditions, params = [], {}
+    if coll.where:
+        conditions.append(coll.where)
+    if bbox is not None:
+        conditions.append(store.backend.bbox_clause(coll.spatial_table, coll.geom_alias))
+        params.update(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
+    for i, (name, value) in enumerate(filters.items()):
+        conditions.append(f"{coll.properties[name][0]} = :f{i}")
+        params[f"f{i}"] = value
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    return sql, params
+
+
+def items(
+    store: Store,
+    coll: Collection,
+    *,
+    bbox: BBox | None = None,
+    filters: dict | None = None,
+    sortby: list[tuple[str, bool]] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    run_id: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """One page of a collection: properties, shapely geometries and whether more follow.
+
+    ``sortby`` is a list of (property, descending); the identifier breaks ties so pages are stable.
+    """
+    sql, params = _select(store, coll, bbox, filters or {})
+    order = [f"{name} {'DESC' if desc else 'ASC'}" for name, desc in sortby or []]
+    if coll.fid not in [name for name, _ in sortby or []]:
+        order.append(coll.fid)
+    sql += f" ORDER BY {', '.join(order)} LIMIT :limit OFFSET :offset"
+    params.update(run=run_id, limit=limit + 1, offset=offset)
+    with store.connect() as conn:
+        result = conn.execute(text(sql), params)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    more = len(frame) > limit
+    frame = frame.head(limit)
+    geoms = _geometries(frame.pop("geom_wkb"))
+    if coll.line_to:
+        ends = _geometries(frame.pop("end_wkb"))
+        starts = shapely.centroid(geoms)
+        coords = np.stack([shapely.get_coordinates(starts), shapely.get_coordinates(ends)], axis=1)
+        geoms = shapely.linestrings(coords) if len(coords) else np.array([], dtype=object)
+    return _typed(frame, coll), geoms, more
+
+
+def count(store: Store, coll: Collection, *, bbox: BBox | None = None, filters: dict | None = None, run_id: int = 0):
+    """How many items match (for ``resulttype=hits``)."""
+    sql, params = _select(store, coll, bbox, filters or {})
+    with store.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM ({sql}) q"), {**params, "run": run_id}).scalar()
+
+
+def extent(store: Store, coll: Collection) -> list[float] | None:
+    """The bounding box of the collection's base table (cheap, from the index's own extent)."""
+    with store.connect() as conn:
+        row = conn.execute(text(store.backend.extent_sql(coll.spatial_table))).first()
+    return None if row is None or row[0] is None else [float(v) for v in row]
+
+
+def _geometries(wkb: pd.Series) -> np.ndarray:
+    return shapely.from_wkb(np.array([bytes(b) if b is not None else None for b in wkb], dtype=object))
+
+
+def _typed(frame: pd.DataFrame, coll: Collection) -> pd.DataFrame:
+    """Give both backends' answers the same JSON types (SQLite has no boolean)."""
+    for name, (_, kind) in coll.properties.items():
+        if kind == "boolean":
+            frame[name] = frame[name].map(lambda v: None if v is None or pd.isna(v) else bool(v))
+    return frame

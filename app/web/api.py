@@ -1,0 +1,393 @@
+"""The open API under ``/api``: OGC API – Features (Part 1: Core, GeoJSON, OpenAPI 3.0) over
+every layer and analysis result, plus statistics and run comparison.
+
+Clients that read any OGC API – Features service (QGIS, GDAL's OAPIF driver, OWSLib) read
+this one. Errors are JSON with a bilingual message; a bad parameter is a 400 that names it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import shapely
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from sqlalchemy import select, text
+
+from ..db import get_store
+from ..services.analysis import compare_runs
+from ..store import features, queries
+from ..store.models import AnalysisRun
+from . import openapi
+from .params import BadParameter, parse_bbox, parse_int
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+)
+#: Parameters every items request may carry, besides the collection's own properties.
+ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "sortby", "f", "resulttype", "run", "crs", "bbox-crs", "lang"})
+MAX_LIMIT = 10_000
+STAT_LEVELS = ("city", "district", "street", "community", "grid", "place", "industry")
+GEOJSON = "application/geo+json"
+
+
+def _error(status: int, code: str, zh: str, en: str, parameter: str | None = None) -> Response:
+    body = {"code": code, "description": f"{zh} / {en}"}
+    if parameter:
+        body["parameter"] = parameter
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+@bp.errorhandler(BadParameter)
+def _bad_parameter(exc: BadParameter):
+    return _error(400, "InvalidParameterValue", *str(exc).split(": ", 1)[1].split(" / ", 1), parameter=exc.name)
+
+
+def api_error(exc) -> Response:
+    """JSON for any HTTP error under /api (registered on the app: unknown paths never reach
+    the blueprint)."""
+    code = getattr(exc, "code", 500) or 500
+    names = {404: ("未找到", "not found"), 405: ("不支持该方法", "method not allowed")}
+    zh, en = names.get(code, ("服务器错误", "server error"))
+    return _error(code, {404: "NotFound", 405: "MethodNotAllowed"}.get(code, "ServerError"), zh, en)
+
+
+def _json(body: dict, mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=_default), mimetype=mimetype)
+
+
+def _default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _link(href: str, rel: str, kind: str = "application/json", title: str | None = None) -> dict:
+    link = {"href": href, "rel": rel, "type": kind}
+    if title:
+        link["title"] = title
+    return link
+
+
+@bp.get("")
+@bp.get("/")
+def landing():
+    """The landing page: what this service is and where its parts are."""
+    return _json(
+        {
+            "title": "红图 Hongtu 开放接口",
+            "description": "两新组织党建地图数据（OGC API – Features）/ party-building map data of Hongtu",
+            "links": [
+                _link(url_for("api.landing", _external=True), "self"),
+                _link(
+                    url_for("api.openapi_json", _external=True),
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.0",
+                    "OpenAPI",
+                ),
+                _link(url_for("api.docs", _external=True), "service-doc", "text/html", "接口文档 API docs"),
+                _link(url_for("api.conformance", _external=True), "conformance"),
+                _link(url_for("api.collections", _external=True), "data"),
+            ],
+        }
+    )
+
+
+@bp.get("/conformance")
+def conformance():
+    return _json({"conformsTo": list(CONFORMANCE)})
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return _json(
+        openapi.document(url_for("api.landing", _external=True).rstrip("/")), "application/vnd.oai.openapi+json"
+    )
+
+
+@bp.get("/docs")
+def docs():
+    """A readable page of the OpenAPI document (served locally, no Swagger UI from a CDN)."""
+    return render_template("api_docs.html", doc=openapi.document(url_for("api.landing", _external=True).rstrip("/")))
+
+
+def _collection_meta(store, coll: features.Collection) -> dict:
+    items = url_for("api.items", collection_id=coll.id, _external=True)
+    bbox = features.extent(store, coll)
+    meta = {
+        "id": coll.id,
+        "title": f"{coll.title} {coll.title_en}",
+        "description": coll.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "links": [
+            _link(url_for("api.collection", collection_id=coll.id, _external=True), "self"),
+            _link(items, "items", GEOJSON, "GeoJSON"),
+            _link(items + "?f=csv", "items", "text/csv", "CSV"),
+        ],
+    }
+    if bbox is not None:
+        meta["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    return meta
+
+
+@bp.get("/collections")
+def collections():
+    store = get_store()
+    return _json(
+        {
+            "links": [_link(url_for("api.collections", _external=True), "self")],
+            "collections": [_collection_meta(store, c) for c in features.COLLECTIONS.values()],
+        }
+    )
+
+
+def _find(collection_id: str) -> features.Collection:
+    coll = features.COLLECTIONS.get(collection_id)
+    if coll is None:
+        abort(404)
+    return coll
+
+
+@bp.get("/collections/<collection_id>")
+def collection(collection_id: str):
+    return _json(_collection_meta(get_store(), _find(collection_id)))
+
+
+def _coerce(name: str, raw: str, kind: str):
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
+    except ValueError:
+        raise BadParameter(name, f"应为 {kind} 类型", f"expected {kind}") from None
+    if kind == "boolean":
+        if raw not in ("true", "false"):
+            raise BadParameter(name, "应为 true 或 false", "expected true or false")
+        return raw == "true"
+    return raw
+
+
+def _run_id(store, coll: features.Collection) -> int:
+    """The run a result collection is read from: ``run`` or the latest; 0 for plain layers."""
+    if not coll.run:
+        if "run" in request.args:
+            raise BadParameter("run", "该集合不属于分析结果", "this collection holds no analysis results")
+        return 0
+    latest = queries.latest_run_id(store)
+    run_id = parse_int("run", request.args.get("run"), latest, 1 if "run" in request.args else 0, 2**31 - 1)
+    if "run" in request.args:
+        with store.connect() as conn:
+            if conn.execute(select(AnalysisRun.id).where(AnalysisRun.id == run_id)).first() is None:
+                raise BadParameter("run", "没有这次分析", "no such analysis run")
+    return run_id
+
+
+def _query(coll: features.Collection) -> dict:
+    """The validated parameters of an items request."""
+    args = request.args
+    for name in args:
+        if name not in ITEM_PARAMETERS and name not in coll.properties:
+            raise BadParameter(name, "未知参数", "unknown parameter")
+    for name in ("crs", "bbox-crs"):
+        if name in args and args[name] != CRS84:
+            raise BadParameter(name, "仅支持 CRS84（WGS-84 经纬度）", f"only {CRS84} is supported")
+    sortby = []
+    for key in filter(None, args.get("sortby", "").split(",")):
+        desc = key.startswith("-")
+        name = key.lstrip("+-")
+        if name not in coll.properties:
+            raise BadParameter("sortby", f"不能按 {name} 排序", f"cannot sort by {name!r}")
+        sortby.append((name, desc))
+    fmt = args.get("f", "json")
+    if fmt not in ("json", "geojson", "csv"):
+        raise BadParameter("f", "应为 json 或 csv", "expected json or csv")
+    resulttype = args.get("resulttype", "results")
+    if resulttype not in ("results", "hits"):
+        raise BadParameter("resulttype", "应为 results 或 hits", "expected results or hits")
+    return {
+        "bbox": parse_bbox(args["bbox"]) if "bbox" in args else None,
+        "filters": {
+            name: _coerce(name, args[name], kind) for name, (_, kind) in coll.properties.items() if name in args
+        },
+        "sortby": sortby,
+        "limit": parse_int("limit", args.get("limit"), 100, 1, MAX_LIMIT),
+        "offset": parse_int("offset", args.get("offset"), 0, 0, 2**31 - 1),
+        "format": "csv" if fmt == "csv" else "json",
+        "hits": resulttype == "hits",
+    }
+
+
+def _features(frame: pd.DataFrame, geoms: np.ndarray, fid: str) -> list[str]:
+    encoded = shapely.to_geojson(geoms) if len(geoms) else []
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [
+        f'{{"type":"Feature","id":{json.dumps(r[fid], ensure_ascii=False, default=_default)},'
+        f'"geometry":{g if g is not None else "null"},'
+        f'"properties":{json.dumps(r, ensure_ascii=False, default=_default)}}}'
+        for g, r in zip(encoded, records, strict=True)
+    ]
+
+
+@bp.get("/collections/<collection_id>/items")
+def items(collection_id: str):
+    """A page of features, filtered by bbox and properties, sorted, as GeoJSON or CSV."""
+    coll = _find(collection_id)
+    store = get_store()
+    q = _query(coll)
+    run_id = _run_id(store, coll)
+    base = url_for("api.items", collection_id=coll.id, _external=True)
+    if q["hits"]:
+        matched = features.count(store, coll, bbox=q["bbox"], filters=q["filters"], run_id=run_id)
+        return _json(
+            {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": 0, "features": []}, GEOJSON
+        )
+    frame, geoms, more = features.items(
+        store,
+        coll,
+        bbox=q["bbox"],
+        filters=q["filters"],
+        sortby=q["sortby"],
+        limit=q["limit"],
+        offset=q["offset"],
+        run_id=run_id,
+    )
+    if q["format"] == "csv":
+        out = frame.assign(geometry_wkt=shapely.to_wkt(geoms, rounding_precision=7) if len(geoms) else [])
+        buffer = io.StringIO()
+        out.to_csv(buffer, index=False)
+        return Response(
+            "\ufeff" + buffer.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{coll.id}.csv"'},
+        )
+    args = request.args.to_dict()
+    links = [
+        _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
+        _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
+        _link(url_for("api.collection", collection_id=coll.id, _external=True), "collection"),
+    ]
+    if more:
+        links.append(_link(f"{base}?{urlencode({**args, 'offset': q['offset'] + q['limit']})}", "next", GEOJSON))
+    if q["offset"] > 0:
+        links.append(
+            _link(f"{base}?{urlencode({**args, 'offset': max(q['offset'] - q['limit'], 0)})}", "prev", GEOJSON)
+        )
+    head = {
+        "type": "FeatureCollection",
+        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "numberReturned": len(frame),
+        "links": links,
+    }
+    if coll.run:
+        head["run"] = run_id or None
+    body = json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[' + ",".join(_features(frame, geoms, coll.fid))
+    return Response(body + "]}", mimetype=GEOJSON)
+
+
+@bp.get("/collections/<collection_id>/items/<path:fid>")
+def item(collection_id: str, fid: str):
+    """One feature by its identifier."""
+    coll = _find(collection_id)
+    store = get_store()
+    for name in request.args:
+        if name not in ("f", "run", "lang"):
+            raise BadParameter(name, "未知参数", "unknown parameter")
+    integer = coll.properties[coll.fid][1] == "integer"
+    if integer and not fid.isdigit():
+        abort(404)
+    key = int(fid) if integer else fid
+    frame, geoms, _ = features.items(store, coll, filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))
+    if frame.empty:
+        abort(404)
+    feature = json.loads(_features(frame, geoms, coll.fid)[0])
+    feature["links"] = [
+        _link(url_for("api.item", collection_id=coll.id, fid=fid, _external=True), "self", GEOJSON),
+        _link(url_for("api.collection", collection_id=coll.id, _external=True), "collection"),
+    ]
+    return _json(feature, GEOJSON)
+
+
+@bp.get("/runs")
+def runs():
+    """The analysis runs, newest first, with their parameters and city-wide figures."""
+    store = get_store()
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(
+                AnalysisRun.id,
+                AnalysisRun.created_at,
+                AnalysisRun.parameters,
+                AnalysisRun.input_counts,
+                AnalysisRun.duration_s,
+                AnalysisRun.note,
+                AnalysisRun.summary,
+            ).order_by(AnalysisRun.id.desc())
+        ).mappings()
+        runs = []
+        for r in rows:
+            run = dict(r)
+            summary = dict(run.pop("summary") or {})
+            summary.pop("branch_flags", None)
+            runs.append({**run, "summary": summary})
+    return _json({"runs": runs})
+
+
+@bp.get("/stats/<level>")
+def stats(level: str):
+    """Counts and rates per area of ``level`` (or per place or industry) in a run."""
+    if level not in STAT_LEVELS:
+        raise BadParameter("level", f"应为 {'/'.join(STAT_LEVELS)}", f"expected one of {', '.join(STAT_LEVELS)}")
+    store = get_store()
+    for name in request.args:
+        if name not in ("run", "lang"):
+            raise BadParameter(name, "未知参数", "unknown parameter")
+    run_id = _run_id(store, features.COLLECTIONS["area-coverage"])
+    with store.connect() as conn:
+        result = conn.execute(
+            text("SELECT * FROM run_areas WHERE run_id = :run AND level = :level ORDER BY code"),
+            {"run": run_id, "level": level},
+        )
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    return _json({"run": run_id or None, "level": level, "rows": frame.drop(columns="run_id").to_dict("records")})
+
+
+@bp.get("/stats/compare")
+def compare():
+    """What changed between two runs ``a`` and ``b``: status transitions and rates."""
+    store = get_store()
+    for name in request.args:
+        if name not in ("a", "b", "lang"):
+            raise BadParameter(name, "未知参数", "unknown parameter")
+    ids = {}
+    for name in ("a", "b"):
+        if name not in request.args:
+            raise BadParameter(name, "需要两次分析的编号", "give the ids of two runs as a and b")
+        ids[name] = parse_int(name, request.args[name], 0, 1, 2**31 - 1)
+    with store.connect() as conn:
+        known = {r[0] for r in conn.execute(select(AnalysisRun.id).where(AnalysisRun.id.in_(ids.values())))}
+    for name, run_id in ids.items():
+        if run_id not in known:
+            raise BadParameter(name, "没有这次分析", "no such analysis run")
+    transitions, rates = compare_runs(store, ids["a"], ids["b"])
+    return _json(
+        {"a": ids["a"], "b": ids["b"], "transitions": transitions.to_dict("records"), "rates": rates.to_dict("records")}
+    )

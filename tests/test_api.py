@@ -1,0 +1,214 @@
+"""The open API: OGC API – Features read by real clients (OWSLib, GDAL's OAPIF driver), a valid
+OpenAPI document fuzzed by schemathesis, and bbox / paging / filter answers checked against
+direct queries — on both backends."""
+
+import io
+import json
+import subprocess
+import sys
+from urllib.parse import urlencode
+
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import text
+
+from app import create_app
+from app.store import Store
+from app.store.features import COLLECTIONS
+
+from .conftest import Served
+
+BOX = (102.68, 25.01, 102.74, 25.06)
+
+
+@pytest.fixture(scope="module")
+def client(analyzed_store: Store):
+    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}).test_client()
+
+
+@pytest.fixture(scope="module")
+def served(analyzed_store: Store):
+    served = Served(analyzed_store)
+    yield served
+    served.close()
+
+
+def in_box(store: Store, table: str, key: str, box=BOX) -> set:
+    """The ids of a table's rows meeting a box, the slow and obvious way (shapely on all rows)."""
+    frame = store.read_frame(table, [key])
+    return set(frame.loc[frame.intersects(shapely.box(*box)), key])
+
+
+def test_landing_conformance_and_collections(client):
+    landing = client.get("/api").get_json()
+    rels = {link["rel"] for link in landing["links"]}
+    assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
+    conforms = client.get("/api/conformance").get_json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conforms
+    collections = client.get("/api/collections").get_json()["collections"]
+    assert [c["id"] for c in collections] == list(COLLECTIONS)
+    for c in collections:
+        assert any(link["rel"] == "items" for link in c["links"]), c["id"]
+    orgs = client.get("/api/collections/organizations").get_json()
+    minx, miny, maxx, maxy = orgs["extent"]["spatial"]["bbox"][0]
+    assert 102 < minx < maxx < 104 and 24 < miny < maxy < 27
+
+
+def test_owslib_lists_collections_and_reads_items_by_bbox(served, analyzed_store):
+    from owslib.ogcapi.features import Features
+
+    api = Features(served.url + "/api")
+    ids = [c["id"] for c in api.collections()["collections"]]
+    assert "organizations" in ids and "joint-branches" in ids
+    answer = api.collection_items("organizations", bbox=list(BOX), limit=10_000)
+    got = {f["properties"]["org_id"] for f in answer["features"]}
+    assert got == in_box(analyzed_store, "organizations", "org_id")
+
+
+def test_gdal_oapif_driver_reads_the_service(served, analyzed_store):
+    # In a child process: GDAL keeps the GIL during its HTTP calls, which would starve the
+    # server thread of this one.
+    script = (
+        "import json, sys, pyogrio\n"
+        "source = 'OAPIF:' + sys.argv[1]\n"
+        "layers = [str(name) for name, _ in pyogrio.list_layers(source)]\n"
+        "frame = pyogrio.read_dataframe(source, layer='service-centers', bbox=tuple(map(float, sys.argv[2:])))\n"
+        "print(json.dumps({'layers': layers, 'ids': list(frame['center_id']), 'epsg': frame.crs.to_epsg()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, served.url + "/api", *map(str, BOX)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    answer = json.loads(done.stdout)
+    assert {"organizations", "districts", "service-centers", "area-coverage"} <= set(answer["layers"])
+    assert set(answer["ids"]) == in_box(analyzed_store, "service_centers", "center_id")
+    assert answer["epsg"] == 4326
+
+
+def test_openapi_document_is_valid(client):
+    from openapi_spec_validator import validate
+
+    doc = client.get("/api/openapi.json").get_json()
+    validate(doc)
+    assert f"/collections/{next(iter(COLLECTIONS))}/items" in doc["paths"]
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert "/api/collections/organizations/items" in page and "https://" not in page
+
+
+def test_paging_follows_next_links_to_exactly_the_rows_in_the_box(client, analyzed_store):
+    url = "/api/collections/organizations/items?" + urlencode({"bbox": ",".join(map(str, BOX)), "limit": 37})
+    seen, pages = [], 0
+    while url:
+        page = client.get(url).get_json()
+        seen += [f["id"] for f in page["features"]]
+        assert page["numberReturned"] == len(page["features"]) <= 37
+        nxt = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        url = nxt[0].replace("http://localhost", "") if nxt else None
+        pages += 1
+    assert len(seen) == len(set(seen)) and set(seen) == in_box(analyzed_store, "organizations", "org_id")
+    assert pages == len(seen) // 37 + 1
+    hits = client.get(f"/api/collections/organizations/items?bbox={','.join(map(str, BOX))}&resulttype=hits")
+    assert hits.get_json()["numberMatched"] == len(seen)
+
+
+def test_filters_and_sorting_match_direct_queries(client, analyzed_store):
+    with analyzed_store.connect() as conn:
+        expected = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT o.org_id FROM organizations o JOIN run_organizations r ON r.organization_id = o.id "
+                    "WHERE r.run_id = (SELECT max(id) FROM analysis_runs) AND r.status = 'blank' "
+                    "AND o.org_type = 'social_org'"
+                )
+            )
+        }
+    answer = client.get("/api/collections/organizations/items?status=blank&org_type=social_org&limit=10000")
+    assert {f["id"] for f in answer.get_json()["features"]} == expected
+    ranked = client.get("/api/collections/organizations/items?sortby=-employees,org_id&limit=500").get_json()
+    keys = [(-f["properties"]["employees"], f["id"]) for f in ranked["features"]]
+    assert keys == sorted(keys)
+    csv = client.get("/api/collections/organizations/items?status=blank&org_type=social_org&limit=10000&f=csv")
+    frame = pd.read_csv(io.BytesIO(csv.data), encoding="utf-8-sig", dtype=str)
+    assert set(frame["org_id"]) == expected and frame["geometry_wkt"].str.startswith("POINT").all()
+
+
+def test_results_of_an_earlier_run_and_single_items(client, analyzed_store):
+    first = client.get("/api/collections/area-coverage/items?level=city&run=1").get_json()["features"]
+    assert first == []  # the city row has no area polygon
+    districts = client.get("/api/collections/area-coverage/items?level=district&run=1&limit=100").get_json()
+    assert districts["run"] == 1 and len(districts["features"]) > 5
+    with analyzed_store.connect() as conn:
+        code, both = conn.execute(
+            text("SELECT code, both_rate FROM run_areas WHERE run_id = 1 AND level = 'district' ORDER BY code")
+        ).first()
+    one = client.get(f"/api/collections/area-coverage/items/{code}?run=1").get_json()
+    assert one["id"] == code and one["properties"]["both_rate"] == pytest.approx(both)
+    assert client.get("/api/collections/area-coverage/items?run=99").status_code == 400
+    stats = client.get("/api/stats/district?run=1").get_json()["rows"]
+    assert {r["code"]: r["both_rate"] for r in stats}[code] == pytest.approx(both)
+    compare = client.get("/api/stats/compare?a=1&b=2").get_json()
+    assert compare["a"] == 1 and {r["code"] for r in compare["rates"]} >= {"city", code}
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("bbox=1,2,3", "bbox"),
+        ("bbox=10,10,0,0", "bbox"),
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("offset=-1", "offset"),
+        ("sortby=secret", "sortby"),
+        ("f=xml", "f"),
+        ("employees=many", "employees"),
+        ("operating=yes", "operating"),
+        ("crs=EPSG:3857", "crs"),
+        ("colour=red", "colour"),
+        ("resulttype=all", "resulttype"),
+    ],
+)
+def test_bad_parameters_get_json_400_naming_them(client, query, parameter):
+    answer = client.get(f"/api/collections/organizations/items?{query}")
+    assert answer.status_code == 400 and answer.mimetype == "application/json"
+    body = answer.get_json()
+    assert body["parameter"] == parameter and " / " in body["description"]
+
+
+def test_errors_are_json_never_html(client):
+    for path in ("/api/nope", "/api/collections/nope", "/api/collections/organizations/items/nope", "/api/stats/x"):
+        answer = client.get(path)
+        assert answer.status_code in (400, 404) and answer.mimetype == "application/json", path
+    assert client.post("/api/collections").status_code == 405
+    assert client.post("/api/collections").mimetype == "application/json"
+
+
+def test_no_server_error_for_generated_requests(served):
+    """schemathesis sends requests generated from the OpenAPI document to the live app
+    (loopback only, a bounded number per operation): none may end in a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(served.url + "/api/openapi.json")
+    failures, sent = [], []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+        label = operation.label
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def check(case):
+            response = case.call(timeout=30)
+            sent.append(case.operation.label)
+            if response.status_code >= 500:
+                failures.append(f"{case.operation.label} {case.path_parameters} {case.query}: {response.status_code}")
+            assert response.headers.get("Content-Type", "").split(";")[0] != "text/html", case.operation.label
+
+        check()
+        assert label in sent
+    assert len(set(sent)) == len(operations)
+    assert not failures, failures[:5]
