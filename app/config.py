@@ -9,6 +9,7 @@
 | HONGTU_SERVICE_RADIUS_M | 1000 | service radius of a 党群服务中心 in metres |
 | HONGTU_POINT_LIMIT | 1500 | most organizations sent as points for one map view; beyond it, clusters |
 | HONGTU_MAX_UPLOAD_MB | 200 | largest file an import accepts (CLI and upload page) |
+| HONGTU_FRAME_ANCESTORS | 'self' | sites allowed to show /embed in an iframe (CSP frame-ancestors sources) |
 """
 
 from __future__ import annotations
@@ -33,5 +34,6 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_TIANDITU_KEY": key,
         "HONGTU_SERVICE_RADIUS_M": float(os.environ.get("HONGTU_SERVICE_RADIUS_M", "1000")),
         "HONGTU_POINT_LIMIT": int(os.environ.get("HONGTU_POINT_LIMIT", "1500")),
+        "HONGTU_FRAME_ANCESTORS": os.environ.get("HONGTU_FRAME_ANCESTORS", "'self'"),
         "HONGTU_MAX_UPLOAD_BYTES": int(float(os.environ.get("HONGTU_MAX_UPLOAD_MB", "200")) * 1024 * 1024),
     }

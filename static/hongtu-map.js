@@ -295,11 +295,13 @@
         return L.tileLayer(u, { subdomains: b.subdomains || "abc", attribution: b.attribution, maxZoom: 19 });
       }));
       layer.hongtuCrs = b.crs || "wgs84";
+      layer.hongtuId = b.id;
       base[b.id] = layer;
       control.addBaseLayer(layer, b.name);
-      if (i === 0) { layer.addTo(map); cfg.displayCrs = layer.hongtuCrs; }
+      if (i === 0) { layer.addTo(map); cfg.displayCrs = layer.hongtuCrs; cfg.basemapId = b.id; }
     });
     map.on("baselayerchange", function (e) {
+      cfg.basemapId = e.layer.hongtuId;
       var crs = e.layer.hongtuCrs || "wgs84";
       if (crs !== cfg.displayCrs) { cfg.displayCrs = crs; refresh(); }
     });
@@ -365,6 +367,7 @@
       AREA_LEVELS.forEach(function (level) { load(level, layers[level]); });
     });
     setUpSearch(map, cfg);
+    setUpShare(map, groups, cfg);
     // On a phone the panel starts folded so the map gets the screen; a tap unfolds it.
     var panel = document.querySelector(".ht-panel-body");
     if (window.matchMedia("(max-width: 640px)").matches) {
@@ -405,12 +408,43 @@
           stroke: false, fillColor: "#fff", fillOpacity: 0.55, interactive: false
         }).addTo(map);
       }
-      map.fitBounds(cfg.area.bounds);
+      if (cfg.fit) map.fitBounds(cfg.area.bounds);
     }
     refresh();
     // Handles for embedding pages and browser tests.
     window.hongtuMap = map;
     window.hongtuGroups = groups;
+  }
+
+  // The embed URL of what the map shows now: view, layers, base map, filters, language.
+  function embedUrl(map, groups, cfg) {
+    var params = new URLSearchParams(), layers = [];
+    Object.keys(groups).forEach(function (key) {
+      if (key === "orgs" || key === "orgs_clusters") return;
+      if (map.hasLayer(groups[key])) layers.push(key);
+    });
+    if (map.hasLayer(groups.orgs) || (groups.orgs_clusters && map.hasLayer(groups.orgs_clusters))) layers.push("orgs");
+    var c = map.getCenter();
+    params.set("center", c.lat.toFixed(5) + "," + c.lng.toFixed(5));
+    params.set("zoom", map.getZoom());
+    params.set("layers", layers.join(","));
+    if (cfg.basemapId) params.set("basemap", cfg.basemapId);
+    document.querySelectorAll(".ht-filter").forEach(function (el) { if (el.value) params.set(el.name, el.value); });
+    if (document.documentElement.lang === "en") params.set("lang", "en");
+    return location.origin + cfg.embed + "?" + params.toString();
+  }
+
+  function setUpShare(map, groups, cfg) {
+    var open = document.getElementById("ht-share-open"), dialog = document.getElementById("ht-share");
+    if (!open || !dialog) return;
+    open.addEventListener("click", function () {
+      var url = embedUrl(map, groups, cfg);
+      document.getElementById("ht-share-link").value = url;
+      document.getElementById("ht-share-iframe").value =
+        '<iframe src="' + esc(url) + '" width="800" height="600" style="border:0" loading="lazy"></iframe>';
+      document.getElementById("ht-share-preview").href = url;
+      dialog.showModal();
+    });
   }
 
   function crsQuery(cfg) {
@@ -419,13 +453,12 @@
 
   // The filters chosen in the panel; an area page's own area unless the panel narrows it.
   function filterQuery(cfg) {
-    var q = "", area = cfg.area ? cfg.area.code : "";
-    document.querySelectorAll(".ht-filter").forEach(function (el) {
-      if (!el.value) return;
-      if (el.name === "area") { area = el.value; return; }
-      q += "&" + encodeURIComponent(el.name) + "=" + encodeURIComponent(el.value);
-    });
-    return area ? q + "&area=" + encodeURIComponent(area) : q;
+    var chosen = L.extend({}, cfg.filters || {});
+    if (cfg.area && cfg.area.code) chosen.area = cfg.area.code;
+    document.querySelectorAll(".ht-filter").forEach(function (el) { if (el.value) chosen[el.name] = el.value; });
+    return Object.keys(chosen).map(function (k) {
+      return "&" + encodeURIComponent(k) + "=" + encodeURIComponent(chosen[k]);
+    }).join("");
   }
 
   // Search by name, address or credit code: a list of hits; choosing one zooms there and rings it.

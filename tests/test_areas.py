@@ -196,3 +196,24 @@ def test_nearby_names_the_areas_of_the_point(client, analyzed_store):
     answer = client.get(f"/map/nearby?lon={org.geometry.x}&lat={org.geometry.y}&r=300").get_json()
     codes = [a["code"] for a in answer["areas"]]
     assert codes[:3] == list(rows.loc[org["org_id"], ["district_code", "street_code", "community_code"]])
+
+
+def test_embed_is_chosen_by_its_url_and_framed_only_where_allowed(analyzed_store):
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True})
+    client = app.test_client()
+    rows = run_rows(analyzed_store)
+    street = busiest(rows, "street")
+    page = client.get(f"/embed?area={street}&layers=street,orgs&status=blank")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and page.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert '"filters": {"status": "blank"}' in html and f'"code": "{street}"' in html
+    assert "ht-bar" not in html and "/map/data/" in html  # no header; layers by bbox as on the map
+    assert client.get("/").headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    for bad in ("layers=secret", "basemap=google", "center=north", "zoom=99", "status=nobody", "area=12ab"):
+        assert client.get(f"/embed?{bad}").status_code == 400, bad
+    assert client.get("/embed?area=999999").status_code == 404
+    allowed = create_app(
+        {"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_FRAME_ANCESTORS": "https://oa.example.gov.cn"}
+    ).test_client()
+    assert allowed.get("/embed").headers["Content-Security-Policy"] == "frame-ancestors https://oa.example.gov.cn"
+    assert allowed.get("/").headers["Content-Security-Policy"] == "frame-ancestors 'self'"

@@ -2,10 +2,12 @@
 
 import os
 import shutil
+import threading
 
 import geopandas as gpd
 import pytest
 import shapely
+from werkzeug.serving import make_server
 
 from app.store import Store
 
@@ -232,5 +234,82 @@ def test_usable_on_a_phone(browser, analyzed_store: Store):
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
         assert errors == []
         context.close()
+    finally:
+        served.close()
+
+
+class ReportSite:
+    """Another site on the loopback (a report page of some office system) that frames
+    ``embed_url``; Chromium does not let a public page frame a local address."""
+
+    def __init__(self):
+        self.embed_url = ""
+
+        def app(environ, start_response):
+            frame = f'<iframe id="m" src="{self.embed_url}" width="800" height="500"></iframe>'
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [f"<html><body><h1>报告</h1>{frame}</body></html>".encode()]
+
+        self.server = make_server("127.0.0.1", 0, app)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_embed_in_an_iframe_shows_the_chosen_area(browser, analyzed_store: Store):
+    district = analyzed_store.read_frame("areas", ["code"], where={"level": "district"}).iloc[0]
+    site = ReportSite()
+    served = Served(analyzed_store, HONGTU_FRAME_ANCESTORS=site.origin)
+    site.embed_url = f"{served.url}/embed?area={district['code']}&layers=district,orgs"
+    try:
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(site.origin, wait_until="networkidle")
+        inner = page.frames[1]
+        inner.wait_for_function("window.hongtuGroups && window.hongtuGroups.district.getLayers().length > 0")
+        bounds = inner.evaluate(
+            "(() => { const b = hongtuMap.getBounds();"
+            " return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()"
+        )
+        minx, miny, maxx, maxy = district.geometry.bounds
+        # The view holds the whole district and not much more.
+        assert bounds[0] <= minx and bounds[1] <= miny and bounds[2] >= maxx and bounds[3] >= maxy
+        assert min((bounds[2] - bounds[0]) / (maxx - minx), (bounds[3] - bounds[1]) / (maxy - miny)) < 2.5
+        assert inner.locator(".ht-bar").count() == 0
+        assert errors == []
+    finally:
+        served.close()
+    # With the default setting, another site cannot frame it.
+    served = Served(analyzed_store)
+    site.embed_url = f"{served.url}/embed"
+    try:
+        page = browser.new_page()
+        page.goto(site.origin, wait_until="networkidle")
+        page.wait_for_timeout(500)
+        assert page.frames[1].evaluate("typeof window.hongtuMap") == "undefined"
+    finally:
+        served.close()
+        site.close()
+
+
+def test_share_dialog_gives_a_link_to_the_same_view(browser, analyzed_store: Store):
+    served = Served(analyzed_store)
+    try:
+        page, outside, errors = open_map(browser, served.url)
+        zoom_to(page, 25.04, 102.71, 14)
+        page.select_option("select[name=status]", "blank")
+        page.click("#ht-share-open")
+        link = page.locator("#ht-share-link").input_value()
+        assert link.startswith(served.url + "/embed?") and "zoom=14" in link and "status=blank" in link
+        assert link.replace("&", "&amp;") in page.locator("#ht-share-iframe").input_value()
+        embed = browser.new_page(viewport={"width": 1200, "height": 800})
+        embed.goto(link, wait_until="networkidle")
+        assert embed.evaluate("hongtuMap.getZoom()") == 14
+        centre = embed.evaluate("(() => { const c = hongtuMap.getCenter(); return [c.lat, c.lng]; })()")
+        assert abs(centre[0] - 25.04) < 1e-3 and abs(centre[1] - 102.71) < 1e-3
+        assert outside == [] and errors == []
     finally:
         served.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from . import api, areas, assets, dashboard, intake, maps
+from ..i18n import gettext
+from . import api, areas, assets, dashboard, embed, intake, maps
+from .params import BadParameter
 
 
 def register(app: Flask) -> None:
@@ -16,6 +18,15 @@ def register(app: Flask) -> None:
     app.register_blueprint(areas.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(embed.bp)
+    app.after_request(embed.frame_ancestors)
+
+    @app.errorhandler(BadParameter)
+    def _bad_parameter(exc: BadParameter):
+        # Data endpoints answer JSON naming the parameter; a page shows the message.
+        if request.path.startswith("/map/"):
+            return jsonify({"error": str(exc), "parameter": exc.name}), 400
+        return render_template("error.html", heading=gettext("请求有误"), message=str(exc)), 400
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -76,14 +76,14 @@ def _export_frame(store, code: str | None, what: str, run_id: int) -> pd.DataFra
     return area_stats.industries(store, code, run_id)
 
 
-def _map(store, code: str | None) -> dict[str, str]:
-    """The page's map: fitted to the area, its organizations only, its outline on top."""
+def area_focus(store, code: str | None) -> dict:
+    """What a map needs to focus on an area (the city without a code): its code, its bounds
+    ``[[south, west], [north, east]]`` and its outline as GeoJSON, simplified to about a pixel."""
     if code is None:
         frame = store.read_frame("areas", ["code"], where={"level": "district"})
     else:
         frame = store.read_frame("areas", ["code"], where={"code": code})
     minx, miny, maxx, maxy = frame.total_bounds
-    # About a pixel of the fitted map: finer detail would only weigh down the page.
     tolerance = max(maxx - minx, maxy - miny) / 1500
     outline = shapely.simplify(shapely.union_all(frame.geometry.values), tolerance)
     focus = {
@@ -92,8 +92,14 @@ def _map(store, code: str | None) -> dict[str, str]:
     }
     if code is not None:
         focus["code"] = code
-    m = build_city_map(((miny + maxy) / 2, (minx + maxx) / 2), zoom=12, area=focus)
-    return render_parts(m)
+    return focus
+
+
+def _map(store, code: str | None) -> dict[str, str]:
+    """The page's map: fitted to the area, its organizations only, its outline on top."""
+    focus = area_focus(store, code)
+    (miny, minx), (maxy, maxx) = focus["bounds"]
+    return render_parts(build_city_map(((miny + maxy) / 2, (minx + maxx) / 2), zoom=12, area=focus))
 
 
 @bp.get("/", defaults={"code": None})

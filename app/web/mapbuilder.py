@@ -81,8 +81,14 @@ class HongtuLayers(MacroElement):
         self.groups_js = "{" + ", ".join(f"{k!r}: {g.get_name()}" for k, g in groups.items()) + "}"
 
 
-def _basemaps() -> list[dict]:
-    """Base-map choices for the configured key, the configured default first; 'none' always."""
+def basemap_ids() -> list[str]:
+    """The base maps this configuration offers."""
+    return [b["id"] for b in _basemaps()]
+
+
+def _basemaps(preferred: str | None = None) -> list[dict]:
+    """Base-map choices for the configured key, ``preferred`` (else the configured default)
+    first; 'none' always."""
     cfg = current_app.config
     key = cfg["HONGTU_TIANDITU_KEY"]
     choices = []
@@ -103,7 +109,7 @@ def _basemaps() -> list[dict]:
             }
         )
     choices.append({"id": "none", "name": gettext("无底图"), "urls": []})
-    choices.sort(key=lambda b: b["id"] != default)
+    choices.sort(key=lambda b: b["id"] != (preferred or default))
     return choices
 
 
@@ -136,6 +142,9 @@ def build_city_map(
     zoom: int = 11,
     area: dict | None = None,
     overlays: tuple[str, ...] | None = None,
+    basemap: str | None = None,
+    filters: dict[str, str] | None = None,
+    fit: bool = True,
 ) -> folium.Map:
     """The city map: area outlines, places, organizations, centers and stations by bbox.
 
@@ -149,7 +158,14 @@ def build_city_map(
         An area to focus: ``code`` (organizations are filtered to it), ``bounds``
         ``[[south, west], [north, east]]`` (the map fits them) and ``outline`` (GeoJSON drawn on top).
     overlays : tuple of str, optional
-        Keys of ``OVERLAYS`` to offer (default all); organizations are always offered.
+        Keys of ``OVERLAYS`` to offer, all shown (default: all, some shown); organizations
+        are always offered.
+    basemap : str, optional
+        The base map to start with (one of ``basemap_ids()``), else the configured default.
+    filters : dict, optional
+        Organization filters applied before any the user picks (an embed's URL parameters).
+    fit : bool
+        Whether to fit the view to ``area`` rather than keep ``center`` and ``zoom``.
     """
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, prefer_canvas=True)
     # folium only gives zoom limits to its own tile layer; MarkerCluster needs them on the map.
@@ -166,10 +182,13 @@ def build_city_map(
     min_zoom = {}
     for key, name, show, least in OVERLAYS:
         if overlays is None or key in overlays or key == "orgs_clusters":
-            groups[key] = folium.FeatureGroup(name=gettext(name), show=show).add_to(m)
+            shown = show if overlays is None else (key in overlays or "orgs" in overlays)
+            groups[key] = folium.FeatureGroup(name=gettext(name), show=shown).add_to(m)
             min_zoom[key] = least
     points = folium.plugins.MarkerCluster(
-        name=gettext("两新组织"), options={"disableClusteringAtZoom": 18, "chunkedLoading": True}
+        name=gettext("两新组织"),
+        options={"disableClusteringAtZoom": 18, "chunkedLoading": True},
+        show=overlays is None or "orgs" in overlays,
     ).add_to(m)
     _localize(
         points,
@@ -183,7 +202,7 @@ def build_city_map(
     # A page with its own content around the map keeps the control folded.
     control = folium.LayerControl(collapsed=area is not None).add_to(m)
     config = {
-        "basemaps": _basemaps(),
+        "basemaps": _basemaps(basemap),
         "data": url_for("maps.data", layer="__layer__"),
         "card": url_for("maps.organization", org_id="__org__"),
         "centerCard": url_for("maps.center", center_id="__center__"),
@@ -193,6 +212,9 @@ def build_city_map(
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
         "minZoom": min_zoom,
         "area": area,
+        "filters": filters or {},
+        "fit": fit,
+        "embed": url_for("embed.embed"),
     }
     HongtuLayers(control, groups, config).add_to(m)
     return m

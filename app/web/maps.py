@@ -34,11 +34,6 @@ SIMPLE_LAYERS = {
 RUN_LAYERS = {"hotspots": "hotspot", "gaps": "gap_1000", "gaps500": "gap_500", "sites": "site"}
 
 
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter):
-    return jsonify({"error": str(exc), "parameter": exc.name}), 400
-
-
 def _display_crs() -> str:
     """The coordinates the browser draws in: WGS-84, or GCJ-02 under AMap tiles."""
     crs = request.args.get("crs", "wgs84")
@@ -61,8 +56,10 @@ def _zoom() -> int:
     return parse_int("zoom", request.args.get("zoom"), 12, 0, 22)
 
 
-def _filters() -> dict[str, str]:
-    filters = {name: request.args.get(name, "").strip() for name in queries.MAP_FILTERS}
+def filters_from(args, allow_area: bool = True) -> dict[str, str]:
+    """The organization filters among request ``args``, validated; empty ones left out."""
+    names = queries.MAP_FILTERS if allow_area else tuple(n for n in queries.MAP_FILTERS if n != "area")
+    filters = {name: args.get(name, "").strip() for name in names}
     allowed = {
         "status": queries.MAP_STATUSES,
         "org_type": ("enterprise", "social_org"),
@@ -72,7 +69,7 @@ def _filters() -> dict[str, str]:
     for name, values in allowed.items():
         if filters[name] and filters[name] not in values:
             raise BadParameter(name, f"应为 {'/'.join(values)}", f"expected one of {', '.join(values)}")
-    area = filters["area"]
+    area = filters.get("area")
     if area and not (area.isdigit() and len(area) in queries.LEVEL_BY_CODE_LENGTH):
         raise BadParameter("area", "应为 6/9/12/15 位区划或网格代码", "expected a 6, 9, 12 or 15-digit area code")
     return {k: v for k, v in filters.items() if v}
@@ -263,7 +260,7 @@ def data(layer: str):
         return geojson_response(feature_collection(frame, columns, crs=crs))
     if layer == "orgs":
         limit = current_app.config["HONGTU_POINT_LIMIT"]
-        run_id, filters = queries.latest_run_id(store), _filters()
+        run_id, filters = queries.latest_run_id(store), filters_from(request.args)
         total = queries.organization_count(store, bbox, limit, run_id, filters)
         if total <= limit:
             rows = queries.organization_points(store, bbox, limit, run_id, filters)
