@@ -176,6 +176,67 @@ for _kind in KINDS:
     export_group.add_command(_export_command(_kind))
 
 
+@export_group.command("map")
+@click.option("--area", "code", help="区划代码，省略为全市 / area code (the whole city if omitted)")
+@click.option("--format", "fmt", type=click.Choice(["html", "png", "pdf"]), default="png", show_default=True)
+@click.option("--width", type=click.IntRange(300, 4000), default=1200, show_default=True, help="像素 / pixels")
+@click.option("--height", type=click.IntRange(200, 4000), default=800, show_default=True, help="像素 / pixels")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="输出文件 / output file")
+@with_appcontext
+@_friendly
+def export_map_command(code: str | None, fmt: str, width: int, height: int, out: Path | None) -> None:
+    """导出区域地图（离线 HTML、PNG、PDF）/ the map of an area as standalone HTML, PNG or PDF."""
+    from .web.reports import RenderError, render_image, standalone_map
+
+    store = get_store()
+    _check_area(store, code)
+    out = out or Path(f"hongtu-{code or 'city'}-map.{fmt}")
+    with current_app.test_request_context():
+        html = standalone_map(store, code, width, height)
+        try:
+            body = html.encode() if fmt == "html" else render_image(html, fmt, width, height)
+        except RenderError as exc:
+            raise click.ClickException(str(exc)) from None
+    out.write_bytes(body)
+    click.echo(f"{out} ({len(body) / 1024:.0f} KB)")
+
+
+@export_group.command("report")
+@click.option("--area", "code", help="区划代码，省略为全市 / area code (the whole city if omitted)")
+@click.option("--format", "fmt", type=click.Choice(["xlsx"]), default="xlsx", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="输出文件 / output file")
+@with_appcontext
+@_friendly
+def export_report_command(code: str | None, fmt: str, out: Path | None) -> None:
+    """导出区域 Excel 报表（汇总、下级区域、空白台账、结对、联合党支部建议）/ an area's Excel report."""
+    from .store import queries
+    from .web.reports import area_workbook
+
+    store = get_store()
+    _check_area(store, code)
+    run_id = queries.latest_run_id(store)
+    if not run_id:
+        raise click.ClickException("尚无分析，请先运行 hongtu analyze / no analysis yet: run hongtu analyze first")
+    out = out or Path(f"hongtu-{code or 'city'}-report.{fmt}")
+    with current_app.test_request_context():
+        out.write_bytes(area_workbook(store, code, run_id))
+    click.echo(str(out))
+
+
+def _check_area(store, code: str | None) -> None:
+    from .store import area_stats
+
+    if code is None:
+        return
+    try:
+        area_stats.level_of(code)
+    except ValueError:
+        raise click.ClickException(f"区划代码无效 / not an area code: {code!r}") from None
+    trail = area_stats.trail(store, code)
+    if not trail or trail[-1]["code"] != code:
+        raise click.ClickException(f"没有这个区域 / no area {code!r}")
+
+
 @click.command("analyze")
 @click.option(
     "--radius", type=float, default=None, help="服务半径（米）/ service radius in metres [HONGTU_SERVICE_RADIUS_M]"

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Install what Hongtu needs on Debian: system packages, a virtualenv in .venv, the project.
-#   scripts/setup.sh          runtime (SpatiaLite)
-#   scripts/setup.sh test     runtime + what the tests need (PostGIS, Chromium, pytest, ruff)
+#   scripts/setup.sh          runtime (SpatiaLite; Chromium and a CJK font render map images)
+#   scripts/setup.sh test     runtime + what the tests need (PostGIS, pytest, ruff)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libsqlite3-mod-spatialite python3-venv)
+packages=(libsqlite3-mod-spatialite python3-venv chromium fonts-wqy-microhei)
 if [ "${1:-}" = "test" ]; then
     # PostGIS must match the running PostgreSQL's major version.
     pg_major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
-    packages+=("postgresql-${pg_major:-15}-postgis-3" chromium fonts-wqy-microhei)
+    packages+=("postgresql-${pg_major:-15}-postgis-3")
 fi
 missing=()
 for p in "${packages[@]}"; do

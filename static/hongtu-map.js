@@ -92,6 +92,7 @@
 
   function bindCard(marker, props, cfg) {
     marker.bindPopup(orgPopup(props), { maxWidth: 360 });
+    if (cfg.inline) return marker;  // a standalone file has no server to ask for the full card
     marker.on("popupopen", function (e) {
       fetch(cfg.card.replace("__org__", encodeURIComponent(props.org_id)))
         .then(function (r) { return r.ok ? r.json() : null; })
@@ -224,7 +225,7 @@
           var p = f.properties;
           var rows = [[t("级别"), label(CENTER_LEVELS, p.level)], [t("承载能力"), p.capacity], [t("服务半径"), t("{n} 米", { n: cfg.radius })]];
           layer.bindPopup("<b>" + esc(p.name) + "</b>" + table(rows));
-          layer.on("popupopen", function (e) {
+          if (!cfg.inline) layer.on("popupopen", function (e) {
             fetch(cfg.centerCard.replace("__center__", encodeURIComponent(p.center_id)))
               .then(function (r) { return r.ok ? r.json() : null; })
               .then(function (card) {
@@ -319,6 +320,12 @@
         if (name === "orgs") groups.orgs.clearLayers();
         group.clearLayers();
       }
+      if (cfg.inline) {
+        // A standalone file carries its data: drawn once, redrawn only when toggled back on.
+        if (!visible) { clear(); group.hongtuDrawn = false; return; }
+        if (!group.hongtuDrawn && cfg.inline[name]) { render(cfg.inline[name], group, cfg); group.hongtuDrawn = true; }
+        return;
+      }
       if (!visible || map.getZoom() < min) { clear(); return; }
       if (pending[name]) pending[name].abort();
       var ctrl = new AbortController();
@@ -377,7 +384,7 @@
       map.on("click", control.collapse, control);
     }
     // Nearby: a click on the map lists what lies within the service radius, nearest first.
-    map.on("click", function (e) {
+    if (!cfg.inline) map.on("click", function (e) {
       var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius +
         crsQuery(cfg);
       fetch(url).then(function (r) { return r.json(); }).then(function (data) {
@@ -411,6 +418,7 @@
       if (cfg.fit) map.fitBounds(cfg.area.bounds);
     }
     refresh();
+    window.hongtuReady = true;
     // Handles for embedding pages and browser tests.
     window.hongtuMap = map;
     window.hongtuGroups = groups;

@@ -157,3 +157,27 @@ def joint_branch_count(store: Store, code: str | None, run_id: int) -> int:
             {"run": run_id, "code": code},
         )["n"].iloc[0]
     )
+
+
+def pairings(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
+    """The area's organizations with the service center each is paired with (共驻共建)."""
+    return _frame(
+        store,
+        "SELECT o.org_id, o.name, r.community_code, c.center_id, c.name AS center_name, r.pair_distance_m "
+        "FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
+        "LEFT JOIN service_centers c ON c.center_id = r.center_id "
+        f"WHERE r.run_id = :run{_area_condition(code)} ORDER BY r.community_code, o.org_id",
+        {"run": run_id, "code": code},
+    )
+
+
+def joint_branches(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
+    """The joint-branch proposals with a member unit in the area, every member listed."""
+    return _frame(
+        store,
+        "SELECT j.proposal_id, j.org_id, o.name, o.industry, j.party_members, j.spread_m FROM run_joint_branches j "
+        "JOIN organizations o ON o.org_id = j.org_id WHERE j.run_id = :run AND j.proposal_id IN ("
+        "SELECT k.proposal_id FROM run_joint_branches k JOIN run_organizations r ON r.run_id = k.run_id "
+        f"AND r.org_id = k.org_id WHERE k.run_id = :run{_area_condition(code)}) ORDER BY j.proposal_id, j.org_id",
+        {"run": run_id, "code": code},
+    )

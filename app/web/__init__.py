@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..i18n import gettext
-from . import api, areas, assets, dashboard, embed, intake, maps
+from . import api, areas, assets, dashboard, embed, intake, maps, reports
 from .params import BadParameter
 
 
@@ -19,6 +19,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(reports.bp)
     app.after_request(embed.frame_ancestors)
 
     @app.errorhandler(BadParameter)

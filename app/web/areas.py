@@ -15,46 +15,12 @@ from ..db import get_store
 from ..i18n import gettext
 from ..store import area_stats, queries
 from . import charts
+from .excel import write_sheet
+from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
 
 bp = Blueprint("areas", __name__, url_prefix="/area")
 
-LEVEL_NAMES = {"city": "全市", "district": "区县", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
-RATE_NAMES = {
-    "both_rate": "两个覆盖率",
-    "org_coverage_rate": "组织覆盖率",
-    "own_rate": "单独组建率",
-    "work_rate": "工作覆盖率",
-}
-#: Headers of exported tables, by column (translated when the page is in English).
-HEADERS = {
-    "org_id": "编号",
-    "name": "名称",
-    "org_type": "类型",
-    "industry": "行业",
-    "credit_code": "统一社会信用代码",
-    "employees": "从业人员",
-    "party_members": "正式党员",
-    "address": "地址",
-    "street_code": "街道代码",
-    "community_code": "社区代码",
-    "grid_code": "网格编码",
-    "place_name": "所在场所",
-    "center_name": "结对阵地",
-    "pair_distance_m": "结对距离（米）",
-    "code": "区划代码",
-    "level": "层级",
-    "orgs": "两新组织",
-    "in_scope": "在统计范围",
-    "own": "单独组建",
-    "joint": "联合组建",
-    "area_based": "区域组建",
-    "industry_based": "行业组建",
-    "work": "工作覆盖",
-    "blank": "空白",
-    "covered": "组织覆盖",
-    **RATE_NAMES,
-}
 EXPORTS = ("ledger", "children", "industries")
 LEDGER_ROWS_SHOWN = 200
 
@@ -169,28 +135,17 @@ def export(code: str | None, what: str, fmt: str):
     if not run_id:
         abort(404)
     frame = _export_frame(store, code, what, run_id)
-    rates = {gettext(HEADERS[c]) for c in RATE_NAMES if c in frame.columns}
-    frame = frame.rename(columns={c: gettext(h) for c, h in HEADERS.items()})
     name = f"hongtu-{code or 'city'}-{what}-run{run_id}.{fmt}"
     if fmt == "csv":
-        body = frame.to_csv(index=False).encode("utf-8-sig")
+        frame = frame.rename(columns={c: gettext(h) for c, h in HEADERS.items()})
         return Response(
-            body,
+            frame.to_csv(index=False).encode("utf-8-sig"),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        frame.to_excel(writer, index=False, sheet_name=what)
-        sheet = writer.sheets[what]
-        sheet.freeze_panes = "A2"
-        for i, column in enumerate(frame.columns, start=1):
-            # Chinese characters are about two Latin ones wide.
-            longest = max([len(str(column)) * 2, *(len(str(v)) for v in frame[column].head(200))])
-            sheet.column_dimensions[sheet.cell(1, i).column_letter].width = min(max(longest + 2, 8), 48)
-            if column in rates:
-                for (cell,) in sheet.iter_rows(min_col=i, max_col=i, min_row=2):
-                    cell.number_format = "0.0%"
+        write_sheet(writer, frame, what)
     buffer.seek(0)
     return send_file(
         buffer,

@@ -9,7 +9,7 @@ from ..db import get_store
 from ..i18n import gettext
 from ..store import area_stats, queries
 from . import charts
-from .areas import RATE_NAMES
+from .labels import RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
 
 bp = Blueprint("dashboard", __name__)

@@ -145,6 +145,7 @@ def build_city_map(
     basemap: str | None = None,
     filters: dict[str, str] | None = None,
     fit: bool = True,
+    inline: dict | None = None,
 ) -> folium.Map:
     """The city map: area outlines, places, organizations, centers and stations by bbox.
 
@@ -166,6 +167,8 @@ def build_city_map(
         Organization filters applied before any the user picks (an embed's URL parameters).
     fit : bool
         Whether to fit the view to ``area`` rather than keep ``center`` and ``zoom``.
+    inline : dict, optional
+        Layer name → GeoJSON carried in the page (a standalone file): nothing is fetched.
     """
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, prefer_canvas=True)
     # folium only gives zoom limits to its own tile layer; MarkerCluster needs them on the map.
@@ -215,6 +218,7 @@ def build_city_map(
         "filters": filters or {},
         "fit": fit,
         "embed": url_for("embed.embed"),
+        "inline": inline,
     }
     HongtuLayers(control, groups, config).add_to(m)
     return m

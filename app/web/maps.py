@@ -206,7 +206,20 @@ def data(layer: str):
     """GeoJSON of one layer for the visible box; big layers are aggregated at low zoom."""
     crs = _display_crs()
     bbox, zoom = _bbox(crs), _zoom()
-    store = get_store()
+    filters = filters_from(request.args) if layer == "orgs" else {}
+    body = layer_geojson(get_store(), layer, bbox, zoom, crs, filters, current_app.config["HONGTU_POINT_LIMIT"])
+    if body is None:
+        return jsonify({"error": f"layer: 未知图层 / unknown layer {layer!r}", "parameter": "layer"}), 404
+    return geojson_response(body)
+
+
+def layer_geojson(
+    store, layer: str, bbox: tuple, zoom: int, crs: str = "wgs84", filters: dict | None = None, point_limit: int = 1500
+) -> str | None:
+    """The GeoJSON text of one layer in ``bbox`` at ``zoom`` (None for an unknown layer).
+
+    Organizations come as points when at most ``point_limit`` match ``filters``, else as clusters.
+    """
     # One screen pixel at this zoom, in degrees: the finest detail worth sending.
     pixel = 360.0 / (256 * 2**zoom)
     if layer in AREA_LEVELS:
@@ -222,7 +235,7 @@ def data(layer: str):
         columns = ["code", "name", "level", "label", *rates.columns]
         # A power-of-ten grid keeps coordinates short in the JSON.
         grid = 10.0 ** np.floor(np.log10(pixel / 4))
-        return geojson_response(feature_collection(frame, columns, grid_size=grid, crs=crs))
+        return feature_collection(frame, columns, grid_size=grid, crs=crs)
     if layer in RUN_LAYERS:
         frame = store.read_frame(
             "run_features",
@@ -230,7 +243,7 @@ def data(layer: str):
             bbox=bbox,
             where={"run_id": queries.latest_run_id(store), "kind": RUN_LAYERS[layer]},
         )
-        return geojson_response(feature_collection(frame, ["kind", "rank", "count"], crs=crs))
+        return feature_collection(frame, ["kind", "rank", "count"], crs=crs)
     if layer == "pairings":
         lines = queries.pairing_lines(
             store, bbox, queries.latest_run_id(store), current_app.config["HONGTU_POINT_LIMIT"]
@@ -240,7 +253,7 @@ def data(layer: str):
         ).reshape(-1, 2, 2)
         frame = gpd.GeoDataFrame(lines, geometry=shapely.linestrings(ends), crs=4326)
         columns = ["org_id", "name", "center_id", "center_name", "pair_distance_m"]
-        return geojson_response(feature_collection(frame, columns, crs=crs))
+        return feature_collection(frame, columns, crs=crs)
     if layer == "branches":
         members = queries.joint_branch_members(store, bbox, queries.latest_run_id(store))
         proposals = members.groupby("proposal_id", sort=True).agg(
@@ -253,22 +266,20 @@ def data(layer: str):
         geoms = shapely.multipoints(members[["lon", "lat"]].to_numpy(float), indices=index) if len(members) else []
         frame = gpd.GeoDataFrame(proposals.reset_index(), geometry=list(geoms), crs=4326)
         columns = ["proposal_id", "units", "party_members", "spread_m", "names"]
-        return geojson_response(feature_collection(frame, columns, crs=crs))
+        return feature_collection(frame, columns, crs=crs)
     if layer in SIMPLE_LAYERS:
         table, columns = SIMPLE_LAYERS[layer]
         frame = store.read_frame(table, columns, bbox=bbox)
-        return geojson_response(feature_collection(frame, columns, crs=crs))
+        return feature_collection(frame, columns, crs=crs)
     if layer == "orgs":
-        limit = current_app.config["HONGTU_POINT_LIMIT"]
-        run_id, filters = queries.latest_run_id(store), filters_from(request.args)
+        limit = point_limit
+        run_id, filters = queries.latest_run_id(store), filters or {}
         total = queries.organization_count(store, bbox, limit, run_id, filters)
         if total <= limit:
             rows = queries.organization_points(store, bbox, limit, run_id, filters)
             counts = pd.Series([r["status"] for r in rows]).value_counts()
             by_status = {s: int(counts.get(s, 0)) for s in queries.MAP_STATUSES}
-            return geojson_response(
-                point_collection(rows, {"mode": "points", "total": total, "by_status": by_status}, crs)
-            )
+            return point_collection(rows, {"mode": "points", "total": total, "by_status": by_status}, crs)
         # About one cluster per 64 screen pixels; the lattice is fixed per zoom so clusters
         # stay put while panning.
         cell = pixel * 64
@@ -276,5 +287,5 @@ def data(layer: str):
         # The legend's counts per status come with the clusters at no extra query.
         by_status = {s: int(sum(r[s] for r in rows)) for s in queries.MAP_STATUSES}
         extra = {"mode": "clusters", "cell": cell, "total": sum(r["n"] for r in rows), "by_status": by_status}
-        return geojson_response(point_collection(rows, extra, crs))
-    return jsonify({"error": f"layer: 未知图层 / unknown layer {layer!r}", "parameter": "layer"}), 404
+        return point_collection(rows, extra, crs)
+    return None

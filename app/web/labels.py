@@ -1,0 +1,41 @@
+"""Chinese labels (translated through the catalog) of area levels, rates and table columns."""
+
+LEVEL_NAMES = {"city": "全市", "district": "区县", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
+RATE_NAMES = {
+    "both_rate": "两个覆盖率",
+    "org_coverage_rate": "组织覆盖率",
+    "own_rate": "单独组建率",
+    "work_rate": "工作覆盖率",
+}
+#: Headers of exported tables, by column (translated when the page is in English).
+HEADERS = {
+    "org_id": "编号",
+    "name": "名称",
+    "org_type": "类型",
+    "industry": "行业",
+    "credit_code": "统一社会信用代码",
+    "employees": "从业人员",
+    "party_members": "正式党员",
+    "address": "地址",
+    "street_code": "街道代码",
+    "community_code": "社区代码",
+    "grid_code": "网格编码",
+    "place_name": "所在场所",
+    "center_name": "结对阵地",
+    "pair_distance_m": "结对距离（米）",
+    "center_id": "阵地编号",
+    "proposal_id": "建议编号",
+    "spread_m": "最远间距（米）",
+    "code": "区划代码",
+    "level": "层级",
+    "orgs": "两新组织",
+    "in_scope": "在统计范围",
+    "own": "单独组建",
+    "joint": "联合组建",
+    "area_based": "区域组建",
+    "industry_based": "行业组建",
+    "work": "工作覆盖",
+    "blank": "空白",
+    "covered": "组织覆盖",
+    **RATE_NAMES,
+}

@@ -1,0 +1,122 @@
+"""Report outputs: the PNG/PDF map image, the Excel report checked cell by cell against the run,
+and the standalone HTML opened from disk with the network off — and their CLI commands."""
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from app import create_app
+from app.store import Store, area_stats, queries
+
+HONGTU = str(Path(sys.executable).with_name("hongtu"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def client(analyzed_store: Store):
+    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}).test_client()
+
+
+@pytest.fixture(scope="module")
+def street(analyzed_store: Store) -> str:
+    """The street with the most organizations in the latest run."""
+    with analyzed_store.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT street_code FROM run_organizations WHERE run_id = (SELECT max(id) FROM analysis_runs) "
+                "GROUP BY street_code ORDER BY count(*) DESC, street_code LIMIT 1"
+            )
+        ).scalar()
+
+
+def need_chromium():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is required under CI (scripts/setup.sh test installs it)")
+        pytest.skip("Chromium not installed")
+
+
+def test_png_has_the_asked_size_and_shows_a_map(client, street):
+    need_chromium()
+    answer = client.get(f"/area/{street}/map.png?width=900&height=640")
+    assert answer.status_code == 200 and answer.mimetype == "image/png"
+    image = Image.open(io.BytesIO(answer.data)).convert("RGB")
+    assert image.size == (900, 640)
+    # Not blank: outlines, choropleth, markers, legend and title make many colours.
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 200
+    assert max(count for count, _ in colours) < 0.8 * 900 * 640
+    pdf = client.get(f"/area/{street}/map.pdf?width=900&height=640")
+    assert pdf.data.startswith(b"%PDF") and pdf.data.count(b"/Type /Page\n") + pdf.data.count(b"/Type /Page>") <= 1
+
+
+def test_excel_report_matches_the_analysis_cell_by_cell(client, analyzed_store, street):
+    run_id = queries.latest_run_id(analyzed_store)
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/area/{street}/report.xlsx").data))
+    assert book.sheetnames == ["汇总", "下级区域", "空白组织台账", "结对", "联合党支部建议"]
+    summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
+    figures = area_stats.figures(analyzed_store, street, run_id)
+    assert summary["两新组织"] == figures["orgs"] and summary["空白"] == figures["blank"]
+    assert summary["两个覆盖率"] == pytest.approx(figures["both_rate"])
+    assert summary["区划代码"] == street and summary["联合党支部建议"] == area_stats.joint_branch_count(
+        analyzed_store, street, run_id
+    )
+    rate_row = next(r for r in book["汇总"].iter_rows(min_row=2) if r[0].value == "两个覆盖率")
+    assert rate_row[1].number_format == "0.0%"
+    ledger = area_stats.blank_ledger(analyzed_store, street, run_id)
+    sheet = book["空白组织台账"]
+    assert [c.value for c in sheet[1]][:2] == ["编号", "名称"]
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [r[0] for r in rows] == list(ledger["org_id"]) and [r[5] for r in rows] == list(ledger["employees"])
+    pairs = list(book["结对"].iter_rows(min_row=2, values_only=True))
+    assert len(pairs) == figures["orgs"]
+    proposals = {r[0] for r in book["联合党支部建议"].iter_rows(min_row=2, values_only=True)}
+    assert len(proposals) == summary["联合党支部建议"]
+    assert book["空白组织台账"].column_dimensions["B"].width > 10
+
+
+def test_standalone_html_opens_from_disk_with_the_network_off(client, street, tmp_path):
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    html = client.get(f"/area/{street}/map.html").get_data(as_text=True)
+    assert 'src="/' not in html and 'href="/' not in html.split("<body")[0]
+    path = tmp_path / "map.html"
+    path.write_text(html, encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(offline=True)
+        page = context.new_page()
+        requests, errors = [], []
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(path.as_uri(), wait_until="load")
+        page.wait_for_function("window.hongtuReady === true", timeout=15_000)
+        assert page.evaluate("window.hongtuGroups.street.getLayers().length") > 0
+        assert page.evaluate("window.hongtuGroups.orgs.getLayers().length") > 0
+        assert requests == [] and errors == []
+        browser.close()
+
+
+def test_cli_exports_map_and_report(analyzed_store, street, tmp_path):
+    env = {**os.environ, "DATABASE_URL": analyzed_store.url}
+
+    def hongtu(*args):
+        return subprocess.run([HONGTU, *args], env=env, capture_output=True, text=True, timeout=300)
+
+    done = hongtu("export", "map", "--area", street, "--format", "html", "--out", str(tmp_path / "m.html"))
+    assert done.returncode == 0, done.stderr
+    assert "<script>" in (tmp_path / "m.html").read_text(encoding="utf-8")
+    done = hongtu("export", "report", "--area", street, "--out", str(tmp_path / "r.xlsx"))
+    assert done.returncode == 0 and openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "汇总"
+    bad = hongtu("export", "report", "--area", "999999999")
+    assert bad.returncode == 1 and "999999999" in bad.stderr and "Traceback" not in bad.stderr
