@@ -10,6 +10,7 @@
 | HONGTU_POINT_LIMIT | 1500 | most organizations sent as points for one map view; beyond it, clusters |
 | HONGTU_MAX_UPLOAD_MB | 200 | largest file an import accepts (CLI and upload page) |
 | HONGTU_FRAME_ANCESTORS | 'self' | sites allowed to show /embed in an iframe (CSP frame-ancestors sources) |
+| HONGTU_CHROMIUM | chromium on the PATH | browser that renders PNG/PDF map images |
 """
 
 from __future__ import annotations
@@ -35,5 +36,6 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_SERVICE_RADIUS_M": float(os.environ.get("HONGTU_SERVICE_RADIUS_M", "1000")),
         "HONGTU_POINT_LIMIT": int(os.environ.get("HONGTU_POINT_LIMIT", "1500")),
         "HONGTU_FRAME_ANCESTORS": os.environ.get("HONGTU_FRAME_ANCESTORS", "'self'"),
+        "HONGTU_CHROMIUM": os.environ.get("HONGTU_CHROMIUM", ""),
         "HONGTU_MAX_UPLOAD_BYTES": int(float(os.environ.get("HONGTU_MAX_UPLOAD_MB", "200")) * 1024 * 1024),
     }

@@ -154,7 +154,7 @@ def _loads(body: str | None):
 
 def render_image(html: str, fmt: str, width: int, height: int) -> bytes:
     """A PNG or PDF of a standalone map page, drawn by headless Chromium at ``width`` × ``height``."""
-    executable = current_app.config.get("HONGTU_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    executable = current_app.config["HONGTU_CHROMIUM"] or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(executable).exists():
         raise RenderError(
             "图片导出需要 Chromium（scripts/setup.sh 会安装）/ "
