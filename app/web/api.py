@@ -171,7 +171,11 @@ def collection(collection_id: str):
 def _coerce(name: str, raw: str, kind: str):
     try:
         if kind == "integer":
-            return int(raw)
+            value = int(raw)
+            # Beyond 64 bits no row can match, and the databases refuse the number.
+            if not -(2**63) <= value < 2**63:
+                raise ValueError(raw)
+            return value
         if kind == "number":
             value = float(raw)
             if not math.isfinite(value):
@@ -312,7 +316,7 @@ def item(collection_id: str, fid: str):
         if name not in ("f", "run", "lang"):
             raise BadParameter(name, "未知参数", "unknown parameter")
     integer = coll.properties[coll.fid][1] == "integer"
-    if integer and not fid.isdigit():
+    if integer and not (fid.isdigit() and int(fid) < 2**63):
         abort(404)
     key = int(fid) if integer else fid
     frame, geoms, _ = features.items(store, coll, filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))

@@ -1,0 +1,346 @@
+"""Hongtu's benchmark: import, analysis, map delivery and API latency at several city sizes.
+
+    scripts/bench [--sizes 10000,100000,1000000] [--backends spatialite,postgis] [--json FILE]
+
+For each size the demo generator makes a city; then, side by side with what a user would
+otherwise do:
+
+- import: ``hongtu import orgs`` of a CSV into SpatiaLite and PostGIS, against geopandas'
+  ``to_file`` (GeoPackage) and ``to_postgis`` of the same rows (no checks, no upsert);
+- analysis: ``scripts/bench_analysis.py`` in its own process (stages, peak memory) against
+  geopandas ``sjoin`` + ``sjoin_nearest``;
+- map delivery: bytes the browser receives before the map is interactive (assets excluded)
+  and the time to interactive in headless Chromium, against a naive folium map holding every
+  organization as a marker (built up to 100,000: beyond, it is too large to be useful);
+- API latency: p50/p95 of a street-sized bbox (organizations as GeoJSON) and of a city-wide
+  map view (clusters), with 1 and 8 concurrent clients against gunicorn with 2 workers.
+
+It prints a table and writes the figures as JSON (default ``bench-results/bench.json``).
+PostGIS comes from ``HONGTU_BENCH_POSTGRES_URL`` (default: database ``hongtu_bench`` on
+127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.intake import import_file  # noqa: E402
+from app.intake.export import header  # noqa: E402
+from app.intake.schema import KINDS  # noqa: E402
+from app.services.analysis import Parameters, run_analysis  # noqa: E402
+from app.services.demo import DATA_DIR  # noqa: E402
+from app.store import Store  # noqa: E402
+from app.store.admin import ensure_postgis_database  # noqa: E402
+from geo.democity import generate  # noqa: E402
+
+POSTGRES_URL = os.environ.get("HONGTU_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/hongtu_bench")
+NAIVE_FOLIUM_MAX = 100_000
+#: A street-sized box in central Kunming (about 2 km × 2 km) and the city-wide view.
+STREET_BOX = "102.700,25.030,102.720,25.048"
+CITY_VIEW = "/map/data/orgs?bbox=102.45,24.80,103.05,25.30&zoom=11"
+REQUESTS_PER_CLIENT = 40
+
+
+def organizations_csv(city, path: Path) -> None:
+    """The city's organizations as the CSV a user imports (Chinese headers, links, instructors)."""
+    orgs = city.organizations
+    links = city.coverage.merge(city.party_orgs[["id", "party_org_id"]], left_on="party_org_id", right_on="id")
+    party = orgs["id"].map(links.groupby("organization_id")["party_org_id_y"].agg(";".join))
+    kind = KINDS["orgs"]
+    table = pd.DataFrame(
+        {
+            **{c: orgs[c] for c in kind.table_columns},
+            "lon": shapely.get_x(orgs.geometry.values),
+            "lat": shapely.get_y(orgs.geometry.values),
+            "party_org_id": party,
+            "instructor": orgs["id"].isin(city.instructors["organization_id"]).map({True: "是", False: "否"}),
+        }
+    ).rename(columns=lambda c: header(kind, c))
+    table.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+def fresh_store(backend: str, tmp: Path, city) -> Store:
+    """An empty store with the city's areas, places, party organizations and centers."""
+    if backend == "spatialite":
+        store = Store(f"sqlite:///{tmp / 'bench.sqlite'}")
+    else:
+        ensure_postgis_database(POSTGRES_URL)
+        store = Store(POSTGRES_URL)
+    store.init_schema()
+    with store.connect() as conn:
+        store.clear(conn)
+        for table, frame in city.tables().items():
+            if table not in ("organizations", "party_org_coverage", "instructors"):
+                store.insert_frame(conn, table, frame)
+    return store
+
+
+def bench_import(store: Store, city, csv: Path, tmp: Path) -> dict:
+    started = time.perf_counter()
+    report = import_file(store, "orgs", csv)
+    hongtu_s = time.perf_counter() - started
+    assert report.ok, report.summary()
+    frame = gpd.GeoDataFrame(city.organizations.drop(columns="id"), crs=4326)
+    started = time.perf_counter()
+    if store.backend_name == "spatialite":
+        frame.to_file(tmp / "orgs.gpkg", engine="pyogrio")
+        reference = "geopandas to_file (GPKG)"
+    else:
+        frame.to_postgis("bench_reference", store.engine, if_exists="replace", index=False)
+        reference = "geopandas to_postgis"
+    reference_s = time.perf_counter() - started
+    return {"hongtu_s": round(hongtu_s, 2), "reference": reference, "reference_s": round(reference_s, 2)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """The app under gunicorn (2 workers) on a free loopback port."""
+
+    def __init__(self, url: str):
+        self.port = free_port()
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "-w",
+                "2",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(self.base + "/api", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def latency(base: str, path: str, clients: int) -> dict:
+    """p50/p95 (ms) of ``path`` with ``clients`` concurrent clients, each sending a fixed count."""
+
+    def one(_):
+        times = []
+        for _ in range(REQUESTS_PER_CLIENT):
+            started = time.perf_counter()
+            with urllib.request.urlopen(base + path, timeout=60) as answer:
+                answer.read()
+                assert answer.status == 200
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+
+    urllib.request.urlopen(base + path, timeout=60).read()  # warm the workers' caches
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        times = sorted(t for batch in pool.map(one, range(clients)) for t in batch)
+    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1)}
+
+
+def map_delivery(url: str) -> dict:
+    """Bytes before interactive (assets excluded) and time to interactive, in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        sizes = []
+
+        def record(response):
+            if "/vendor/" in response.url or "/static/" in response.url:
+                return
+            try:
+                sizes.append(len(response.body()))
+            except Exception:  # a response without a body (redirect, aborted)
+                sizes.append(0)
+
+        page.on("response", record)
+        started = time.perf_counter()
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url, timeout=120_000):
+            page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_function("window.hongtuReady === true", timeout=120_000)
+        seconds = time.perf_counter() - started
+        browser.close()
+    return {"bytes": int(sum(sizes)), "interactive_s": round(seconds, 2)}
+
+
+def naive_folium(city, tmp: Path) -> dict | None:
+    """A folium map with every organization as a marker, served as a file: its size and load time."""
+    if len(city.organizations) > NAIVE_FOLIUM_MAX:
+        return None
+    xy = city.organizations.get_coordinates()
+    m = folium.Map(location=[25.04, 102.71], zoom_start=12, prefer_canvas=True)
+    for name, x, y in zip(city.organizations["name"], xy.x, xy.y, strict=True):
+        folium.CircleMarker([y, x], radius=4, popup=name).add_to(m)
+    path = tmp / "naive.html"
+    m.save(str(path))
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        # Its CDN assets are answered from Hongtu's vendored copies (the rest with nothing), so
+        # the network plays no part and the map still draws.
+        page.route("**/*", lambda route: _offline_asset(route))
+        started = time.perf_counter()
+        page.goto(path.as_uri(), wait_until="load", timeout=600_000)
+        seconds = time.perf_counter() - started
+        browser.close()
+    return {"bytes": path.stat().st_size, "load_s": round(seconds, 2)}
+
+
+def _offline_asset(route) -> None:
+    from app.web.assets import PACKAGES
+
+    url = route.request.url
+    if url.startswith("file:"):
+        route.continue_()
+        return
+    name = url.rsplit("/", 1)[-1].split("?")[0]
+    local = {
+        "leaflet.js": PACKAGES["leaflet"] / "leaflet.js",
+        "leaflet.css": PACKAGES["leaflet"] / "leaflet.css",
+    }.get(name)
+    if local is None and name.startswith("jquery") and name.endswith(".js"):
+        local = next(PACKAGES["jquery"].glob("jquery*.min.js"), None)
+    route.fulfill(body=local.read_bytes() if local else b"", status=200)
+
+
+def bench_size(n: int, backends: list[str]) -> dict:
+    print(f"== {n:,} organizations", flush=True)
+    result: dict = {"organizations": n}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        city = generate(DATA_DIR, n_orgs=n, seed=1)
+        csv = tmp / "orgs.csv"
+        organizations_csv(city, csv)
+        figures = tmp / "analysis.json"
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "bench_analysis.py"), "--orgs", str(n), "--json", str(figures)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        result["analysis"] = json.loads(figures.read_text())
+        print(f"   analysis core {result['analysis']['core_vs_bare']}× bare", flush=True)
+        for backend in backends:
+            store = fresh_store(backend, tmp, city)
+            entry = result.setdefault(backend, {})
+            entry["import"] = bench_import(store, city, csv, tmp)
+            print(f"   {backend} import {entry['import']}", flush=True)
+            run_analysis(store, Parameters())
+            server = Gunicorn(store.url)
+            try:
+                entry["map"] = map_delivery(server.base + "/")
+                street = f"/api/collections/organizations/items?bbox={STREET_BOX}&limit=2000"
+                entry["api"] = {
+                    f"{name}_{clients}": latency(server.base, path, clients)
+                    for name, path in (("street_bbox", street), ("city_view", CITY_VIEW))
+                    for clients in (1, 8)
+                }
+            finally:
+                server.close()
+            print(f"   {backend} map {entry['map']} api {entry['api']}", flush=True)
+            store.engine.dispose()
+        result["naive_folium"] = naive_folium(city, tmp)
+        print(f"   naive folium {result['naive_folium']}", flush=True)
+    return result
+
+
+def table(results: list[dict], backends: list[str]) -> str:
+    """The figures as a Markdown table, one column per size."""
+    sizes = [f"{r['organizations']:,}" for r in results]
+    rows = [("organizations", sizes)]
+
+    def add(label, fn):
+        rows.append((label, [fn(r) for r in results]))
+
+    add(
+        "analysis core / whole (× bare sjoin + sjoin_nearest)",
+        lambda r: f"{r['analysis']['core_vs_bare']} / {r['analysis']['whole_vs_bare']}",
+    )
+    add(
+        "analysis whole run (s) / peak memory (GB)",
+        lambda r: f"{r['analysis']['whole_s']} / {r['analysis']['peak_rss_gb']}",
+    )
+    for b in backends:
+        add(
+            f"import CSV → {b} (s) / geopandas writer (s)",
+            lambda r, b=b: f"{r[b]['import']['hongtu_s']} / {r[b]['import']['reference_s']}",
+        )
+        add(
+            f"map page, {b}: bytes before interactive / time to interactive (s)",
+            lambda r, b=b: f"{r[b]['map']['bytes'] / 1024:.0f} KB / {r[b]['map']['interactive_s']}",
+        )
+        for key, label in (("street_bbox", "street bbox GeoJSON"), ("city_view", "city-wide clusters")):
+            add(
+                f"API {label}, {b}: p50 / p95 (ms), 1 → 8 clients",
+                lambda r, b=b, key=key: (
+                    f"{r[b]['api'][key + '_1']['p50_ms']} / {r[b]['api'][key + '_1']['p95_ms']} → "
+                    f"{r[b]['api'][key + '_8']['p50_ms']} / {r[b]['api'][key + '_8']['p95_ms']}"
+                ),
+            )
+    add(
+        "naive folium, every marker: file size / load (s)",
+        lambda r: (
+            f"{r['naive_folium']['bytes'] / 1024**2:.1f} MB / {r['naive_folium']['load_s']}"
+            if r["naive_folium"]
+            else "not built"
+        ),
+    )
+    lines = ["| | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
+    lines += [f"| {label} | " + " | ".join(values) + " |" for label, values in rows[1:]]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--backends", default="spatialite,postgis")
+    parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench.json"))
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    results = [bench_size(int(n), backends) for n in args.sizes.split(",")]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"\n{machine}\n")
+    print(table(results, backends))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine, "results": results}, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Every request runs a fixed number of SQL statements, whatever the size of its answer (no N+1)."""
+
+import pytest
+from sqlalchemy import event
+
+from app import create_app
+from app.db import get_store
+from app.store import Store
+
+SMALL, LARGE = "102.70,25.03,102.71,25.04", "102.60,24.95,102.85,25.15"
+
+
+@pytest.fixture(scope="module")
+def app(analyzed_store: Store):
+    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True})
+
+
+def statements(app, url: str) -> int:
+    """How many SQL statements answering ``url`` ran."""
+    with app.app_context():
+        engine = get_store().engine
+    seen = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        answer = app.test_client().get(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert answer.status_code == 200, url
+    return len(seen)
+
+
+@pytest.mark.parametrize(
+    ("small", "large", "most"),
+    [
+        (f"/map/data/orgs?bbox={SMALL}&zoom=17", f"/map/data/orgs?bbox={LARGE}&zoom=17", 6),
+        (f"/map/data/orgs?bbox={SMALL}&zoom=10", f"/map/data/orgs?bbox={LARGE}&zoom=10", 6),
+        (f"/map/data/community?bbox={SMALL}&zoom=14", f"/map/data/community?bbox={LARGE}&zoom=14", 6),
+        (f"/map/data/branches?bbox={SMALL}&zoom=14", f"/map/data/branches?bbox={LARGE}&zoom=14", 6),
+        ("/api/collections/organizations/items?limit=5", "/api/collections/organizations/items?limit=1000", 6),
+        (f"/api/collections/pairings/items?bbox={SMALL}", f"/api/collections/pairings/items?bbox={LARGE}", 6),
+    ],
+)
+def test_statements_do_not_grow_with_the_answer(app, small, large, most):
+    few, many = statements(app, small), statements(app, large)
+    assert few == many <= most
+
+
+def test_area_pages_run_the_same_statements_at_every_level(app, analyzed_store):
+    districts = analyzed_store.read_frame("areas", ["code"], where={"level": "district"})
+    streets = analyzed_store.read_frame("areas", ["code"], where={"level": "street"})
+    counts = {statements(app, f"/area/{code}") for code in (*districts["code"][:2], *streets["code"][:2])}
+    assert len(counts) == 1 and counts.pop() <= 20
