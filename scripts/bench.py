@@ -58,7 +58,7 @@ NAIVE_FOLIUM_MAX = 100_000
 #: A street-sized box in central Kunming (about 2 km × 2 km) and the city-wide view.
 STREET_BOX = "102.700,25.030,102.720,25.048"
 CITY_VIEW = "/map/data/orgs?bbox=102.45,24.80,103.05,25.30&zoom=11"
-REQUESTS_PER_CLIENT = 40
+REQUESTS_PER_CLIENT = 25
 
 
 def organizations_csv(city, path: Path) -> None:

@@ -45,12 +45,17 @@ def test_organizations_at_street_zoom_are_points_inside_the_box(client):
 def test_organizations_at_city_zoom_are_clusters_that_add_up(client):
     answer = client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=11").get_json()
     assert answer["mode"] == "clusters"
-    minx, miny, maxx, maxy = map(float, URBAN_BOX.split(","))
+    # Clusters come by whole tiles: every organization of the tiles covering the view, once.
+    minx, miny, maxx, maxy = answer["tiles"]
+    box = list(map(float, URBAN_BOX.split(",")))
+    assert minx <= box[0] and miny <= box[1] and maxx >= box[2] and maxy >= box[3]
     xy = demo_city().organizations.get_coordinates()
-    inside = ((xy.x >= minx) & (xy.x <= maxx) & (xy.y >= miny) & (xy.y <= maxy)).sum()
+    inside = ((xy.x >= minx) & (xy.x < maxx) & (xy.y >= miny) & (xy.y < maxy)).sum()
     assert sum(f["properties"]["n"] for f in answer["features"]) == inside
     assert sum(answer["by_status"].values()) == inside
     assert len(answer["features"]) < inside / 5
+    # The same view again is answered from the shared cache, identically.
+    assert client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=11").get_json() == answer
 
 
 def test_status_matches_stored_party_work(client):
@@ -208,3 +213,31 @@ def test_center_card_counts_its_paired_organizations(analyzed_client):
     card = client.get(f"/map/center/{center_id}").get_json()
     assert card["paired"] == paired > 0 and card["level"] == "community" and card["area_name"]
     assert client.get("/map/center/nope").status_code == 404
+
+
+def test_cached_clusters_follow_an_import(store: Store, tmp_path):
+    """The low-zoom aggregates are cached for every instance and dropped by the import's commit."""
+    import pandas as pd
+
+    from app.intake import import_file
+    from app.intake.export import export_kind
+    from app.services.demo import load_demo
+
+    load_demo(store, n_orgs=600, seed=3)
+    client = create_app({"DATABASE_URL": store.url, "TESTING": True, "HONGTU_POINT_LIMIT": 50}).test_client()
+    url = f"/map/data/orgs?bbox={URBAN_BOX}&zoom=10"
+    before = client.get(url).get_json()
+    assert before["mode"] == "clusters"
+    with store.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM map_cache")).scalar() > 0
+    export_kind(store, "orgs", "csv", tmp_path / "orgs.csv")
+    rows = pd.read_csv(tmp_path / "orgs.csv", dtype=str, encoding="utf-8-sig")
+    # One new organization: a copy of the first, with its own id and no credit code.
+    new = rows.iloc[[0]].copy()
+    new.iloc[0, 0] = "NEW-1"
+    new[[c for c in rows.columns if "信用代码" in c]] = None
+    new.to_csv(tmp_path / "one.csv", index=False, encoding="utf-8-sig")
+    report = import_file(store, "orgs", tmp_path / "one.csv")
+    assert report.ok, report.summary()
+    after = client.get(url).get_json()
+    assert after["total"] == before["total"] + 1

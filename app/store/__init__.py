@@ -163,6 +163,17 @@ class Store:
         """Delete every row of every table (inside the caller's transaction)."""
         for name in _DELETE_ORDER:
             self.backend.delete_all(conn, name, "geom" in Base.metadata.tables[name].c)
+        self.data_changed(conn)
+
+    def data_changed(self, conn: Connection) -> None:
+        """Record a write in the caller's transaction: the data version moves on, and cached
+        answers computed from earlier versions are dropped. Committed or undone with the write."""
+        conn.execute(text("UPDATE data_version SET version = version + 1 WHERE id = 1"))
+        conn.execute(text("DELETE FROM map_cache"))
+
+    def data_version(self, conn: Connection) -> int:
+        """The current data version (see ``data_changed``)."""
+        return conn.execute(text("SELECT version FROM data_version WHERE id = 1")).scalar() or 0
 
     def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame, geometry: str = "geometry") -> None:
         """Append a (Geo)DataFrame to ``table``, fast; its columns must be the table's columns.
@@ -173,6 +184,7 @@ class Store:
         self.backend.insert_rows(conn, table, columns, rows, geoms)
         if "id" in columns:
             self.backend.after_bulk_insert(conn, table)
+        self.data_changed(conn)
 
     def upsert_frame(
         self,
@@ -187,6 +199,7 @@ class Store:
         (and the geometry). Columns not in ``update`` keep their stored values on update."""
         columns, rows, geoms = self._rows(table, frame, geometry)
         self.backend.upsert_rows(conn, table, key, columns, rows, geoms, list(update))
+        self.data_changed(conn)
 
     def _rows(self, table: str, frame: pd.DataFrame, geometry: str):
         columns = [c for c in frame.columns if c != geometry]

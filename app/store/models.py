@@ -266,3 +266,22 @@ run_place_pairings = Table(
     Column("center_id", String(64)),
     Column("distance_m", Float),
 )
+
+#: One row: a counter every write to the store increments (in the writing transaction), so
+#: anything derived from the data can tell whether it is still current.
+data_version = Table(
+    "data_version",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+#: Derived answers (low-zoom map aggregates) shared by every app instance, valid for the data
+#: version they were computed from.
+map_cache = Table(
+    "map_cache",
+    Base.metadata,
+    Column("key", String(500), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+)

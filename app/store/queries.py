@@ -6,6 +6,9 @@ R*Tree (SpatiaLite) or GiST (PostGIS) index; everything else is portable SQL.
 
 from __future__ import annotations
 
+import json
+import math
+
 import pandas as pd
 from sqlalchemy import text
 
@@ -141,24 +144,83 @@ def organization_points(
         return [{k: v for k, v in r.items() if k != "id"} for r in rows]
 
 
+def _floor(expr: str) -> str:
+    """Portable floor to an integer: SQLite's CAST truncates, PostgreSQL's rounds."""
+    return f"(CAST({expr} AS INTEGER) - CASE WHEN {expr} < CAST({expr} AS INTEGER) THEN 1 ELSE 0 END)"
+
+
 def organization_clusters(
     store: Store, bbox: BBox, cell_deg: float, run_id: int = 0, filters: dict[str, str] | None = None
 ) -> list[dict]:
     """Organizations in ``bbox`` aggregated on a square lattice of ``cell_deg`` degrees.
 
-    Each cluster has its member count, the mean position and its count of each map status.
+    Each cluster has its cell (``gx``, ``gy``), member count, mean position and count of each
+    map status.
     """
     sql, params = _organizations(store, filters or {})
     grouped = (
-        "SELECT count(*) AS n, avg(lon) AS lon, avg(lat) AS lat, "
+        "SELECT gx, gy, count(*) AS n, avg(lon) AS lon, avg(lat) AS lat, "
         + ", ".join(f"sum(CASE WHEN status = '{s}' THEN 1 ELSE 0 END) AS {s}" for s in MAP_STATUSES)
         + " FROM ("
-        f"SELECT q.*, CAST(q.lon / :cell AS INTEGER) AS gx, CAST(q.lat / :cell AS INTEGER) AS gy FROM ({sql}) q"
+        f"SELECT q.*, {_floor('q.lon / :cell')} AS gx, {_floor('q.lat / :cell')} AS gy FROM ({sql}) q"
         ") g GROUP BY gx, gy"
     )
     with store.connect() as conn:
         rows = conn.execute(text(grouped), {**_bbox_params(bbox), **params, "run": run_id, "cell": cell_deg})
         return [dict(r) for r in rows.mappings()]
+
+
+#: Cells per side of a cached tile of clusters.
+TILE_CELLS = 4
+
+
+def cached_clusters(
+    store: Store, bbox: BBox, cell_deg: float, run_id: int = 0, filters: dict[str, str] | None = None
+) -> tuple[list[dict], BBox]:
+    """The clusters of the whole tiles (``TILE_CELLS`` × ``TILE_CELLS`` cells) covering ``bbox``.
+
+    Tiles come from the shared ``map_cache`` when computed from the current data version;
+    the missing ones are computed in one query and stored for every app instance. A cell lies
+    wholly in one tile, so a cluster is the same whichever view asked for it. Returns the
+    clusters and the box of the tiles.
+    """
+    filters = filters or {}
+    tile = cell_deg * TILE_CELLS
+    cols = range(math.floor(bbox[0] / tile), math.floor(bbox[2] / tile) + 1)
+    rows_ = range(math.floor(bbox[1] / tile), math.floor(bbox[3] / tile) + 1)
+    prefix = json.dumps([f"{cell_deg:.12g}", run_id, sorted(filters.items())], ensure_ascii=False)
+    keys = {(i, j): f"clusters:{prefix}:{i}:{j}" for i in cols for j in rows_}
+    with store.connect() as conn:
+        version = store.data_version(conn)
+        names = ", ".join(f":k{n}" for n in range(len(keys)))
+        found = dict(
+            conn.execute(
+                text(f"SELECT key, body FROM map_cache WHERE version = :v AND key IN ({names})"),
+                {"v": version, **{f"k{n}": key for n, key in enumerate(keys.values())}},
+            ).fetchall()
+        )
+    clusters = [c for key in keys.values() if key in found for c in json.loads(found[key])]
+    missing = [ij for ij, key in keys.items() if key not in found]
+    if missing:
+        # One query over the hull of the missing tiles; clusters of tiles outside them are dropped.
+        i0, i1 = min(i for i, _ in missing), max(i for i, _ in missing)
+        j0, j1 = min(j for _, j in missing), max(j for _, j in missing)
+        hull = (i0 * tile, j0 * tile, (i1 + 1) * tile, (j1 + 1) * tile)
+        by_tile: dict[tuple[int, int], list[dict]] = {ij: [] for ij in missing}
+        for c in organization_clusters(store, hull, cell_deg, run_id, filters):
+            c = {k: (float(v) if k in ("lon", "lat") else int(v)) for k, v in c.items()}
+            ij = (c["gx"] // TILE_CELLS, c["gy"] // TILE_CELLS)
+            if ij in by_tile:
+                by_tile[ij].append(c)
+        for ij in missing:
+            clusters += by_tile[ij]
+        with store.connect() as conn:
+            conn.execute(
+                text("INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) ON CONFLICT (key) DO NOTHING"),
+                [{"k": keys[ij], "v": version, "b": json.dumps(by_tile[ij])} for ij in missing],
+            )
+    box = (cols[0] * tile, rows_[0] * tile, (cols[-1] + 1) * tile, (rows_[-1] + 1) * tile)
+    return clusters, box
 
 
 CARD_SQL = (

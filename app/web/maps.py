@@ -283,9 +283,15 @@ def layer_geojson(
         # About one cluster per 64 screen pixels; the lattice is fixed per zoom so clusters
         # stay put while panning.
         cell = pixel * 64
-        rows = queries.organization_clusters(store, bbox, cell, run_id, filters)
+        rows, tiles = queries.cached_clusters(store, bbox, cell, run_id, filters)
         # The legend's counts per status come with the clusters at no extra query.
         by_status = {s: int(sum(r[s] for r in rows)) for s in queries.MAP_STATUSES}
-        extra = {"mode": "clusters", "cell": cell, "total": sum(r["n"] for r in rows), "by_status": by_status}
+        extra = {
+            "mode": "clusters",
+            "cell": cell,
+            "tiles": tiles,
+            "total": sum(r["n"] for r in rows),
+            "by_status": by_status,
+        }
         return point_collection(rows, extra, crs)
     return None
