@@ -27,7 +27,6 @@ import concurrent.futures
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from app.services.demo import DATA_DIR  # noqa: E402
 from app.store import Store  # noqa: E402
 from app.store.admin import ensure_postgis_database  # noqa: E402
 from geo.democity import generate  # noqa: E402
+from tests.conftest import Gunicorn  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HONGTU_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/hongtu_bench")
 NAIVE_FOLIUM_MAX = 100_000
@@ -110,46 +110,6 @@ def bench_import(store: Store, city, csv: Path, tmp: Path) -> dict:
         reference = "geopandas to_postgis"
     reference_s = time.perf_counter() - started
     return {"hongtu_s": round(hongtu_s, 2), "reference": reference, "reference_s": round(reference_s, 2)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Gunicorn:
-    """The app under gunicorn (2 workers) on a free loopback port."""
-
-    def __init__(self, url: str):
-        self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "app:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(self.base + "/api", timeout=2).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
-
-    def close(self):
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def latency(base: str, path: str, clients: int) -> dict:
@@ -264,10 +224,10 @@ def bench_size(n: int, backends: list[str]) -> dict:
             run_analysis(store, Parameters())
             server = Gunicorn(store.url)
             try:
-                entry["map"] = map_delivery(server.base + "/")
+                entry["map"] = map_delivery(server.url + "/")
                 street = f"/api/collections/organizations/items?bbox={STREET_BOX}&limit=2000"
                 entry["api"] = {
-                    f"{name}_{clients}": latency(server.base, path, clients)
+                    f"{name}_{clients}": latency(server.url, path, clients)
                     for name, path in (("street_bbox", street), ("city_view", CITY_VIEW))
                     for clients in (1, 8)
                 }

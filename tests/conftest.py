@@ -112,3 +112,42 @@ class Served:
 
     def close(self):
         self.server.shutdown()
+
+
+class Gunicorn:
+    """The app under gunicorn on a free loopback port, as production runs it."""
+
+    def __init__(self, url: str, workers: int = 2, **settings: str):
+        import socket
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+        from pathlib import Path
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        root = Path(__file__).resolve().parent.parent
+        env = {**os.environ, **settings, "DATABASE_URL": url, "SECRET_KEY": "shared-by-every-instance"}
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+            + ["app:create_app()"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(self.url + "/api", timeout=2).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.close()
+        raise RuntimeError("gunicorn did not start")
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
