@@ -242,7 +242,8 @@ def _query(coll: features.Collection) -> dict:
 
 def _features(frame: pd.DataFrame, geoms: np.ndarray, fid: str) -> list[str]:
     encoded = shapely.to_geojson(geoms) if len(geoms) else []
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    # pandas' own JSON writer turns NaN into null and numpy scalars into numbers, in C.
+    records = json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso")) if len(frame) else []
     return [
         f'{{"type":"Feature","id":{json.dumps(r[fid], ensure_ascii=False, default=_default)},'
         f'"geometry":{g if g is not None else "null"},'
