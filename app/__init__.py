@@ -35,9 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.config["MAX_CONTENT_LENGTH"] = app.config["HONGTU_MAX_UPLOAD_BYTES"]
 
-    from . import cli, i18n, web
+    from . import cli, i18n, security, web
 
     i18n.init_app(app)
+    security.init_app(app)
 
     web.register(app)
     cli.register(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -470,11 +471,23 @@ def test_cli_import_exit_status_and_report(tmp_path: Path):
 
 def test_upload_page_escapes_values_and_refuses_bad_files(loaded: Store, tmp_path: Path):
     client = create_app({"DATABASE_URL": loaded.url, "TESTING": True}).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/import/").get_data(as_text=True)).group(1)
     evil = "<script>alert(1)</script>"
     bad = orgs_csv(tmp_path, f"U1,甲,企业,,,{evil},0,,102.7,25.0,,否").read_bytes()
+    # Without the form's CSRF token the upload is refused before anything is read.
+    refused = client.post(
+        "/import/", data={"kind": "orgs", "file": (io.BytesIO(bad), "x.csv")}, content_type="multipart/form-data"
+    )
+    assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
+    wrong = client.post(
+        "/import/",
+        data={"kind": "orgs", "csrf_token": "forged", "file": (io.BytesIO(bad), "x.csv")},
+        content_type="multipart/form-data",
+    )
+    assert wrong.status_code == 400
     response = client.post(
         "/import/",
-        data={"kind": "orgs", "crs": "wgs84", "file": (io.BytesIO(bad), "台账.csv")},
+        data={"kind": "orgs", "crs": "wgs84", "csrf_token": token, "file": (io.BytesIO(bad), "台账.csv")},
         content_type="multipart/form-data",
     )
     html = response.get_data(as_text=True)
@@ -482,7 +495,9 @@ def test_upload_page_escapes_values_and_refuses_bad_files(loaded: Store, tmp_pat
     assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     good = orgs_csv(tmp_path, "U2,网页导入,企业,,,5,0,,102.7,25.0,,否", name="good.csv").read_bytes()
     response = client.post(
-        "/import/", data={"kind": "orgs", "file": (io.BytesIO(good), "good.csv")}, content_type="multipart/form-data"
+        "/import/",
+        data={"kind": "orgs", "csrf_token": token, "file": (io.BytesIO(good), "good.csv")},
+        content_type="multipart/form-data",
     )
     assert response.status_code == 200 and "新增 1" in response.get_data(as_text=True)
     template = client.get("/import/template/orgs.xlsx")

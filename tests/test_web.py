@@ -241,3 +241,18 @@ def test_cached_clusters_follow_an_import(store: Store, tmp_path):
     assert report.ok, report.summary()
     after = client.get(url).get_json()
     assert after["total"] == before["total"] + 1
+
+
+def test_security_headers_on_every_answer(client):
+    for path in ("/", "/area/", "/api", f"/map/data/district?bbox={URBAN_BOX}&zoom=10", "/vendor/leaflet/leaflet.js"):
+        headers = client.get(path).headers
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["Referrer-Policy"] == "same-origin", path
+        csp = headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "object-src 'none'" in csp and "frame-ancestors 'self'" in csp, path
+    # No base map configured: images only from Hongtu itself.
+    assert "img-src 'self' data:;" in client.get("/").headers["Content-Security-Policy"]
+    tianditu = create_app(
+        {"DATABASE_URL": client.application.config["DATABASE_URL"], "TESTING": True, "HONGTU_TIANDITU_KEY": "k"}
+    )
+    assert "https://*.tianditu.gov.cn" in tianditu.test_client().get("/").headers["Content-Security-Policy"]

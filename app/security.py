@@ -1,0 +1,80 @@
+"""Request hardening for every route: CSRF tokens on state-changing requests and the security
+headers of every answer.
+
+The CSRF token lives in the signed session cookie (HttpOnly, SameSite=Lax) and must come back
+with every POST/PUT/PATCH/DELETE, as the ``csrf_token`` form field or an ``X-CSRF-Token``
+header; without it the request is refused with 400 before any view runs.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Flask, Response, abort, current_app, request, session
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Tile hosts a configured base map may load images from.
+TILE_HOSTS = {
+    "tianditu": "https://*.tianditu.gov.cn",
+    "tianditu_img": "https://*.tianditu.gov.cn",
+    "amap": "https://*.is.autonavi.com",
+    "osm": "https://tile.openstreetmap.org",
+}
+
+
+def csrf_token() -> str:
+    """This session's CSRF token (made on first use)."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="CSRF 令牌缺失或无效，请刷新页面后重试 / missing or wrong CSRF token: reload the page")
+
+
+def _content_security_policy() -> str:
+    cfg = current_app.config
+    tiles = {TILE_HOSTS[b] for b in ("tianditu", "tianditu_img") if cfg["HONGTU_TIANDITU_KEY"]}
+    if cfg["HONGTU_BASEMAP"] in TILE_HOSTS:
+        tiles.add(TILE_HOSTS[cfg["HONGTU_BASEMAP"]])
+    # folium writes its map set-up as inline script and style: 'unsafe-inline' is needed for
+    # them; every value that reaches them is escaped (templates, tojson, esc() in the script).
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src 'self' data: {' '.join(sorted(tiles))}".rstrip(),
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+        ]
+    )
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    csp = _content_security_policy()
+    # frame-ancestors is added per route (an embed may be framed by the configured sites).
+    existing = response.headers.get("Content-Security-Policy")
+    response.headers["Content-Security-Policy"] = f"{csp}; {existing}" if existing else csp
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Check CSRF before every view, add the headers after, give templates ``csrf_token``."""
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.before_request(_check_csrf)
+    app.after_request(_headers)
+    app.jinja_env.globals["csrf_token"] = csrf_token
