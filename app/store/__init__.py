@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import JSON, Boolean, Connection, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from .backends import Backend, backend_for
@@ -74,6 +74,20 @@ def _describe(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}@{tail}"
 
 
+def _write_failure(exc: DBAPIError) -> str | None:
+    """A bilingual reason for a failure the user must fix on the database's side (read-only,
+    disk full, connection lost), or None for any other error."""
+    code = getattr(exc.orig, "sqlstate", None)
+    text_ = str(exc.orig).lower()
+    if code == "25006" or "readonly database" in text_ or "read-only" in text_:
+        return "数据库只读，未写入任何数据 / the database is read-only: nothing was written"
+    if code in ("53100", "53200") or "disk is full" in text_ or "no space left" in text_:
+        return "磁盘已满，未写入任何数据 / the disk is full: nothing was written"
+    if exc.connection_invalidated or (code or "").startswith("08") or "server closed the connection" in text_:
+        return "数据库连接中断，未写入任何数据 / the database connection was lost: nothing was written"
+    return None
+
+
 class Store:
     """A Hongtu database.
 
@@ -110,8 +124,15 @@ class Store:
                 f"无法连接数据库 / cannot reach the database {_describe(self.url)}: {reason} "
                 "— check DATABASE_URL and that the server is running"
             ) from exc
-        with conn, conn.begin():
-            yield conn
+        try:
+            with conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            # The transaction is rolled back by now; say why in one line.
+            reason = _write_failure(exc)
+            if reason is None:
+                raise
+            raise StoreError(f"{reason} — {_describe(self.url)}: {str(exc.orig).strip().splitlines()[0]}") from exc
 
     def session(self) -> Session:
         """An ORM session bound to this store (use as a context manager)."""
