@@ -43,6 +43,20 @@ def create_app(config: dict | None = None) -> Flask:
     web.register(app)
     cli.register(app)
 
+    @app.before_request
+    def _schema_current():
+        # A database made by an older Hongtu would fail query by query: say once what to run.
+        if app.extensions.get("hongtu.schema_checked") or request.endpoint in (None, "static", "vendor.asset"):
+            return
+        from .db import get_store
+
+        if get_store().schema_outdated():
+            raise StoreError(
+                "数据库结构来自旧版本，请运行 hongtu init-db 升级 / "
+                "the database schema is from an older Hongtu: run hongtu init-db to upgrade it"
+            )
+        app.extensions["hongtu.schema_checked"] = True
+
     @app.errorhandler(StoreError)
     def _store_unavailable(exc: StoreError):
         # Fail fast and say why; the pool reconnects by itself once the database is back.

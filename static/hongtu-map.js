@@ -214,7 +214,7 @@
         pointToLayer: function (f, latlng) {
           var street = f.properties.level === "street";
           // Service-radius rings only where they can be told apart.
-          if (group._map && group._map.getZoom() >= 14) {
+          if (group._map && group._map.getZoom() >= 15) {
             L.circle(latlng, { radius: cfg.radius, color: "#1565c0", weight: 1, fillOpacity: 0.04, interactive: false }).addTo(group);
           }
           return L.circleMarker(latlng, {

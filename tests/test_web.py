@@ -256,3 +256,16 @@ def test_security_headers_on_every_answer(client):
         {"DATABASE_URL": client.application.config["DATABASE_URL"], "TESTING": True, "HONGTU_TIANDITU_KEY": "k"}
     )
     assert "https://*.tianditu.gov.cn" in tianditu.test_client().get("/").headers["Content-Security-Policy"]
+
+
+def test_schema_of_an_older_version_says_to_upgrade(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    store.init_schema()
+    with store.connect() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+    client = create_app({"DATABASE_URL": store.url, "TESTING": True}).test_client()
+    page = client.get("/")
+    assert page.status_code == 503 and "hongtu init-db" in page.get_data(as_text=True)
+    data = client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=12")
+    assert data.status_code == 503 and "init-db" in data.get_json()["error"]
+    assert client.get("/vendor/leaflet/leaflet.js").status_code == 200

@@ -162,6 +162,19 @@ class Store:
             self.backend.check(conn)
             return self.engine.dialect.has_table(conn, "alembic_version")
 
+    def schema_outdated(self) -> bool:
+        """True when the schema exists but an older Hongtu made it (``hongtu init-db`` upgrades it)."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        with self.connect() as conn:
+            if not self.engine.dialect.has_table(conn, "alembic_version"):
+                return False
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() != head
+
     def counts(self) -> dict[str, int]:
         """Row counts of the data tables."""
         with self.connect() as conn:
