@@ -31,7 +31,8 @@ def csrf_token() -> str:
 
 
 def _check_csrf() -> None:
-    if request.method in SAFE_METHODS:
+    # A method or path that matches no route is answered by routing (405 / 404) instead.
+    if request.method in SAFE_METHODS or request.routing_exception is not None:
         return
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf", "")

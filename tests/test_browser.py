@@ -3,6 +3,7 @@
 import os
 import shutil
 import threading
+import time
 
 import geopandas as gpd
 import pytest
@@ -46,6 +47,16 @@ def open_map(browser, url: str):
     return page, outside, errors
 
 
+def wait_for(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is true. (Playwright's wait_for_function compiles
+    its predicate in the page, which Hongtu's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(50)
+
+
 def zoom_to(page, lat: float, lon: float, zoom: int) -> None:
     """Move the map and wait until the organizations for the new view have arrived."""
     with page.expect_response(lambda r: "/map/data/orgs" in r.url and f"zoom={zoom}" in r.url):
@@ -60,7 +71,7 @@ def test_demo_map_works_offline_and_zooms_to_points(browser, demo_store: Store):
         page.wait_for_selector(".ht-cluster", timeout=10_000)
         assert page.locator(".ht-cluster").count() > 5
         zoom_to(page, 25.04, 102.71, 17)
-        page.wait_for_function("window.hongtuGroups.orgs.getLayers().length > 5", timeout=10_000)
+        wait_for(page, "window.hongtuGroups.orgs.getLayers().length > 5")
         assert page.locator(".ht-cluster").count() == 0
         assert outside == [] and errors == []
     finally:
@@ -96,7 +107,7 @@ def test_untrusted_names_are_shown_as_text(browser, store: Store):
     try:
         page, outside, errors = open_map(browser, served.url)
         zoom_to(page, 25.0, 102.7, 17)
-        page.wait_for_function("window.hongtuGroups.orgs.getLayers().length == 1", timeout=10_000)
+        wait_for(page, "window.hongtuGroups.orgs.getLayers().length == 1")
         # Markers are drawn on a canvas: click where the organization is, as a user would.
         box = page.locator(".folium-map").bounding_box()
         point = page.evaluate(
@@ -132,7 +143,7 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
         page.fill("#ht-search input", target["name"])
         page.click("#ht-search button")
         page.locator("#ht-search-results li").first.click()
-        page.wait_for_function("window.hongtuMap.getZoom() === 17")
+        wait_for(page, "window.hongtuMap.getZoom() === 17")
         centre = page.evaluate("(() => { const c = hongtuMap.getCenter(); return [c.lng, c.lat]; })()")
         point = target.geometry
         assert abs(centre[0] - point.x) < 1e-4 and abs(centre[1] - point.y) < 1e-4
@@ -150,13 +161,13 @@ def test_layer_toggles_change_what_is_drawn(browser, analyzed_store: Store):
         assert page.evaluate("window.hongtuGroups.grid.getLayers().length") == 0
         with page.expect_response(lambda r: "/map/data/grid" in r.url):
             page.get_by_label("网格", exact=True).check()
-        page.wait_for_function("window.hongtuGroups.grid.getLayers().length > 0", timeout=10_000)
+        wait_for(page, "window.hongtuGroups.grid.getLayers().length > 0")
         with page.expect_response(lambda r: "/map/data/branches" in r.url):
             page.get_by_label("联合党支部建议").check()
-        page.wait_for_function("window.hongtuGroups.branches.getLayers().length > 0", timeout=10_000)
+        wait_for(page, "window.hongtuGroups.branches.getLayers().length > 0")
         assert page.evaluate("window.hongtuGroups.district.getLayers().length") > 0
         page.get_by_label("区县", exact=True).uncheck()
-        page.wait_for_function("window.hongtuGroups.district.getLayers().length === 0", timeout=10_000)
+        wait_for(page, "window.hongtuGroups.district.getLayers().length === 0")
         assert outside == [] and errors == []
     finally:
         served.close()
@@ -184,7 +195,7 @@ def test_drill_down_from_district_to_grid(browser, analyzed_store: Store):
             assert page.locator("h1").inner_text().startswith(link)
             assert level in page.locator("h1 small").inner_text()
             # The area's own map is drawn and fitted to it.
-            page.wait_for_function("window.hongtuGroups.district.getLayers().length > 0", timeout=10_000)
+            wait_for(page, "window.hongtuGroups.district.getLayers().length > 0")
         assert page.locator(".ht-breadcrumbs a").count() == 4  # 全市 + district + street + community
         assert page.locator("#ht-ledger").count() == 1 and page.locator("#ht-children").count() == 0
         assert errors == []
@@ -269,7 +280,7 @@ def test_embed_in_an_iframe_shows_the_chosen_area(browser, analyzed_store: Store
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(site.origin, wait_until="networkidle")
         inner = page.frames[1]
-        inner.wait_for_function("window.hongtuGroups && window.hongtuGroups.district.getLayers().length > 0")
+        wait_for(inner, "window.hongtuGroups && window.hongtuGroups.district.getLayers().length > 0")
         bounds = inner.evaluate(
             "(() => { const b = hongtuMap.getBounds();"
             " return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()"
