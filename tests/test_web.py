@@ -269,3 +269,9 @@ def test_schema_of_an_older_version_says_to_upgrade(tmp_path):
     data = client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=12")
     assert data.status_code == 503 and "init-db" in data.get_json()["error"]
     assert client.get("/vendor/leaflet/leaflet.js").status_code == 200
+
+
+def test_a_box_far_larger_than_a_screen_is_answered_without_caching(client):
+    answer = client.get("/map/data/orgs?bbox=-180,-85,180,85&zoom=16")
+    assert answer.status_code == 200 and answer.get_json()["mode"] == "clusters"
+    assert answer.get_json()["tiles"] == [-180, -85, 180, 85]

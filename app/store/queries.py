@@ -172,22 +172,32 @@ def organization_clusters(
 
 #: Cells per side of a cached tile of clusters.
 TILE_CELLS = 4
+#: Most tiles one request may read or fill (a 4K screen needs about 150).
+MAX_TILES = 400
 
 
 def cached_clusters(
-    store: Store, bbox: BBox, cell_deg: float, run_id: int = 0, filters: dict[str, str] | None = None
-) -> tuple[list[dict], BBox]:
+    store: Store,
+    bbox: BBox,
+    cell_deg: float,
+    run_id: int = 0,
+    filters: dict[str, str] | None = None,
+    compute: bool = True,
+) -> tuple[list[dict], BBox] | None:
     """The clusters of the whole tiles (``TILE_CELLS`` × ``TILE_CELLS`` cells) covering ``bbox``.
 
     Tiles come from the shared ``map_cache`` when computed from the current data version;
     the missing ones are computed in one query and stored for every app instance. A cell lies
     wholly in one tile, so a cluster is the same whichever view asked for it. Returns the
-    clusters and the box of the tiles.
+    clusters and the box of the tiles — or None when ``compute`` is false and a tile is missing.
     """
     filters = filters or {}
     tile = cell_deg * TILE_CELLS
     cols = range(math.floor(bbox[0] / tile), math.floor(bbox[2] / tile) + 1)
     rows_ = range(math.floor(bbox[1] / tile), math.floor(bbox[3] / tile) + 1)
+    if len(cols) * len(rows_) > MAX_TILES:
+        # A box far larger than any screen at this zoom: answer it directly, cache nothing.
+        return (organization_clusters(store, bbox, cell_deg, run_id, filters), bbox) if compute else None
     prefix = json.dumps([f"{cell_deg:.12g}", run_id, sorted(filters.items())], ensure_ascii=False)
     keys = {(i, j): f"clusters:{prefix}:{i}:{j}" for i in cols for j in rows_}
     with store.connect() as conn:
@@ -201,6 +211,8 @@ def cached_clusters(
         )
     clusters = [c for key in keys.values() if key in found for c in json.loads(found[key])]
     missing = [ij for ij, key in keys.items() if key not in found]
+    if missing and not compute:
+        return None
     if missing:
         # One query over the hull of the missing tiles; clusters of tiles outside them are dropped.
         i0, i1 = min(i for i, _ in missing), max(i for i, _ in missing)
@@ -221,6 +233,20 @@ def cached_clusters(
             )
     box = (cols[0] * tile, rows_[0] * tile, (cols[-1] + 1) * tile, (rows_[-1] + 1) * tile)
     return clusters, box
+
+
+def inside_count(clusters: list[dict], bbox: BBox, cell_deg: float) -> int:
+    """Organizations of the clusters whose cells lie wholly inside ``bbox``: a lower bound of the
+    organizations in it."""
+    minx, miny, maxx, maxy = bbox
+    return sum(
+        c["n"]
+        for c in clusters
+        if c["gx"] * cell_deg >= minx
+        and (c["gx"] + 1) * cell_deg <= maxx
+        and c["gy"] * cell_deg >= miny
+        and (c["gy"] + 1) * cell_deg <= maxy
+    )
 
 
 CARD_SQL = (
