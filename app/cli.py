@@ -232,8 +232,7 @@ def _check_area(store, code: str | None) -> None:
         area_stats.level_of(code)
     except ValueError:
         raise click.ClickException(f"区划代码无效 / not an area code: {code!r}") from None
-    trail = area_stats.trail(store, code)
-    if not trail or trail[-1]["code"] != code:
+    if not area_stats.trail(store, code):
         raise click.ClickException(f"没有这个区域 / no area {code!r}")
 
 

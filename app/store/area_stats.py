@@ -59,7 +59,7 @@ def _frame(store: Store, sql: str, params: dict) -> pd.DataFrame:
 
 
 def trail(store: Store, code: str) -> list[dict]:
-    """The area and its ancestors, district first."""
+    """The area and its ancestors, district first; empty when no area has ``code``."""
     prefixes = [code[:n] for n in sorted(AREA_CODE_LENGTHS.values()) if n <= len(code)]
     names = ", ".join(f":c{i}" for i in range(len(prefixes)))
     frame = _frame(
@@ -67,7 +67,8 @@ def trail(store: Store, code: str) -> list[dict]:
         f"SELECT code, name, level FROM areas WHERE code IN ({names}) ORDER BY length(code)",
         {f"c{i}": p for i, p in enumerate(prefixes)},
     )
-    return frame.to_dict("records")
+    records = frame.to_dict("records")
+    return records if records and records[-1]["code"] == code else []
 
 
 def _run_columns(alias: str) -> str:

@@ -55,7 +55,8 @@ def embed():
             area_stats.level_of(code)
         except ValueError:
             raise BadParameter("area", "区划代码无效", "not an area code") from None
-        if not area_stats.trail(store, code) or area_stats.trail(store, code)[-1]["code"] != code:
+        trail = area_stats.trail(store, code)
+        if not trail:
             abort(404)
     basemap = request.args.get("basemap") or None
     if basemap is not None and basemap not in basemap_ids():
@@ -76,7 +77,7 @@ def embed():
         filters=filters,
         fit="center" not in request.args,
     )
-    title = area_stats.trail(store, code)[-1]["name"] if code else None
+    title = trail[-1]["name"] if code else None
     return render_template("embed.html", title=title, run_id=queries.latest_run_id(store), **render_parts(m))
 
 
