@@ -6,12 +6,13 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..i18n import gettext
-from . import api, areas, assets, dashboard, embed, intake, maps, reports
+from . import api, areas, assets, charts, dashboard, embed, intake, maps, reports
 from .params import BadParameter
 
 
 def register(app: Flask) -> None:
     """Register every blueprint of the web layer on ``app``."""
+    app.jinja_env.filters["percent"] = charts.percent
     app.register_blueprint(assets.bp)
     app.register_blueprint(maps.bp)
     app.register_blueprint(intake.bp)

@@ -26,7 +26,9 @@ def rate_color(rate: float | None) -> str:
     return "#c62828"
 
 
-def _percent(rate: float | None) -> str:
+def percent(rate: float | None) -> str:
+    """A rate as a percentage with one decimal ("–" when there is none); also the templates'
+    ``percent`` filter."""
     return "–" if rate is None or not np.isfinite(rate) else f"{rate * 100:.1f}%"
 
 
@@ -53,7 +55,7 @@ def rate_bars(labels: Sequence[str], rates: Sequence[float | None], title: str, 
         body.append(
             f'<text x="{left - 6}" y="{y + 13}" font-size="12" text-anchor="end">{escape(name)}</text>'
             f'<rect x="{left}" y="{y}" width="{span * value:.1f}" height="{row - 6}" fill="{rate_color(rate)}"/>'
-            f'<text x="{left + span * value + 4:.1f}" y="{y + 13}" font-size="11">{_percent(rate)}</text>'
+            f'<text x="{left + span * value + 4:.1f}" y="{y + 13}" font-size="11">{percent(rate)}</text>'
         )
     return _svg(width, height, body, title)
 
