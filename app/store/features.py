@@ -15,6 +15,7 @@ import shapely
 from sqlalchemy import text
 
 from . import Store
+from .queries import bbox_params
 
 BBox = tuple[float, float, float, float]
 
@@ -330,7 +331,7 @@ def _select(store: Store, coll: Collection, bbox: BBox | None, filters: dict) ->
         conditions.append(coll.where)
     if bbox is not None:
         conditions.append(store.backend.bbox_clause(coll.spatial_table, coll.geom_alias))
-        params.update(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
+        params.update(bbox_params(bbox))
     for i, (name, value) in enumerate(filters.items()):
         conditions.append(f"{coll.properties[name][0]} = :f{i}")
         params[f"f{i}"] = value

@@ -25,7 +25,8 @@ STATUS_SQL = (
 )
 
 
-def _bbox_params(bbox: BBox) -> dict[str, float]:
+def bbox_params(bbox: BBox) -> dict[str, float]:
+    """The bound parameters ``:minx, :miny, :maxx, :maxy`` of a box."""
     return dict(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
 
 
@@ -128,7 +129,7 @@ def organization_count(store: Store, bbox: BBox, limit: int, run_id: int, filter
     with store.connect() as conn:
         return conn.execute(
             text(f"SELECT count(*) FROM ({sql} LIMIT :lim) c"),
-            {**_bbox_params(bbox), **params, "run": run_id, "lim": limit + 1},
+            {**bbox_params(bbox), **params, "run": run_id, "lim": limit + 1},
         ).scalar()
 
 
@@ -139,7 +140,7 @@ def organization_points(
     sql, params = _organizations(store, filters or {})
     with store.connect() as conn:
         rows = conn.execute(
-            text(f"{sql} ORDER BY s.id LIMIT :lim"), {**_bbox_params(bbox), **params, "run": run_id, "lim": limit}
+            text(f"{sql} ORDER BY s.id LIMIT :lim"), {**bbox_params(bbox), **params, "run": run_id, "lim": limit}
         ).mappings()
         return [{k: v for k, v in r.items() if k != "id"} for r in rows]
 
@@ -166,7 +167,7 @@ def organization_clusters(
         ") g GROUP BY gx, gy"
     )
     with store.connect() as conn:
-        rows = conn.execute(text(grouped), {**_bbox_params(bbox), **params, "run": run_id, "cell": cell_deg})
+        rows = conn.execute(text(grouped), {**bbox_params(bbox), **params, "run": run_id, "cell": cell_deg})
         return [dict(r) for r in rows.mappings()]
 
 
@@ -329,7 +330,7 @@ def areas_containing(store: Store, lon: float, lat: float) -> list[dict]:
         f"{store.backend.index_clause('areas', 't')} "
         "AND ST_Contains(t.geom, ST_GeomFromText(:wkt, 4326)) ORDER BY length(t.code)"
     )
-    params = {**_bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})"}
+    params = {**bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})"}
     with store.connect() as conn:
         return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
@@ -344,7 +345,7 @@ def pairing_lines(store: Store, bbox: BBox, run_id: int, limit: int) -> pd.DataF
         "ORDER BY t.id LIMIT :lim"
     )
     with store.connect() as conn:
-        result = conn.execute(text(sql), {**_bbox_params(bbox), "run": run_id, "lim": limit})
+        result = conn.execute(text(sql), {**bbox_params(bbox), "run": run_id, "lim": limit})
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
@@ -359,7 +360,7 @@ def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
         "ORDER BY j.proposal_id, j.org_id"
     )
     with store.connect() as conn:
-        result = conn.execute(text(sql), {**_bbox_params(bbox), "run": run_id})
+        result = conn.execute(text(sql), {**bbox_params(bbox), "run": run_id})
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 

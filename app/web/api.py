@@ -35,7 +35,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
 )
 #: Parameters every items request may carry, besides the collection's own properties.
-ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "sortby", "f", "resulttype", "run", "crs", "bbox-crs", "lang"})
+ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "sortby", "f", "resulttype", "run", "crs", "bbox-crs"})
 MAX_LIMIT = 10_000
 STAT_LEVELS = ("city", "district", "street", "community", "grid", "place", "industry")
 GEOJSON = "application/geo+json"
@@ -205,12 +205,17 @@ def _run_id(store, coll: features.Collection) -> int:
     return run_id
 
 
+def _known_parameters(allowed) -> None:
+    """Refuse, naming it, the first request parameter not in ``allowed`` (``lang`` always is)."""
+    for name in request.args:
+        if name not in allowed and name != "lang":
+            raise BadParameter(name, "未知参数", "unknown parameter")
+
+
 def _query(coll: features.Collection) -> dict:
     """The validated parameters of an items request."""
     args = request.args
-    for name in args:
-        if name not in ITEM_PARAMETERS and name not in coll.properties:
-            raise BadParameter(name, "未知参数", "unknown parameter")
+    _known_parameters(ITEM_PARAMETERS | set(coll.properties))
     for name in ("crs", "bbox-crs"):
         if name in args and args[name] != CRS84:
             raise BadParameter(name, "仅支持 CRS84（WGS-84 经纬度）", f"only {CRS84} is supported")
@@ -313,9 +318,7 @@ def item(collection_id: str, fid: str):
     """One feature by its identifier."""
     coll = _find(collection_id)
     store = get_store()
-    for name in request.args:
-        if name not in ("f", "run", "lang"):
-            raise BadParameter(name, "未知参数", "unknown parameter")
+    _known_parameters(("f", "run"))
     integer = coll.properties[coll.fid][1] == "integer"
     if integer and not (fid.isdigit() and int(fid) < 2**63):
         abort(404)
@@ -362,9 +365,7 @@ def stats(level: str):
     if level not in STAT_LEVELS:
         raise BadParameter("level", f"应为 {'/'.join(STAT_LEVELS)}", f"expected one of {', '.join(STAT_LEVELS)}")
     store = get_store()
-    for name in request.args:
-        if name not in ("run", "lang"):
-            raise BadParameter(name, "未知参数", "unknown parameter")
+    _known_parameters(("run",))
     run_id = _run_id(store, features.COLLECTIONS["area-coverage"])
     with store.connect() as conn:
         result = conn.execute(
@@ -379,9 +380,7 @@ def stats(level: str):
 def compare():
     """What changed between two runs ``a`` and ``b``: status transitions and rates."""
     store = get_store()
-    for name in request.args:
-        if name not in ("a", "b", "lang"):
-            raise BadParameter(name, "未知参数", "unknown parameter")
+    _known_parameters(("a", "b"))
     ids = {}
     for name in ("a", "b"):
         if name not in request.args:
