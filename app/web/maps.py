@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from geo.crs import from_wgs84_xy, to_wgs84_xy, wgs84_to_bd09, wgs84_to_gcj02
 
 from ..db import get_store
-from ..store import queries
+from ..store import area_stats, queries
 from .geojson import feature_collection, geojson_response, point_collection, to_display
 from .mapbuilder import build_city_map, render_parts
 from .params import BadParameter, parse_bbox, parse_int
@@ -71,9 +71,13 @@ def filters_from(args, allow_area: bool = True) -> dict[str, str]:
     for name, values in allowed.items():
         if filters[name] and filters[name] not in values:
             raise BadParameter(name, f"应为 {'/'.join(values)}", f"expected one of {', '.join(values)}")
-    area = filters.get("area")
-    if area and not (area.isdigit() and len(area) in queries.LEVEL_BY_CODE_LENGTH):
-        raise BadParameter("area", "应为 6/9/12/15 位区划或网格代码", "expected a 6, 9, 12 or 15-digit area code")
+    if filters.get("area"):
+        try:
+            area_stats.level_of(filters["area"])
+        except ValueError:
+            raise BadParameter(
+                "area", "应为 6/9/12/15 位区划或网格代码", "expected a 6, 9, 12 or 15-digit area code"
+            ) from None
     return {k: v for k, v in filters.items() if v}
 
 
