@@ -14,6 +14,8 @@ from .config import from_env
 from .store import StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Endpoints that answer without reading the schema (assets; the health check reads none).
+UNCHECKED_ENDPOINTS = (None, "static", "vendor.asset", "auth.health")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -36,6 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = app.config["HONGTU_MAX_UPLOAD_BYTES"]
 
     from . import cli, i18n, security, web
+    from .web import access
 
     i18n.init_app(app)
     security.init_app(app)
@@ -46,21 +49,27 @@ def create_app(config: dict | None = None) -> Flask:
     @app.before_request
     def _schema_current():
         # A database made by an older Hongtu would fail query by query: say once what to run.
-        if app.extensions.get("hongtu.schema_checked") or request.endpoint in (None, "static", "vendor.asset"):
+        if app.extensions.get("hongtu.schema_checked") or request.endpoint in UNCHECKED_ENDPOINTS:
             return
         from .db import get_store
 
-        if get_store().schema_outdated():
+        store = get_store()
+        if not store.schema_ready():
+            raise StoreError("数据库尚未初始化，请运行 hongtu init-db / the database has no schema: run hongtu init-db")
+        if store.schema_outdated():
             raise StoreError(
                 "数据库结构来自旧版本，请运行 hongtu init-db 升级 / "
                 "the database schema is from an older Hongtu: run hongtu init-db to upgrade it"
             )
         app.extensions["hongtu.schema_checked"] = True
 
+    # After the schema check: who is asking is read from the accounts tables.
+    access.init_app(app)
+
     @app.errorhandler(StoreError)
     def _store_unavailable(exc: StoreError):
         # Fail fast and say why; the pool reconnects by itself once the database is back.
-        if request.path.startswith(("/map/data", "/api")):
+        if request.path.startswith(("/map/", "/api", "/healthz")):
             return jsonify({"error": str(exc)}), 503
         return render_template("error.html", message=str(exc)), 503
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from .db import get_store
 from .intake.schema import KINDS
 from .store import StoreError
+from .store.models import ROLES
 
 
 def _friendly(func):
@@ -127,6 +129,8 @@ def import_command(
     if len(report.issues) > 20:
         click.echo(f"……另有 {len(report.issues) - 20} 条 / {len(report.issues) - 20} more", err=True)
     click.echo(report.summary())
+    if not dry_run:
+        _audit("import", f"{kind} {file.name}", rows=report.rows, ok=report.ok)
     if report.report_path:
         click.echo(f"报告 / report: {report.report_path}")
     if not report.ok:
@@ -290,6 +294,7 @@ def analyze_command(radius, capacity, same_street, sites, grid_target, branch_di
     )
     run_id, results = analysis.run_analysis(store, params)
     summary = results.summary
+    _audit("analysis", f"run {run_id}", rows=summary["organizations"])
     rates = summary["rates"]
     click.echo(
         f"分析 run {run_id}: {summary['organizations']} 组织 organizations, 在范围 in scope {summary['in_scope']}"
@@ -310,6 +315,178 @@ def analyze_command(radius, capacity, same_street, sites, grid_target, branch_di
             click.echo(f"  {path}")
 
 
+def _audit(action: str, target: str, rows: int | None = None, ok: bool = True) -> None:
+    """Record a command in the audit log as the operating-system user who ran it."""
+    from .store import accounts
+
+    accounts.audit(get_store(), f"cli:{getpass.getuser()}", action, target=target, rows=rows, ok=ok)
+
+
+def _accounts_errors(func):
+    """Account errors become one-line messages (as store errors do)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from .store.accounts import AccountError
+
+        try:
+            return func(*args, **kwargs)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+@click.group("user")
+def user_group() -> None:
+    """账户管理 / manage accounts (roles: admin, planner, street, community, viewer)."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="角色 / role")
+@click.option("--area", help="管辖区域代码 / jurisdiction area code (street: 9 digits, community: 12)")
+@click.password_option(help="密码（至少 8 位）/ password (at least 8 characters)")
+@with_appcontext
+@_friendly
+@_accounts_errors
+def user_add(username: str, role: str, area: str | None, password: str) -> None:
+    """新建账户 / create an account."""
+    from .store import accounts
+
+    accounts.add_user(get_store(), username, password, role, area)
+    _audit("user", f"add {username} {role} {area or ''}".strip())
+    click.echo(f"已创建 / created {username} ({role}{', ' + area if area else ''})")
+
+
+@user_group.command("role")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="角色 / role")
+@click.option("--area", help="管辖区域代码 / jurisdiction area code")
+@with_appcontext
+@_friendly
+@_accounts_errors
+def user_role(username: str, role: str, area: str | None) -> None:
+    """修改角色和管辖区域 / change a user's role and jurisdiction."""
+    from .store import accounts
+
+    accounts.set_role(get_store(), username, role, area)
+    _audit("user", f"role {username} {role} {area or ''}".strip())
+    click.echo(f"已修改 / changed {username}: {role}{', ' + area if area else ''}")
+
+
+@user_group.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="重新启用 / enable again")
+@with_appcontext
+@_friendly
+@_accounts_errors
+def user_disable(username: str, enable: bool) -> None:
+    """停用账户（会话和 API 令牌立即失效）/ disable an account (its sessions and API tokens stop at once)."""
+    from .store import accounts
+
+    accounts.set_active(get_store(), username, enable)
+    _audit("user", f"{'enable' if enable else 'disable'} {username}")
+    click.echo(f"{'已启用 / enabled' if enable else '已停用 / disabled'} {username}")
+
+
+@user_group.command("password")
+@click.argument("username")
+@click.password_option(help="新密码 / new password")
+@with_appcontext
+@_friendly
+@_accounts_errors
+def user_password(username: str, password: str) -> None:
+    """重设密码 / set a new password."""
+    from .store import accounts
+
+    accounts.set_password(get_store(), username, password)
+    _audit("user", f"password {username}")
+    click.echo(f"已重设 / password set for {username}")
+
+
+@user_group.command("list")
+@with_appcontext
+@_friendly
+def user_list() -> None:
+    """列出账户 / list accounts."""
+    from .store import accounts
+
+    for u in accounts.list_users(get_store()):
+        state = "active" if u["active"] else "disabled"
+        click.echo(f"{u['username']}\t{u['role']}\t{u['area_code'] or '-'}\t{state}")
+
+
+@click.group("token")
+def token_group() -> None:
+    """API 令牌和嵌入链接 / API tokens and published embed links."""
+
+
+@token_group.command("api")
+@click.argument("username")
+@click.option("--days", type=float, help="有效天数 / valid for this many days (default: until revoked)")
+@click.option("--label", default="", help="说明 / what it is for")
+@with_appcontext
+@_friendly
+@_accounts_errors
+def token_api(username: str, days: float | None, label: str) -> None:
+    """为用户签发 API 令牌（以该用户身份访问 /api）/ issue an API token acting as USERNAME."""
+    from .store import accounts
+
+    if not any(u["username"] == username for u in accounts.list_users(get_store())):
+        raise click.ClickException(f"没有用户 {username} / no user {username!r}")
+    token = accounts.issue_token(get_store(), "api", username, label=label, days=days)
+    _audit("token", f"api {username} {label}".strip())
+    click.echo(token)
+
+
+@token_group.command("embed")
+@click.option("--area", help="区域代码（默认全市）/ area code (default: the city)")
+@click.option("--layers", default="community,orgs", show_default=True, help="图层 / layers, comma-separated")
+@click.option("--days", type=float, default=30, show_default=True, help="有效天数 / valid for this many days")
+@click.option("--label", default="", help="说明 / what it is for")
+@with_appcontext
+@_friendly
+@_accounts_errors
+def token_embed(area: str | None, layers: str, days: float, label: str) -> None:
+    """发布只读嵌入链接 / publish a read-only embed link; prints its token."""
+    from .web.admin import publish_embed
+    from .web.params import BadParameter
+
+    try:
+        token = publish_embed(f"cli:{getpass.getuser()}", area, [x for x in layers.split(",") if x], days, label)
+    except BadParameter as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(token)
+
+
+@token_group.command("list")
+@with_appcontext
+@_friendly
+def token_list() -> None:
+    """列出令牌（不显示令牌本身）/ list tokens (never their value)."""
+    from .store import accounts
+
+    for t in accounts.list_tokens(get_store()):
+        expires = t["expires_at"].strftime("%Y-%m-%d %H:%M") if t["expires_at"] else "-"
+        state = "live" if t["live"] else "dead"
+        click.echo(f"{t['id']}\t{t['kind']}\t{t['username']}\t{t['area_code'] or '-'}\t{expires}\t{state}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+@_friendly
+@_accounts_errors
+def token_revoke(token_id: int) -> None:
+    """撤销令牌 / revoke a token at once."""
+    from .store import accounts
+
+    accounts.revoke_token(get_store(), token_id)
+    _audit("token", f"revoke {token_id}")
+    click.echo(f"已撤销 / revoked {token_id}")
+
+
 def register(app: Flask) -> None:
     """Add Hongtu's commands to ``app.cli``."""
     for command in (
@@ -320,6 +497,8 @@ def register(app: Flask) -> None:
         template_command,
         export_group,
         analyze_command,
+        user_group,
+        token_group,
     ):
         app.cli.add_command(command)
 

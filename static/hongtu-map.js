@@ -92,7 +92,8 @@
 
   function bindCard(marker, props, cfg) {
     marker.bindPopup(orgPopup(props), { maxWidth: 360 });
-    if (cfg.inline) return marker;  // a standalone file has no server to ask for the full card
+    // A standalone file has no server to ask for the full card; a published link may not ask.
+    if (cfg.inline || cfg.token) return marker;
     marker.on("popupopen", function (e) {
       fetch(cfg.card.replace("__org__", encodeURIComponent(props.org_id)))
         .then(function (r) { return r.ok ? r.json() : null; })
@@ -225,7 +226,7 @@
           var p = f.properties;
           var rows = [[t("级别"), label(CENTER_LEVELS, p.level)], [t("承载能力"), p.capacity], [t("服务半径"), t("{n} 米", { n: cfg.radius })]];
           layer.bindPopup("<b>" + esc(p.name) + "</b>" + table(rows));
-          if (!cfg.inline) layer.on("popupopen", function (e) {
+          if (!cfg.inline && !cfg.token) layer.on("popupopen", function (e) {
             fetch(cfg.centerCard.replace("__center__", encodeURIComponent(p.center_id)))
               .then(function (r) { return r.ok ? r.json() : null; })
               .then(function (card) {
@@ -333,7 +334,8 @@
       var b = map.getBounds();
       var url = cfg.data.replace("__layer__", name) + "?bbox=" +
         [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",") +
-        "&zoom=" + map.getZoom() + crsQuery(cfg) + (name === "orgs" ? filterQuery(cfg) : "");
+        "&zoom=" + map.getZoom() + crsQuery(cfg) + (name === "orgs" ? filterQuery(cfg) : "") +
+        (cfg.token ? "&token=" + encodeURIComponent(cfg.token) : "");
       fetch(url, { signal: ctrl.signal })
         .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
         // Swap only when the new data is here: no flicker, and what is shown stays clickable.
@@ -384,7 +386,7 @@
       map.on("click", control.collapse, control);
     }
     // Nearby: a click on the map lists what lies within the service radius, nearest first.
-    if (!cfg.inline) map.on("click", function (e) {
+    if (!cfg.inline && !cfg.token) map.on("click", function (e) {
       var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius +
         crsQuery(cfg);
       fetch(url).then(function (r) { return r.json(); }).then(function (data) {

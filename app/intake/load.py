@@ -21,7 +21,7 @@ from sqlalchemy import text
 from ..store import Store
 from .issues import IntakeError, Issue, write_report
 from .readers import read_table
-from .schema import KINDS
+from .schema import KINDS, Kind
 from .validate import Context, validate
 
 Progress = Callable[[str], None]
@@ -67,12 +67,26 @@ class ImportReport:
         )
 
 
-def load_context(store: Store) -> Context:
-    """The codes, ids and extent already in the store that an input file may refer to."""
+def load_context(store: Store, kind: Kind | None = None) -> Context:
+    """The codes, ids and extent already in the store that an input file may refer to; for a
+    scoped store (a user bound to a jurisdiction) also that jurisdiction and the ids of
+    ``kind`` stored outside it."""
     with store.connect() as conn:
         codes = {r[0] for r in conn.execute(text("SELECT code FROM areas"))}
         party = {r[0] for r in conn.execute(text("SELECT party_org_id FROM party_orgs"))}
-    return Context(codes, party, store.extent("areas"))
+    context = Context(codes, party, store.extent("areas"))
+    if store.scope is None or kind is None:
+        return context
+    if kind.geometry == "none":
+        raise IntakeError(
+            Issue(None, "kind", kind.name, f"{kind.zh}只能由全市管理员导入", f"only city-wide staff import {kind.name}")
+        )
+    area = store.read_frame("areas", [], where={"code": store.scope})
+    outside = f"SELECT t.{kind.id_column} FROM {kind.table} t WHERE NOT ({store.scope_condition(kind.table, 't')})"
+    with store.connect() as conn:
+        context.foreign_ids = {r[0] for r in conn.execute(text(outside), store.scope_params())}
+    context.jurisdiction = (store.scope, area.geometry.iloc[0])
+    return context
 
 
 def import_file(
@@ -101,7 +115,7 @@ def import_file(
         step("read")
         raw = read_table(Path(path), sheet=sheet, encoding=encoding, max_bytes=max_bytes)
         step("validate")
-        checked = validate(kind, raw, crs, load_context(store), fix_swapped=fix_swapped)
+        checked = validate(kind, raw, crs, load_context(store, kind), fix_swapped=fix_swapped)
     except (IntakeError, ValueError) as exc:
         issue = exc.issue if isinstance(exc, IntakeError) else Issue(None, "--crs", crs, str(exc), str(exc))
         report.issues = [issue]

@@ -183,6 +183,8 @@ KINDS: dict[str, Kind] = {
                 doc="own 单独组建、joint 联合组建、area 区域组建、industry 行业组建",
             ),
             Column("members", "党员数", "int", aliases=("党员人数", "正式党员数"), default=0),
+            Column("secretary", "书记姓名", aliases=("书记", "党组织书记")),
+            Column("secretary_phone", "书记联系电话", aliases=("联系电话", "书记电话")),
         ),
         "none",
     ),

@@ -39,6 +39,10 @@ class Context:
     party_org_ids: set[str] = field(default_factory=set)
     #: Bounding box (WGS-84) of the loaded areas, or None when there are none.
     extent: tuple[float, float, float, float] | None = None
+    #: The importing user's jurisdiction (area code and polygon); None for the whole city.
+    jurisdiction: tuple[str, object] | None = None
+    #: Ids of the kind already stored outside the jurisdiction: a file may not change them.
+    foreign_ids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -133,8 +137,30 @@ def validate(
     if kind.geometry != "none":
         geometry = _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues)
     _references(kind, out, frame, context, issues)
+    if context.jurisdiction is not None:
+        _jurisdiction(kind, out, ids, context, issues)
     out["source_crs"] = source_crs
     return Validated(out, geometry, issues.items, set(frame.columns) - {"lon", "lat", "wkt"}, source_crs)
+
+
+def _jurisdiction(kind: Kind, out: pd.DataFrame, ids: pd.Series, context: Context, issues: _Issues) -> None:
+    """Rows a jurisdiction-bound user may not write: ids stored outside it, areas not under it."""
+    issues.add(
+        ids.isin(context.foreign_ids),
+        kind.id_column,
+        ids,
+        "该编号属于管辖范围外的记录",
+        "this id belongs to a record outside your jurisdiction",
+    )
+    if kind.name == "areas":
+        code = context.jurisdiction[0]
+        issues.add(
+            ~out["code"].fillna("").str.startswith(code),
+            "code",
+            out["code"],
+            "不在您的管辖范围内",
+            "outside your jurisdiction",
+        )
 
 
 def _effective_crs(crs: str, file_crs: str | None) -> str:
@@ -265,6 +291,10 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
         outside = np.zeros(n, dtype=bool)
         outside[ok] = ~_in_box(shapely.get_x(points), shapely.get_y(points), _grown(context.extent))
         issues.add(outside, column, blank, "不在已载入区划范围内", "outside the extent of the loaded areas")
+    if context.jurisdiction is not None and kind.name != "areas":
+        beyond = np.zeros(n, dtype=bool)
+        beyond[ok] = ~shapely.intersects(context.jurisdiction[1], geoms[ok])
+        issues.add(beyond, column, blank, "不在您的管辖范围内", "outside your jurisdiction")
     return geoms
 
 

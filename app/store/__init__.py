@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -104,6 +105,38 @@ class Store:
         if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:":
             Path(self.url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = self.backend.create_engine(self.url)
+        #: The area code every read is restricted to (see ``scoped``); None for all data.
+        self.scope: str | None = None
+        #: Whether reads show personal contact data (secretaries' names and phones) unmasked.
+        self.contacts = True
+
+    def scoped(self, area_code: str | None, contacts: bool = True) -> Store:
+        """This store seen by one user: every read through the returned store (map layers,
+        cards, searches, API collections) keeps to the area ``area_code`` and what lies inside
+        it (``None``: everything), and masks contact data unless ``contacts``. It shares the
+        connection pool."""
+        view = copy.copy(self)
+        view.scope = area_code or None
+        view.contacts = contacts
+        return view
+
+    def scope_condition(self, table: str, alias: str) -> str:
+        """SQL keeping the rows of ``alias`` (table ``table``) inside the scope, bound to
+        ``:scope`` (see ``scope_params``); an empty string for an unrestricted store.
+
+        Areas are inside when their code starts with the scope's (codes nest); anything else
+        when its geometry meets the scope area's polygon."""
+        if self.scope is None:
+            return ""
+        if table == "areas":
+            return f"substr({alias}.code, 1, {len(self.scope)}) = :scope"
+        return self.backend.is_true(
+            f"ST_Intersects({alias}.geom, (SELECT s_a.geom FROM areas s_a WHERE s_a.code = :scope))"
+        )
+
+    def scope_params(self) -> dict[str, str]:
+        """The bound parameters of ``scope_condition``."""
+        return {} if self.scope is None else {"scope": self.scope}
 
     @property
     def backend_name(self) -> str:
@@ -266,7 +299,8 @@ class Store:
         columns : sequence of str, optional
             Attribute columns to read; all of them by default.
         bbox : (minx, miny, maxx, maxy), optional
-            Box in WGS-84 degrees; answered from the spatial index.
+            Box in WGS-84 degrees; answered from the spatial index. A scoped store
+            (see ``scoped``) reads only the rows inside its scope.
         where : dict, optional
             Equality filters on attribute columns, e.g. ``{"level": "street"}``.
         """
@@ -280,6 +314,9 @@ class Store:
         if bbox is not None:
             conditions.append(self.backend.bbox_clause(table, "t"))
             params.update(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
+        if self.scope is not None:
+            conditions.append(self.scope_condition(table, "t"))
+            params.update(self.scope_params())
         for column in where or {}:
             if column not in Base.metadata.tables[table].c:
                 raise KeyError(f"{table} has no column {column!r}")

@@ -50,6 +50,10 @@ class Backend:
         """SQL answering one row (minx, miny, maxx, maxy) of the geometries of ``table``."""
         raise NotImplementedError
 
+    def is_true(self, predicate: str) -> str:
+        """A spatial predicate as a condition (SpatiaLite answers 1, 0 or -1 for bad input)."""
+        return predicate
+
     def bbox_clause(self, table: str, alias: str) -> str:
         """SQL condition selecting rows whose geometry meets the (non-degenerate) bound box."""
         return f"{self.index_clause(table, alias)} AND ST_Intersects({alias}.geom, {self.envelope()})"
@@ -162,6 +166,9 @@ class SpatiaLiteBackend(Backend):
 
     def check(self, conn: Connection) -> None:
         conn.execute(text("SELECT spatialite_version()"))
+
+    def is_true(self, predicate: str) -> str:
+        return f"{predicate} = 1"
 
     def adapt_datetimes(self, values: pd.Series) -> pd.Series:
         # SQLAlchemy's SQLite DateTime reads back naive UTC in this exact format.

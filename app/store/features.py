@@ -1,8 +1,9 @@
 """Feature collections of the open API: what each one reads, and one paged query for all.
 
 Every collection is a SELECT over a base table ``t`` whose spatial index answers ``bbox``;
-analysis results are scoped to a run (``:run``). Queries take bound parameters only: property
-names come from the collection's own closed list, never from the request.
+analysis results are scoped to a run (``:run``), and a scoped store's reads to its jurisdiction.
+Queries take bound parameters only: property names come from the collection's own closed
+list, never from the request.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import shapely
 from sqlalchemy import text
 
 from . import Store
+from .accounts import mask_name, mask_phone
 from .queries import bbox_params
 
 BBox = tuple[float, float, float, float]
+#: Personal properties and how they are masked for a store that may not show them.
+PERSONAL = {"secretary": mask_name, "secretary_phone": mask_phone}
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ COLLECTIONS: dict[str, Collection] = {
                 "coverage_kind": ("t.coverage_kind", "string"),
                 "members": ("t.members", "integer"),
                 "industry": ("t.industry", "string"),
+                "secretary": ("t.secretary", "string"),
+                "secretary_phone": ("t.secretary_phone", "string"),
                 "units": ("(SELECT count(*) FROM party_org_coverage c WHERE c.party_org_id = t.id)", "integer"),
             },
             fid="party_org_id",
@@ -332,7 +338,14 @@ def _select(store: Store, coll: Collection, bbox: BBox | None, filters: dict) ->
     if bbox is not None:
         conditions.append(store.backend.bbox_clause(coll.spatial_table, coll.geom_alias))
         params.update(bbox_params(bbox))
+    if store.scope is not None:
+        conditions.append(store.scope_condition(coll.spatial_table, coll.geom_alias))
+        params.update(store.scope_params())
     for i, (name, value) in enumerate(filters.items()):
+        if name in PERSONAL and not store.contacts:
+            # Masked values must not be found out by filtering on them either.
+            conditions.append("1 = 0")
+            continue
         conditions.append(f"{coll.properties[name][0]} = :f{i}")
         params[f"f{i}"] = value
     if conditions:
@@ -372,7 +385,12 @@ def items(
         starts = shapely.centroid(geoms)
         coords = np.stack([shapely.get_coordinates(starts), shapely.get_coordinates(ends)], axis=1)
         geoms = shapely.linestrings(coords) if len(coords) else np.array([], dtype=object)
-    return _typed(frame, coll), geoms, more
+    frame = _typed(frame, coll)
+    if not store.contacts:
+        for name, mask in PERSONAL.items():
+            if name in frame:
+                frame[name] = frame[name].map(mask)
+    return frame, geoms, more
 
 
 def count(store: Store, coll: Collection, *, bbox: BBox | None = None, filters: dict | None = None, run_id: int = 0):

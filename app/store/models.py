@@ -129,6 +129,9 @@ class PartyOrg(Base):
     place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id", ondelete="SET NULL"))
     #: The industry an industry-based organization is built on, if any.
     industry: Mapped[str | None] = mapped_column(String(64))
+    #: The secretary's name and phone: personal data, shown unmasked only to roles that need it.
+    secretary: Mapped[str | None] = mapped_column(String(64))
+    secretary_phone: Mapped[str | None] = mapped_column(String(32))
 
     organizations: Mapped[list[Organization]] = relationship(secondary=party_org_coverage, back_populates="party_orgs")
 
@@ -284,4 +287,53 @@ map_cache = Table(
     Column("key", String(500), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("body", Text, nullable=False),
+)
+
+#: Roles of a user account (see :mod:`app.store.accounts` for what each may do).
+ROLES = ("admin", "planner", "street", "community", "viewer")
+
+#: A person who signs in. Passwords are kept only as werkzeug hashes (scrypt).
+users = Table(
+    "users",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(256), nullable=False),
+    Column("role", String(16), nullable=False),
+    #: The area the user's jurisdiction covers; None for the whole city.
+    Column("area_code", String(15)),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
+)
+
+#: Bearer tokens: a user's own API token ('api') or a published read-only embed link ('embed').
+#: Only the SHA-256 of a token is stored; tokens are random (256 bits), so a fast hash suffices.
+access_tokens = Table(
+    "access_tokens",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("area_code", String(15)),
+    Column("layers", String(300)),
+    Column("label", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+#: Who did what when: logins, imports, analyses, exports, account and token changes.
+audit_log = Table(
+    "audit_log",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, default=_now, index=True),
+    Column("username", String(64), index=True),
+    Column("action", String(32), nullable=False, index=True),
+    Column("target", String(300)),
+    Column("rows", Integer),
+    Column("ok", Boolean, nullable=False, default=True),
+    Column("address", String(64)),
+    Column("detail", Text),
 )

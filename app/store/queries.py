@@ -68,16 +68,11 @@ def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
         f"WHERE {store.backend.bbox_clause('organizations', 't')}"
     )
     params = {f"f_{name}": filters[name] for name in ORG_FILTERS if filters.get(name)}
-    area = filters.get("area")
-    if area:
-        params["f_area"] = area
-        # Organizations the run assigned are matched by code; any it has not seen (imported
-        # since, or no run yet) by the area's polygon.
-        column = f"r.{LEVEL_BY_CODE_LENGTH[len(area)]}_code"
-        sql += (
-            f" AND ((r.organization_id IS NOT NULL AND {column} = :f_area) OR (r.organization_id IS NULL "
-            "AND ST_Contains((SELECT a.geom FROM areas a WHERE a.code = :f_area), t.geom)))"
-        )
+    # The chosen area and the store's scope (a jurisdiction) restrict alike.
+    for param, area in (("f_area", filters.get("area")), ("scope", store.scope)):
+        if area:
+            params[param] = area
+            sql += f" AND {_in_area(store, area, param)}"
     sql += ") s"
     conditions = [f"s.{name} = :f_{name}" for name in ORG_FILTERS if filters.get(name)]
     if filters.get("scope"):
@@ -92,15 +87,32 @@ def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
     return sql, params
 
 
+def _in_area(store: Store, area: str, param: str) -> str:
+    """SQL: organization ``t`` (with run row ``r``) lies in the area bound to ``:param``.
+
+    Organizations the run assigned are matched by code; any it has not seen (imported since,
+    or no run yet) by the area's polygon."""
+    column = f"r.{LEVEL_BY_CODE_LENGTH[len(area)]}_code"
+    inside = store.backend.is_true(f"ST_Contains((SELECT a.geom FROM areas a WHERE a.code = :{param}), t.geom)")
+    return f"((r.organization_id IS NOT NULL AND {column} = :{param}) OR (r.organization_id IS NULL AND {inside}))"
+
+
+def _scoped(store: Store, table: str, alias: str, sql: str) -> tuple[str, dict]:
+    """``sql`` (ending in a WHERE condition) with the store's scope added to it."""
+    condition = store.scope_condition(table, alias)
+    return (f"{sql} AND {condition}" if condition else sql), store.scope_params()
+
+
 def area_rates(store: Store, run_id: int, level: str):
     """The run's counts and rates per area code of one level (an empty frame without a run)."""
     with store.connect() as conn:
         result = conn.execute(
             text(
-                "SELECT code, orgs, in_scope, blank, both_rate, org_coverage_rate FROM run_areas "
+                "SELECT code, orgs, in_scope, blank, both_rate, org_coverage_rate FROM run_areas t "
                 "WHERE run_id = :run AND level = :level"
+                + (f" AND {store.scope_condition('areas', 't')}" if store.scope else "")
             ),
-            {"run": run_id, "level": level},
+            {"run": run_id, "level": level, **store.scope_params()},
         )
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return frame.set_index("code")
@@ -199,7 +211,7 @@ def cached_clusters(
     if len(cols) * len(rows_) > MAX_TILES:
         # A box far larger than any screen at this zoom: answer it directly, cache nothing.
         return (organization_clusters(store, bbox, cell_deg, run_id, filters), bbox) if compute else None
-    prefix = json.dumps([f"{cell_deg:.12g}", run_id, sorted(filters.items())], ensure_ascii=False)
+    prefix = json.dumps([f"{cell_deg:.12g}", run_id, sorted(filters.items()), store.scope], ensure_ascii=False)
     keys = {(i, j): f"clusters:{prefix}:{i}:{j}" for i in cols for j in rows_}
     with store.connect() as conn:
         version = store.data_version(conn)
@@ -264,7 +276,10 @@ CARD_SQL = (
 def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
     """Everything a popup shows about one organization (None if unknown)."""
     with store.connect() as conn:
-        row = conn.execute(text(CARD_SQL), {"run": run_id, "org": org_id}).mappings().first()
+        sql, params = CARD_SQL, {"run": run_id, "org": org_id}
+        if store.scope:
+            sql, params = f"{sql} AND {_in_area(store, store.scope, 'scope')}", {**params, "scope": store.scope}
+        row = conn.execute(text(sql), params).mappings().first()
         if row is None:
             return None
         card = dict(row)
@@ -299,8 +314,9 @@ def center_card(store: Store, center_id: str, run_id: int) -> dict | None:
                     "SELECT c.center_id, c.name, c.level, c.capacity, c.area_code, a.name AS area_name, "
                     "(SELECT count(*) FROM run_organizations r WHERE r.run_id = :run AND r.center_id = c.center_id) "
                     "AS paired FROM service_centers c LEFT JOIN areas a ON a.code = c.area_code WHERE c.center_id = :id"
+                    + (f" AND {store.scope_condition('service_centers', 'c')}" if store.scope else "")
                 ),
-                {"run": run_id, "id": center_id},
+                {"run": run_id, "id": center_id, **store.scope_params()},
             )
             .mappings()
             .first()
@@ -311,26 +327,33 @@ def center_card(store: Store, center_id: str, run_id: int) -> dict | None:
 def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Organizations whose name or address contains ``query``, or whose credit code starts with it."""
     pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    sql, scope = _scoped(
+        store,
+        "organizations",
+        "t",
+        "SELECT org_id, name, address, credit_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM organizations t "
+        "WHERE (name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\' "
+        "OR credit_code LIKE :prefix ESCAPE '\\')",
+    )
     with store.connect() as conn:
         rows = conn.execute(
-            text(
-                "SELECT org_id, name, address, credit_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM organizations "
-                "WHERE name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\' "
-                "OR credit_code LIKE :prefix ESCAPE '\\' ORDER BY length(name), org_id LIMIT :lim"
-            ),
-            {"contains": f"%{pattern}%", "prefix": f"{pattern.upper()}%", "lim": limit},
+            text(f"{sql} ORDER BY length(name), org_id LIMIT :lim"),
+            {"contains": f"%{pattern}%", "prefix": f"{pattern.upper()}%", "lim": limit, **scope},
         ).mappings()
         return [dict(r) for r in rows]
 
 
 def areas_containing(store: Store, lon: float, lat: float) -> list[dict]:
     """The areas (district → grid) whose polygon contains a WGS-84 point, coarsest first."""
-    sql = (
-        "SELECT t.code, t.level, t.name FROM areas t WHERE "
-        f"{store.backend.index_clause('areas', 't')} "
-        "AND ST_Contains(t.geom, ST_GeomFromText(:wkt, 4326)) ORDER BY length(t.code)"
+    sql, scope = _scoped(
+        store,
+        "areas",
+        "t",
+        f"SELECT t.code, t.level, t.name FROM areas t WHERE {store.backend.index_clause('areas', 't')} "
+        "AND ST_Contains(t.geom, ST_GeomFromText(:wkt, 4326))",
     )
-    params = {**bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})"}
+    sql += " ORDER BY length(t.code)"
+    params = {**bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})", **scope}
     with store.connect() as conn:
         return [dict(r) for r in conn.execute(text(sql), params).mappings()]
 
@@ -341,11 +364,15 @@ def pairing_lines(store: Store, bbox: BBox, run_id: int, limit: int) -> pd.DataF
         "SELECT t.org_id, t.name, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, c.center_id, c.name AS center_name, "
         "ST_X(c.geom) AS clon, ST_Y(c.geom) AS clat, r.pair_distance_m FROM organizations t "
         "JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
-        f"JOIN service_centers c ON c.center_id = r.center_id WHERE {store.backend.bbox_clause('organizations', 't')} "
-        "ORDER BY t.id LIMIT :lim"
+        f"JOIN service_centers c ON c.center_id = r.center_id WHERE {store.backend.bbox_clause('organizations', 't')}"
     )
+    if store.scope:
+        sql += f" AND {_in_area(store, store.scope, 'scope')}"
     with store.connect() as conn:
-        result = conn.execute(text(sql), {**bbox_params(bbox), "run": run_id, "lim": limit})
+        result = conn.execute(
+            text(f"{sql} ORDER BY t.id LIMIT :lim"),
+            {**bbox_params(bbox), "run": run_id, "lim": limit, **store.scope_params()},
+        )
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
@@ -356,11 +383,14 @@ def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
         "ST_Y(o.geom) AS lat FROM run_joint_branches j JOIN organizations o ON o.org_id = j.org_id "
         "WHERE j.run_id = :run AND j.proposal_id IN (SELECT k.proposal_id FROM run_joint_branches k "
         "JOIN organizations t ON t.org_id = k.org_id "
-        f"WHERE k.run_id = :run AND {store.backend.bbox_clause('organizations', 't')}) "
-        "ORDER BY j.proposal_id, j.org_id"
+        f"WHERE k.run_id = :run AND {store.backend.bbox_clause('organizations', 't')})"
     )
+    # Under a scope, proposals reaching across its border show only their members inside it.
+    sql, scope = _scoped(store, "organizations", "o", sql)
     with store.connect() as conn:
-        result = conn.execute(text(sql), {**bbox_params(bbox), "run": run_id})
+        result = conn.execute(
+            text(f"{sql} ORDER BY j.proposal_id, j.org_id"), {**bbox_params(bbox), "run": run_id, **scope}
+        )
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
@@ -368,7 +398,16 @@ def area_choices(store: Store) -> list[dict]:
     """Districts with their streets (code and name), for the map's area filter."""
     with store.connect() as conn:
         rows = conn.execute(
-            text("SELECT code, name, level, parent_code FROM areas WHERE level IN ('district', 'street') ORDER BY code")
+            text(
+                _scoped(
+                    store,
+                    "areas",
+                    "t",
+                    "SELECT code, name, level, parent_code FROM areas t WHERE level IN ('district', 'street')",
+                )[0]
+                + " ORDER BY code"
+            ),
+            store.scope_params(),
         ).mappings()
         districts: dict[str, dict] = {}
         for r in rows:

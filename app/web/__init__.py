@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..i18n import gettext
-from . import api, areas, assets, charts, dashboard, embed, intake, maps, reports
+from . import admin, api, areas, assets, auth, charts, dashboard, embed, intake, maps, reports
 from .params import BadParameter
 
 
@@ -14,6 +14,8 @@ def register(app: Flask) -> None:
     """Register every blueprint of the web layer on ``app``."""
     app.jinja_env.filters["percent"] = charts.percent
     app.register_blueprint(assets.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(maps.bp)
     app.register_blueprint(intake.bp)
     app.register_blueprint(areas.bp)

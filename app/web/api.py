@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 from ..db import get_store
 from ..services.analysis import compare_runs
 from ..store import features, queries
-from ..store.models import AnalysisRun
+from ..store.models import AREA_LEVELS, AnalysisRun
 from . import openapi
 from .params import BadParameter, parse_bbox, parse_int
 
@@ -367,10 +367,14 @@ def stats(level: str):
     store = get_store()
     _known_parameters(("run",))
     run_id = _run_id(store, features.COLLECTIONS["area-coverage"])
+    if store.scope and level not in AREA_LEVELS:
+        # City, place and industry figures reach beyond a jurisdiction.
+        abort(403, description="此统计超出您的管辖范围 / these figures reach beyond your jurisdiction")
+    scope = f" AND {store.scope_condition('areas', 't')}" if store.scope else ""
     with store.connect() as conn:
         result = conn.execute(
-            text("SELECT * FROM run_areas WHERE run_id = :run AND level = :level ORDER BY code"),
-            {"run": run_id, "level": level},
+            text(f"SELECT * FROM run_areas t WHERE run_id = :run AND level = :level{scope} ORDER BY code"),
+            {"run": run_id, "level": level, **store.scope_params()},
         )
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return _json({"run": run_id or None, "level": level, "rows": frame.drop(columns="run_id").to_dict("records")})

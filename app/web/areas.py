@@ -3,20 +3,19 @@ figures, charts, children, blank-organization ledger and exports."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import numpy as np
 import pandas as pd
 import shapely
-from flask import Blueprint, Response, abort, render_template, send_file
+from flask import Blueprint, abort, render_template
 
 from ..db import get_store
 from ..i18n import gettext
 from ..store import area_stats, queries
 from . import charts
-from .excel import write_sheet
-from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES
+from .excel import download
+from .labels import LEVEL_NAMES, RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
 
 bp = Blueprint("areas", __name__, url_prefix="/area")
@@ -135,21 +134,4 @@ def export(code: str | None, what: str, fmt: str):
     if not run_id:
         abort(404)
     frame = _export_frame(store, code, what, run_id)
-    name = f"hongtu-{code or 'city'}-{what}-run{run_id}.{fmt}"
-    if fmt == "csv":
-        frame = frame.rename(columns={c: gettext(h) for c, h in HEADERS.items()})
-        return Response(
-            frame.to_csv(index=False).encode("utf-8-sig"),
-            mimetype="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        write_sheet(writer, frame, what)
-    buffer.seek(0)
-    return send_file(
-        buffer,
-        download_name=name,
-        as_attachment=True,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return download(frame, f"hongtu-{code or 'city'}-{what}-run{run_id}", fmt, what)

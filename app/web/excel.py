@@ -1,8 +1,12 @@
-"""Excel sheets of Hongtu's tables: translated headers, widths, frozen header, % formats."""
+"""Excel sheets and CSV files of Hongtu's tables: translated headers, widths, frozen header,
+% formats, and text that a spreadsheet can never take for a formula."""
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
+from flask import Response, send_file
 
 from ..i18n import gettext
 from .labels import HEADERS, RATE_NAMES
@@ -11,7 +15,7 @@ from .labels import HEADERS, RATE_NAMES
 def write_sheet(writer: pd.ExcelWriter, frame: pd.DataFrame, name: str) -> None:
     """One sheet with translated headers, a frozen header row, sensible widths and % formats."""
     rates = {gettext(HEADERS[c]) for c in RATE_NAMES if c in frame.columns}
-    frame = frame.rename(columns={c: gettext(h) for c, h in HEADERS.items()})
+    frame = inert(frame).rename(columns={c: gettext(h) for c, h in HEADERS.items()})
     frame.to_excel(writer, index=False, sheet_name=name)
     sheet = writer.sheets[name]
     sheet.freeze_panes = "A2"
@@ -22,3 +26,36 @@ def write_sheet(writer: pd.ExcelWriter, frame: pd.DataFrame, name: str) -> None:
         if column in rates:
             for (cell,) in sheet.iter_rows(min_col=i, max_col=i, min_row=2):
                 cell.number_format = "0.0%"
+
+
+#: A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text that a spreadsheet would evaluate prefixed by an apostrophe."""
+    out = frame.copy()
+    for column in out.select_dtypes(include=["object", "string"]).columns:
+        out[column] = out[column].map(lambda v: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
+    return out
+
+
+def download(frame: pd.DataFrame, name: str, fmt: str, sheet: str) -> Response:
+    """``frame`` as an attachment: CSV (UTF-8 with BOM, opens in Excel) or an xlsx workbook."""
+    if fmt == "csv":
+        frame = inert(frame).rename(columns={c: gettext(h) for c, h in HEADERS.items()})
+        return Response(
+            frame.to_csv(index=False).encode("utf-8-sig"),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        write_sheet(writer, frame, sheet)
+    buffer.seek(0)
+    return send_file(
+        buffer,
+        download_name=f"{name}.xlsx",
+        as_attachment=True,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

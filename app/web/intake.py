@@ -6,12 +6,13 @@ import io
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, send_from_directory
+from flask import Blueprint, abort, current_app, g, render_template, request, send_file, send_from_directory
 
-from ..db import get_store
+from ..db import base_store, get_store
 from ..intake import KINDS, import_file
 from ..intake.export import write_template
 from ..intake.readers import SUPPORTED
+from ..store import accounts
 
 bp = Blueprint("intake", __name__, url_prefix="/import")
 
@@ -64,6 +65,16 @@ def upload():
             report_dir=_reports_dir(),
         )
     report.path = upload.filename
+    if not report.dry_run:
+        accounts.audit(
+            base_store(),
+            g.user["username"],
+            "import",
+            target=f"{kind} {upload.filename}",
+            rows=report.rows,
+            ok=report.ok,
+            address=request.remote_addr,
+        )
     status = 200 if report.ok else 422
     return render_template(
         "import.html", kinds=KINDS, crs_choices=CRS_CHOICES, formats=SUPPORTED, report=report

@@ -11,7 +11,7 @@ from __future__ import annotations
 import folium
 import folium.plugins
 from branca.element import MacroElement
-from flask import current_app, url_for
+from flask import current_app, g, request, url_for
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
@@ -219,6 +219,8 @@ def build_city_map(
         "fit": fit,
         "embed": url_for("embed.embed"),
         "inline": inline,
+        # A published embed link's token goes with its data requests (no session in an iframe).
+        "token": request.args.get("token") if (g.get("user") or {}).get("role") == "embed" else None,
     }
     HongtuLayers(control, groups, config).add_to(m)
     return m

@@ -15,6 +15,7 @@ from geo.crs import from_wgs84_xy, to_wgs84_xy, wgs84_to_bd09, wgs84_to_gcj02
 
 from ..db import get_store
 from ..store import area_stats, queries
+from .areas import area_focus
 from .geojson import feature_collection, geojson_response, point_collection, to_display
 from .mapbuilder import build_city_map, render_parts
 from .params import BadParameter, parse_bbox, parse_int
@@ -181,12 +182,13 @@ def nearby():
 def index():
     """The city map."""
     store = get_store()
-    if not store.schema_ready():
-        return render_template("empty.html", reason="schema"), 503
     counts = store.counts()
+    if store.scope:
+        # Staff see their own area, fitted, with the rest veiled.
+        return _map_page(store, counts, build_city_map((0, 0), area=area_focus(store, store.scope)))
     districts = store.read_frame("areas", ["code"], where={"level": "district"})
     if districts.empty:
-        return render_template("empty.html", reason="data", counts=counts)
+        return render_template("empty.html", counts=counts)
     minx, miny, maxx, maxy = districts.total_bounds
     # Start where community centers are densest (the urban core), not at the centre of the
     # rural extent: their median position.
@@ -195,7 +197,10 @@ def index():
         lon, lat = np.median(shapely.get_coordinates(seats.geometry.values), axis=0)
     else:
         lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
-    m = build_city_map((lat, lon), zoom=12)
+    return _map_page(store, counts, build_city_map((lat, lon), zoom=12))
+
+
+def _map_page(store, counts: dict, m) -> str:
     return render_template(
         "map.html",
         counts=counts,

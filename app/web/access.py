@@ -1,0 +1,176 @@
+"""Who may do what, and where: one check before every request.
+
+Every endpoint is listed in ``POLICY`` with the permission it needs; an endpoint missing from
+it is refused (a new route is closed until someone decides who may use it). The check finds
+the caller — a signed-in session, an API token (``Authorization: Bearer …``) or a published
+embed link (``?token=…``) — and then:
+
+- anonymous callers are sent to the login page (pages) or answered 401 (API and map data);
+- a caller without the permission gets 403;
+- an area named by the request (``/area/<code>``, ``?area=``) must lie inside the caller's
+  jurisdiction (403 otherwise); area pages, exports and embeds without one go to the caller's
+  own area;
+- every read in the request goes through the store returned by :func:`app.db.get_store`,
+  scoped to the caller's jurisdiction and masking contact data the role does not need.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
+
+from ..store import accounts
+
+#: Endpoints anyone may reach.
+PUBLIC = frozenset({"auth.login", "auth.login_post", "auth.logout", "auth.health", "static", "vendor.asset"})
+#: Endpoint → the permission it needs. ``city`` marks figures of the whole city, shown only
+#: to callers whose jurisdiction is the whole city.
+POLICY: dict[str, str] = {
+    "maps.index": "read",
+    "maps.data": "read",
+    "maps.organization": "read",
+    "maps.center": "read",
+    "maps.search": "read",
+    "maps.nearby": "read",
+    "areas.page": "read",
+    "embed.embed": "read",
+    "dashboard.dashboard": "read city",
+    "api.landing": "read",
+    "api.conformance": "read",
+    "api.openapi_json": "read",
+    "api.docs": "read",
+    "api.collections": "read",
+    "api.collection": "read",
+    "api.items": "read",
+    "api.item": "read",
+    "api.stats": "read",
+    "api.runs": "read city",
+    "api.compare": "read city",
+    "areas.export": "export",
+    "reports.area_map": "export",
+    "reports.area_report": "export",
+    "intake.form": "write",
+    "intake.upload": "write",
+    "intake.template": "write",
+    "intake.report_file": "write",
+    "admin.index": "admin",
+    "admin.publish": "admin",
+    "admin.revoke": "admin",
+    "admin.audit": "admin",
+    "admin.audit_export": "admin",
+}
+#: What a published embed link may reach: the embed page and the data of its layers.
+EMBED_ENDPOINTS = frozenset({"embed.embed", "maps.data"})
+#: Endpoints that show one area and, called without one, show the caller's own.
+AREA_ENDPOINTS = frozenset({"areas.page", "areas.export", "reports.area_map", "reports.area_report", "embed.embed"})
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api", "/map/"))
+
+
+def _refuse(status: int, zh: str, en: str) -> Response:
+    if _wants_json():
+        return jsonify({"code": "Unauthorized" if status == 401 else "Forbidden", "error": f"{zh} / {en}"}), status
+    abort(status, description=f"{zh} / {en}")
+
+
+def _caller() -> dict | None:
+    """The signed-in user, the owner of an API token, or a published embed link; None if anonymous."""
+    from ..db import base_store
+
+    store = base_store()
+    if "uid" in session:
+        user = accounts.get_user(store, session["uid"])
+        if user is not None:
+            return user
+        session.clear()
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = accounts.resolve_token(store, header[len("Bearer ") :].strip(), "api")
+        if user is None:
+            abort(_refuse(401, "API 令牌无效或已撤销", "the API token is unknown, expired or revoked"))
+        return user
+    token = request.args.get("token")
+    if token and request.endpoint in EMBED_ENDPOINTS:
+        link = accounts.resolve_token(store, token, "embed")
+        if link is None:
+            abort(_refuse(403, "嵌入链接无效、已过期或已撤销", "this embed link is unknown, expired or revoked"))
+        return {"username": link["username"], "role": "embed", "area_code": link["area_code"], "layers": link["layers"]}
+    return None
+
+
+def _inside(code: str, scope: str | None) -> bool:
+    return scope is None or code.startswith(scope)
+
+
+def authorize() -> Response | None:
+    """The check before every request (see the module's description)."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC:
+        return None
+    caller = _caller()
+    g.user = caller
+    if caller is None:
+        if _wants_json():
+            return _refuse(401, "请先登录", "sign in first (session or Authorization: Bearer <token>)")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    needed, _, extent = POLICY.get(endpoint, "closed").partition(" ")
+    permissions = accounts.PERMISSIONS[caller["role"]]
+    scope = caller["area_code"]
+    if caller["role"] == "embed":
+        if endpoint == "embed.embed" and "layers" not in request.args:
+            return redirect(url_for(endpoint, **request.args.to_dict(), layers=",".join(caller["layers"])))
+        if endpoint not in EMBED_ENDPOINTS or not _embed_allows(caller):
+            return _refuse(403, "嵌入链接不包含此内容", "this embed link does not publish that")
+    elif needed not in permissions:
+        return _refuse(403, "您的角色无权访问", "your role may not do this")
+    if extent == "city" and scope is not None:
+        return _refuse(403, "全市数据超出您的管辖范围", "city-wide figures reach beyond your jurisdiction")
+    area = (request.view_args or {}).get("code") or request.args.get("area")
+    if area and not _inside(area, scope):
+        return _refuse(403, "该区域不在您的管辖范围内", "that area is outside your jurisdiction")
+    if not area and scope and endpoint in AREA_ENDPOINTS and request.method == "GET":
+        return redirect(_with_area(endpoint, scope))
+    from ..db import base_store
+
+    g.store = base_store().scoped(scope, contacts="contacts" in permissions)
+    return None
+
+
+def _embed_allows(link: dict) -> bool:
+    if request.endpoint == "maps.data":
+        layer = request.view_args["layer"]
+        # The organization layer's clusters and points are one published layer.
+        return layer in link["layers"]
+    asked = [name for name in request.args.get("layers", "").split(",") if name]
+    return set(asked) <= set(link["layers"])
+
+
+def _with_area(endpoint: str, code: str) -> str:
+    args = request.args.to_dict()
+    if "code" in (request.view_args or {}) or endpoint != "embed.embed":
+        return url_for(endpoint, **{**request.view_args, "code": code}) + (f"?{urlencode(args)}" if args else "")
+    return url_for(endpoint, **{**args, "area": code})
+
+
+def audit_exports(response: Response) -> Response:
+    """Record every successful export (area ledgers and tables, map images, reports) in the audit log."""
+    if response.status_code == 200 and POLICY.get(request.endpoint or "") == "export":
+        from ..db import base_store
+
+        accounts.audit(
+            base_store(),
+            (g.get("user") or {}).get("username"),
+            "export",
+            target=request.full_path.rstrip("?"),
+            address=request.remote_addr,
+        )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Check every request; audit exports."""
+    app.before_request(authorize)
+    app.after_request(audit_exports)

@@ -1,0 +1,111 @@
+"""Administration in the browser: accounts at a glance, published embed links, the audit log.
+
+Accounts are created and changed with ``hongtu user`` (a password never passes through a
+web form other than the sign-in page)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template, request, url_for
+
+from ..db import base_store
+from ..i18n import gettext
+from ..store import accounts, area_stats
+from .embed import EMBED_LAYERS
+from .excel import download
+from .params import BadParameter, parse_int
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+#: Actions recorded in the audit log.
+AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "user", "token")
+
+
+def publish_embed(username: str, area: str | None, layers: list[str], days: float | None, label: str = "") -> str:
+    """Publish a read-only embed link (shared by the admin page and ``hongtu token embed``);
+    answers the token."""
+    if area:
+        try:
+            area_stats.level_of(area)
+        except ValueError:
+            raise BadParameter("area", "区划代码无效", "not an area code") from None
+    unknown = sorted(set(layers) - set(EMBED_LAYERS))
+    if unknown or not layers:
+        raise BadParameter("layers", f"不能发布的图层 {','.join(unknown)}", f"cannot publish layers {unknown}")
+    store = base_store()
+    token = accounts.issue_token(store, "embed", username, area_code=area, layers=layers, label=label, days=days)
+    accounts.audit(store, username, "token", target=f"embed {area or 'city'} {','.join(layers)}", detail=label)
+    return token
+
+
+def _page(published: str | None = None, problem: str | None = None, status: int = 200):
+    store = base_store()
+    return render_template(
+        "admin.html",
+        users=accounts.list_users(store),
+        tokens=accounts.list_tokens(store),
+        role_names=accounts.ROLE_NAMES,
+        layers=EMBED_LAYERS,
+        published=published,
+        problem=problem,
+    ), status
+
+
+@bp.get("/")
+def index():
+    """Accounts and embed links."""
+    return _page()
+
+
+@bp.post("/tokens")
+def publish():
+    """Publish an embed link for an area and layers, valid for some days."""
+    days = parse_int("days", request.form.get("days"), 30, 1, 3650)
+    try:
+        token = publish_embed(
+            g.user["username"],
+            request.form.get("area", "").strip() or None,
+            request.form.getlist("layers"),
+            days,
+            request.form.get("label", "").strip(),
+        )
+    except (BadParameter, accounts.AccountError) as exc:
+        return _page(problem=str(exc), status=400)
+    link = url_for("embed.embed", token=token, area=request.form.get("area") or None, _external=True)
+    return _page(published=link)
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+def revoke(token_id: int):
+    """Revoke an embed link (or an API token) at once."""
+    try:
+        accounts.revoke_token(base_store(), token_id)
+    except accounts.AccountError as exc:
+        return _page(problem=str(exc), status=404)
+    accounts.audit(base_store(), g.user["username"], "token", target=f"revoke {token_id}")
+    return _page()
+
+
+def _entries():
+    action = request.args.get("action") or None
+    if action is not None and action not in AUDIT_ACTIONS:
+        raise BadParameter("action", f"应为 {'/'.join(AUDIT_ACTIONS)}", f"expected one of {', '.join(AUDIT_ACTIONS)}")
+    return action
+
+
+@bp.get("/audit")
+def audit():
+    """The latest 500 entries of the audit log, optionally of one action."""
+    action = _entries()
+    entries = accounts.audit_entries(base_store(), action)
+    return render_template("audit.html", entries=entries.to_dict("records"), actions=AUDIT_ACTIONS, action=action)
+
+
+@bp.get("/audit.<fmt>")
+def audit_export(fmt: str):
+    """The whole audit log (or one action) as CSV or Excel."""
+    if fmt not in ("csv", "xlsx"):
+        raise BadParameter("fmt", "应为 csv 或 xlsx", "expected csv or xlsx")
+    action = _entries()
+    entries = accounts.audit_entries(base_store(), action, limit=None)
+    entries["at"] = entries["at"].dt.tz_localize(None)
+    return download(entries, f"hongtu-audit-{action or 'all'}", fmt, gettext("审计日志"))
