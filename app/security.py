@@ -30,6 +30,13 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
+def _check_text() -> None:
+    # A NUL character has no place in any parameter, and PostgreSQL cannot even compare with one.
+    given = [request.args, request.form]
+    if any("\x00" in key + "".join(values) for params in given for key, values in params.lists()):
+        abort(400, description="参数含有 NUL 字符 / a parameter contains a NUL character")
+
+
 def _check_csrf() -> None:
     # A method or path that matches no route is answered by routing (405 / 404) instead.
     if request.method in SAFE_METHODS or request.routing_exception is not None:
@@ -76,6 +83,7 @@ def init_app(app: Flask) -> None:
     """Check CSRF before every view, add the headers after, give templates ``csrf_token``."""
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.before_request(_check_text)
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -51,7 +51,7 @@ from app.services.demo import DATA_DIR  # noqa: E402
 from app.store import Store  # noqa: E402
 from app.store.admin import ensure_postgis_database  # noqa: E402
 from geo.democity import generate  # noqa: E402
-from tests.conftest import Gunicorn  # noqa: E402
+from tests.conftest import Gunicorn, api_token  # noqa: E402
 
 POSTGRES_URL = os.environ.get("HONGTU_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/hongtu_bench")
 NAIVE_FOLIUM_MAX = 100_000
@@ -112,32 +112,34 @@ def bench_import(store: Store, city, csv: Path, tmp: Path) -> dict:
     return {"hongtu_s": round(hongtu_s, 2), "reference": reference, "reference_s": round(reference_s, 2)}
 
 
-def latency(base: str, path: str, clients: int) -> dict:
+def latency(base: str, path: str, clients: int, token: str) -> dict:
     """p50/p95 (ms) of ``path`` with ``clients`` concurrent clients, each sending a fixed count."""
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
 
     def one(_):
         times = []
         for _ in range(REQUESTS_PER_CLIENT):
             started = time.perf_counter()
-            with urllib.request.urlopen(base + path, timeout=60) as answer:
+            with urllib.request.urlopen(request, timeout=60) as answer:
                 answer.read()
                 assert answer.status == 200
             times.append((time.perf_counter() - started) * 1000)
         return times
 
-    urllib.request.urlopen(base + path, timeout=60).read()  # warm the workers' caches
+    urllib.request.urlopen(request, timeout=60).read()  # warm the workers' caches
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         times = sorted(t for batch in pool.map(one, range(clients)) for t in batch)
     return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1)}
 
 
-def map_delivery(url: str) -> dict:
+def map_delivery(url: str, token: str) -> dict:
     """Bytes before interactive (assets excluded) and time to interactive, in headless Chromium."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_extra_http_headers({"Authorization": f"Bearer {token}"})
         sizes = []
 
         def record(response):
@@ -223,11 +225,12 @@ def bench_size(n: int, backends: list[str]) -> dict:
             print(f"   {backend} import {entry['import']}", flush=True)
             run_analysis(store, Parameters())
             server = Gunicorn(store.url)
+            token = api_token(store)
             try:
-                entry["map"] = map_delivery(server.url + "/")
+                entry["map"] = map_delivery(server.url + "/", token)
                 street = f"/api/collections/organizations/items?bbox={STREET_BOX}&limit=2000"
                 entry["api"] = {
-                    f"{name}_{clients}": latency(server.url, path, clients)
+                    f"{name}_{clients}": latency(server.url, path, clients, token)
                     for name, path in (("street_bbox", street), ("city_view", CITY_VIEW))
                     for clients in (1, 8)
                 }

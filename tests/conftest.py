@@ -17,7 +17,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.services.demo import DATA_DIR
-from app.store import Store, StoreError
+from app.store import Store, StoreError, accounts
 from app.store.admin import ensure_postgis_database
 from app.store.models import Base
 from geo.democity import DemoCity, generate
@@ -101,14 +101,51 @@ def analyzed_store(request, tmp_path_factory) -> Store:
     store.engine.dispose()
 
 
+#: The password of every account the tests make.
+PASSWORD = "hongtu-test-pw"
+
+
+def ensure_user(store: Store, role: str = "admin", area: str | None = None) -> dict:
+    """An account of ``role`` (over ``area``) in ``store``, made on first use; named role-area."""
+    name = f"{role}-{area or 'city'}"
+    if not any(u["username"] == name for u in accounts.list_users(store)):
+        accounts.add_user(store, name, PASSWORD, role, area)
+    return next(u for u in accounts.list_users(store) if u["username"] == name)
+
+
+def signed_in(app, role: str = "admin", area: str | None = None):
+    """A test client of ``app`` whose session belongs to an account of ``role`` (over ``area``)."""
+    user = ensure_user(Store(app.config["DATABASE_URL"]), role, area)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["uid"] = user["id"]
+    return client
+
+
+def api_token(store: Store, role: str = "admin", area: str | None = None) -> str:
+    """A fresh API token of an account of ``role`` (over ``area``)."""
+    user = ensure_user(store, role, area)
+    return accounts.issue_token(store, "api", user["username"])
+
+
 class Served:
     """The app on a real HTTP port on the loopback, in a background thread."""
 
     def __init__(self, store: Store, **config):
         app = create_app({"DATABASE_URL": store.url, **config})
+        self.store = store
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def sign_in(self, page, role: str = "admin", area: str | None = None) -> None:
+        """Sign a Playwright page in through the login form, as a user would."""
+        user = ensure_user(self.store, role, area)
+        page.goto(self.url + "/login")
+        page.fill("input[name=username]", user["username"])
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
 
     def close(self):
         self.server.shutdown()
@@ -141,7 +178,7 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
-                urllib.request.urlopen(self.url + "/api", timeout=2).read()
+                urllib.request.urlopen(self.url + "/healthz", timeout=2).read()
                 return
             except OSError:
                 time.sleep(0.1)

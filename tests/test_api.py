@@ -4,6 +4,7 @@ direct queries — on both backends."""
 
 import io
 import json
+import os
 import subprocess
 import sys
 from urllib.parse import urlencode
@@ -17,19 +18,21 @@ from app import create_app
 from app.store import Store
 from app.store.features import COLLECTIONS
 
-from .conftest import Served
+from .conftest import Served, api_token, signed_in
 
 BOX = (102.68, 25.01, 102.74, 25.06)
 
 
 @pytest.fixture(scope="module")
 def client(analyzed_store: Store):
-    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}).test_client()
+    return signed_in(create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}))
 
 
 @pytest.fixture(scope="module")
 def served(analyzed_store: Store):
     served = Served(analyzed_store)
+    # Clients of the API authenticate with a token in a header, as OWSLib and GDAL can.
+    served.auth = {"Authorization": f"Bearer {api_token(analyzed_store)}"}
     yield served
     served.close()
 
@@ -58,7 +61,7 @@ def test_landing_conformance_and_collections(client):
 def test_owslib_lists_collections_and_reads_items_by_bbox(served, analyzed_store):
     from owslib.ogcapi.features import Features
 
-    api = Features(served.url + "/api")
+    api = Features(served.url + "/api", headers=served.auth)
     ids = [c["id"] for c in api.collections()["collections"]]
     assert "organizations" in ids and "joint-branches" in ids
     answer = api.collection_items("organizations", bbox=list(BOX), limit=10_000)
@@ -82,6 +85,11 @@ def test_gdal_oapif_driver_reads_the_service(served, analyzed_store):
         text=True,
         timeout=120,
         check=True,
+        env={
+            **os.environ,
+            "GDAL_HTTP_AUTH": "BEARER",
+            "GDAL_HTTP_BEARER": served.auth["Authorization"].removeprefix("Bearer "),
+        },
     )
     answer = json.loads(done.stdout)
     assert {"organizations", "districts", "service-centers", "area-coverage"} <= set(answer["layers"])
@@ -200,7 +208,7 @@ def test_no_server_error_for_generated_requests(served):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
 
-    schema = schemathesis.openapi.from_url(served.url + "/api/openapi.json")
+    schema = schemathesis.openapi.from_url(served.url + "/api/openapi.json", headers=served.auth)
     failures, sent = [], []
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
@@ -211,7 +219,7 @@ def test_no_server_error_for_generated_requests(served):
             max_examples=6, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
         )
         def check(case):
-            response = case.call(timeout=30)
+            response = case.call(timeout=30, headers=served.auth)
             sent.append(case.operation.label)
             if response.status_code >= 500:
                 failures.append(f"{case.operation.label} {case.path_parameters} {case.query}: {response.status_code}")

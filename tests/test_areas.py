@@ -12,12 +12,14 @@ from sqlalchemy import text
 from app import create_app
 from app.store import Store, area_stats
 
+from .conftest import signed_in
+
 BOX = "102.3,24.5,103.5,26.0"
 
 
 @pytest.fixture(scope="module")
 def client(analyzed_store: Store):
-    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}).test_client()
+    return signed_in(create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}))
 
 
 def run_rows(store: Store) -> pd.DataFrame:
@@ -200,7 +202,7 @@ def test_nearby_names_the_areas_of_the_point(client, analyzed_store):
 
 def test_embed_is_chosen_by_its_url_and_framed_only_where_allowed(analyzed_store):
     app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True})
-    client = app.test_client()
+    client = signed_in(app)
     rows = run_rows(analyzed_store)
     street = busiest(rows, "street")
     page = client.get(f"/embed?area={street}&layers=street,orgs&status=blank")
@@ -212,9 +214,11 @@ def test_embed_is_chosen_by_its_url_and_framed_only_where_allowed(analyzed_store
     for bad in ("layers=secret", "basemap=google", "center=north", "zoom=99", "status=nobody", "area=12ab"):
         assert client.get(f"/embed?{bad}").status_code == 400, bad
     assert client.get("/embed?area=999999").status_code == 404
-    allowed = create_app(
-        {"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_FRAME_ANCESTORS": "https://oa.example.gov.cn"}
-    ).test_client()
+    allowed = signed_in(
+        create_app(
+            {"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_FRAME_ANCESTORS": "https://oa.example.gov.cn"}
+        )
+    )
     assert (
         allowed.get("/embed").headers["Content-Security-Policy"].endswith("frame-ancestors https://oa.example.gov.cn")
     )

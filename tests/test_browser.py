@@ -10,9 +10,9 @@ import pytest
 import shapely
 from werkzeug.serving import make_server
 
-from app.store import Store
+from app.store import Store, accounts
 
-from .conftest import Served
+from .conftest import Served, ensure_user
 
 pytestmark = pytest.mark.browser
 
@@ -37,8 +37,10 @@ def browser():
         browser.close()
 
 
-def open_map(browser, url: str):
+def open_map(browser, served: Served):
+    url = served.url
     page = browser.new_page(viewport={"width": 1200, "height": 800})
+    served.sign_in(page)
     outside, errors = [], []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url) else None)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -67,7 +69,7 @@ def zoom_to(page, lat: float, lon: float, zoom: int) -> None:
 def test_demo_map_works_offline_and_zooms_to_points(browser, demo_store: Store):
     served = Served(demo_store)
     try:
-        page, outside, errors = open_map(browser, served.url)
+        page, outside, errors = open_map(browser, served)
         page.wait_for_selector(".ht-cluster", timeout=10_000)
         assert page.locator(".ht-cluster").count() > 5
         zoom_to(page, 25.04, 102.71, 17)
@@ -105,7 +107,7 @@ def test_untrusted_names_are_shown_as_text(browser, store: Store):
         store.insert_frame(conn, "organizations", org)
     served = Served(store)
     try:
-        page, outside, errors = open_map(browser, served.url)
+        page, outside, errors = open_map(browser, served)
         zoom_to(page, 25.0, 102.7, 17)
         wait_for(page, "window.hongtuGroups.orgs.getLayers().length == 1")
         # Markers are drawn on a canvas: click where the organization is, as a user would.
@@ -128,7 +130,7 @@ def test_untrusted_names_are_shown_as_text(browser, store: Store):
 def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: Store):
     served = Served(demo_store)
     try:
-        page, outside, errors = open_map(browser, served.url)
+        page, outside, errors = open_map(browser, served)
         zoom_to(page, 25.04, 102.71, 15)
         before = int(page.locator("#ht-visible").inner_text())
         with page.expect_response(lambda r: "/map/data/orgs" in r.url and "status=blank" in r.url):
@@ -156,7 +158,7 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
 def test_layer_toggles_change_what_is_drawn(browser, analyzed_store: Store):
     served = Served(analyzed_store)
     try:
-        page, outside, errors = open_map(browser, served.url)
+        page, outside, errors = open_map(browser, served)
         zoom_to(page, 25.04, 102.71, 14)
         assert page.evaluate("window.hongtuGroups.grid.getLayers().length") == 0
         with page.expect_response(lambda r: "/map/data/grid" in r.url):
@@ -177,6 +179,7 @@ def test_drill_down_from_district_to_grid(browser, analyzed_store: Store):
     served = Served(analyzed_store)
     try:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
+        served.sign_in(page)
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -206,7 +209,7 @@ def test_drill_down_from_district_to_grid(browser, analyzed_store: Store):
 def test_english_switch_changes_the_labels(browser, analyzed_store: Store):
     served = Served(analyzed_store)
     try:
-        page, outside, errors = open_map(browser, served.url)
+        page, outside, errors = open_map(browser, served)
         assert page.get_by_label("区县", exact=True).count() == 1
         page.click("#ht-lang")
         page.wait_for_load_state("networkidle")
@@ -230,6 +233,7 @@ def test_usable_on_a_phone(browser, analyzed_store: Store):
     try:
         context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page = context.new_page()
+        served.sign_in(page)
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(served.url + "/", wait_until="networkidle")
@@ -273,7 +277,12 @@ def test_embed_in_an_iframe_shows_the_chosen_area(browser, analyzed_store: Store
     district = analyzed_store.read_frame("areas", ["code"], where={"level": "district"}).iloc[0]
     site = ReportSite()
     served = Served(analyzed_store, HONGTU_FRAME_ANCESTORS=site.origin)
-    site.embed_url = f"{served.url}/embed?area={district['code']}&layers=district,orgs"
+    # Another system's page shows Hongtu through a published link: no session in the iframe.
+    admin = ensure_user(analyzed_store)["username"]
+    token = accounts.issue_token(
+        analyzed_store, "embed", admin, area_code=district["code"], layers=["district", "orgs"], days=1
+    )
+    site.embed_url = f"{served.url}/embed?token={token}&area={district['code']}&layers=district,orgs"
     try:
         page = browser.new_page(viewport={"width": 1000, "height": 700})
         errors = []
@@ -295,7 +304,7 @@ def test_embed_in_an_iframe_shows_the_chosen_area(browser, analyzed_store: Store
         served.close()
     # With the default setting, another site cannot frame it.
     served = Served(analyzed_store)
-    site.embed_url = f"{served.url}/embed"
+    site.embed_url = f"{served.url}/embed?token={token}"
     try:
         page = browser.new_page()
         page.goto(site.origin, wait_until="networkidle")
@@ -309,7 +318,7 @@ def test_embed_in_an_iframe_shows_the_chosen_area(browser, analyzed_store: Store
 def test_share_dialog_gives_a_link_to_the_same_view(browser, analyzed_store: Store):
     served = Served(analyzed_store)
     try:
-        page, outside, errors = open_map(browser, served.url)
+        page, outside, errors = open_map(browser, served)
         zoom_to(page, 25.04, 102.71, 14)
         page.select_option("select[name=status]", "blank")
         page.click("#ht-share-open")
@@ -317,6 +326,7 @@ def test_share_dialog_gives_a_link_to_the_same_view(browser, analyzed_store: Sto
         assert link.startswith(served.url + "/embed?") and "zoom=14" in link and "status=blank" in link
         assert link.replace("&", "&amp;") in page.locator("#ht-share-iframe").input_value()
         embed = browser.new_page(viewport={"width": 1200, "height": 800})
+        served.sign_in(embed)
         embed.goto(link, wait_until="networkidle")
         assert embed.evaluate("hongtuMap.getZoom()") == 14
         centre = embed.evaluate("(() => { const c = hongtuMap.getCenter(); return [c.lat, c.lng]; })()")

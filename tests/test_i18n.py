@@ -8,9 +8,12 @@ import pytest
 from app import create_app
 from app.i18n import catalog
 from app.intake.schema import KINDS
+from app.store.accounts import ROLE_NAMES
 from app.store.queries import SIZE_BANDS
-from app.web import areas, intake, mapbuilder
+from app.web import intake, labels, mapbuilder
 from geo import democity
+
+from .conftest import signed_in
 
 ROOT = Path(__file__).resolve().parent.parent
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -29,7 +32,7 @@ def shown_strings() -> set[str]:
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))
     found |= {name for _, name, _, _ in mapbuilder.OVERLAYS}
     found |= {name for name, *_ in mapbuilder.BASEMAP_TILES.values()}
-    found |= set(areas.LEVEL_NAMES.values()) | set(areas.HEADERS.values())
+    found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())
     found |= {label for label, *_ in SIZE_BANDS.values()}
     found |= {kind.zh for kind in KINDS.values()} | {label for _, label in intake.CRS_CHOICES}
     found |= set(democity.INDUSTRIES) | set(democity.SOCIAL_INDUSTRIES) | {"未填"}
@@ -52,7 +55,7 @@ def test_catalog_has_no_stale_entries():
 
 @pytest.fixture
 def client(demo_store):
-    return create_app({"DATABASE_URL": demo_store.url, "TESTING": True}).test_client()
+    return signed_in(create_app({"DATABASE_URL": demo_store.url, "TESTING": True}))
 
 
 def test_chinese_by_default_english_on_request_and_remembered(client):

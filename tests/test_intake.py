@@ -25,6 +25,8 @@ from app.store import Store
 from app.store.models import Base
 from geo import crs as geocrs
 
+from .conftest import signed_in
+
 GEOD = pyproj.Geod(ellps="WGS84")
 DISTRICT = shapely.box(102.60, 24.95, 102.80, 25.10)
 STREET = shapely.box(102.60, 24.95, 102.70, 25.10)
@@ -470,7 +472,7 @@ def test_cli_import_exit_status_and_report(tmp_path: Path):
 
 
 def test_upload_page_escapes_values_and_refuses_bad_files(loaded: Store, tmp_path: Path):
-    client = create_app({"DATABASE_URL": loaded.url, "TESTING": True}).test_client()
+    client = signed_in(create_app({"DATABASE_URL": loaded.url, "TESTING": True}))
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/import/").get_data(as_text=True)).group(1)
     evil = "<script>alert(1)</script>"
     bad = orgs_csv(tmp_path, f"U1,甲,企业,,,{evil},0,,102.7,25.0,,否").read_bytes()

@@ -21,7 +21,7 @@ from app.services.demo import load_demo
 from app.store import Store, StoreError
 from app.store.admin import ensure_postgis_database
 
-from .conftest import POSTGRES_URL, Served
+from .conftest import POSTGRES_URL, Served, api_token, signed_in
 
 HONGTU = str(Path(sys.executable).with_name("hongtu"))
 
@@ -80,7 +80,7 @@ def test_import_killed_at_any_moment_leaves_all_or_nothing(store: Store, tmp_pat
 def test_readers_keep_reading_while_an_import_writes(store: Store, tmp_path: Path):
     load_demo(store, n_orgs=300, seed=9)
     path, new_ids = big_csv(store, tmp_path, copies=60)
-    client = create_app({"DATABASE_URL": store.url, "TESTING": True, "HONGTU_POINT_LIMIT": 100_000}).test_client()
+    client = signed_in(create_app({"DATABASE_URL": store.url, "TESTING": True, "HONGTU_POINT_LIMIT": 100_000}))
     url = "/api/collections/organizations/items?resulttype=hits"
     before = client.get(url).get_json()["numberMatched"]
     process = subprocess.Popen(
@@ -153,10 +153,11 @@ def test_app_survives_a_postgresql_restart(analyzed_store: Store):
             pytest.fail("the restart test needs root and a local cluster (pg_ctlcluster) under CI")
         pytest.skip("no local PostgreSQL cluster to restart")
     served = Served(analyzed_store)
+    auth = {"Authorization": f"Bearer {api_token(analyzed_store)}"}
 
     def get(path: str) -> tuple[int, str]:
         try:
-            with urllib.request.urlopen(served.url + path, timeout=30) as answer:
+            with urllib.request.urlopen(urllib.request.Request(served.url + path, headers=auth), timeout=30) as answer:
                 return answer.status, answer.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

@@ -16,13 +16,15 @@ from sqlalchemy import text
 from app import create_app
 from app.store import Store, area_stats, queries
 
+from .conftest import signed_in
+
 HONGTU = str(Path(sys.executable).with_name("hongtu"))
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
 def client(analyzed_store: Store):
-    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}).test_client()
+    return signed_in(create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True}))
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,14 @@ from sqlalchemy import text
 from app import create_app
 from app.store import Store
 
-from .conftest import demo_city
+from .conftest import demo_city, signed_in
 
 URBAN_BOX = "102.60,24.90,102.90,25.15"
 
 
 @pytest.fixture
 def client(demo_store: Store):
-    app = create_app({"DATABASE_URL": demo_store.url, "TESTING": True})
-    return app.test_client()
+    return signed_in(create_app({"DATABASE_URL": demo_store.url, "TESTING": True}))
 
 
 def test_map_page_is_small_and_uses_no_outside_url(client):
@@ -123,7 +122,7 @@ def analyzed_client(store: Store):
 
     load_demo(store, n_orgs=600, seed=11)
     run_analysis(store, Parameters())
-    return create_app({"DATABASE_URL": store.url, "TESTING": True}).test_client(), store
+    return signed_in(create_app({"DATABASE_URL": store.url, "TESTING": True})), store
 
 
 def test_filters_narrow_the_organizations(analyzed_client):
@@ -224,7 +223,7 @@ def test_cached_clusters_follow_an_import(store: Store, tmp_path):
     from app.services.demo import load_demo
 
     load_demo(store, n_orgs=600, seed=3)
-    client = create_app({"DATABASE_URL": store.url, "TESTING": True, "HONGTU_POINT_LIMIT": 50}).test_client()
+    client = signed_in(create_app({"DATABASE_URL": store.url, "TESTING": True, "HONGTU_POINT_LIMIT": 50}))
     url = f"/map/data/orgs?bbox={URBAN_BOX}&zoom=10"
     before = client.get(url).get_json()
     assert before["mode"] == "clusters"
@@ -255,7 +254,7 @@ def test_security_headers_on_every_answer(client):
     tianditu = create_app(
         {"DATABASE_URL": client.application.config["DATABASE_URL"], "TESTING": True, "HONGTU_TIANDITU_KEY": "k"}
     )
-    assert "https://*.tianditu.gov.cn" in tianditu.test_client().get("/").headers["Content-Security-Policy"]
+    assert "https://*.tianditu.gov.cn" in signed_in(tianditu).get("/").headers["Content-Security-Policy"]
 
 
 def test_schema_of_an_older_version_says_to_upgrade(tmp_path):
@@ -263,7 +262,7 @@ def test_schema_of_an_older_version_says_to_upgrade(tmp_path):
     store.init_schema()
     with store.connect() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
-    client = create_app({"DATABASE_URL": store.url, "TESTING": True}).test_client()
+    client = signed_in(create_app({"DATABASE_URL": store.url, "TESTING": True}))
     page = client.get("/")
     assert page.status_code == 503 and "hongtu init-db" in page.get_data(as_text=True)
     data = client.get(f"/map/data/orgs?bbox={URBAN_BOX}&zoom=12")
