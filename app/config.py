@@ -11,6 +11,7 @@
 | HONGTU_MAX_UPLOAD_MB | 200 | largest file an import accepts (CLI and upload page) |
 | HONGTU_FRAME_ANCESTORS | 'self' | sites allowed to show /embed in an iframe (CSP frame-ancestors sources) |
 | HONGTU_CHROMIUM | chromium on the PATH | browser that renders PNG/PDF map images |
+| HONGTU_HTTPS | 0 | 1 behind an HTTPS proxy: Secure session cookie, X-Forwarded-For/Proto trusted (one hop) |
 """
 
 from __future__ import annotations
@@ -37,5 +38,6 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_POINT_LIMIT": int(os.environ.get("HONGTU_POINT_LIMIT", "1500")),
         "HONGTU_FRAME_ANCESTORS": os.environ.get("HONGTU_FRAME_ANCESTORS", "'self'"),
         "HONGTU_CHROMIUM": os.environ.get("HONGTU_CHROMIUM", ""),
+        "HONGTU_HTTPS": os.environ.get("HONGTU_HTTPS", "0") == "1",
         "HONGTU_MAX_UPLOAD_BYTES": int(float(os.environ.get("HONGTU_MAX_UPLOAD_MB", "200")) * 1024 * 1024),
     }

@@ -81,8 +81,16 @@ def _headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Check CSRF before every view, add the headers after, give templates ``csrf_token``."""
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's defaults hold these keys already (SameSite unset), so they are set, not defaulted.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["HONGTU_HTTPS"]
+    if app.config["HONGTU_HTTPS"]:
+        # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto/For (one hop) so links,
+        # redirects and the audit log's addresses are the client's.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
     app.before_request(_check_text)
     app.before_request(_check_csrf)
     app.after_request(_headers)

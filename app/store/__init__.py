@@ -309,7 +309,7 @@ class Store:
             if columns is not None
             else [c.name for c in Base.metadata.tables[table].columns if c.name != "geom"]
         )
-        sql = f"SELECT {', '.join('t.' + c for c in cols)}, ST_AsBinary(t.geom) AS geom_wkb FROM {table} t"
+        sql = f"SELECT {', '.join([*('t.' + c for c in cols), 'ST_AsBinary(t.geom) AS geom_wkb'])} FROM {table} t"
         conditions, params = [], {}
         if bbox is not None:
             conditions.append(self.backend.bbox_clause(table, "t"))

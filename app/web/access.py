@@ -72,7 +72,9 @@ def _wants_json() -> bool:
 
 def _refuse(status: int, zh: str, en: str) -> Response:
     if _wants_json():
-        return jsonify({"code": "Unauthorized" if status == 401 else "Forbidden", "error": f"{zh} / {en}"}), status
+        response = jsonify({"code": "Unauthorized" if status == 401 else "Forbidden", "error": f"{zh} / {en}"})
+        response.status_code = status
+        return response
     abort(status, description=f"{zh} / {en}")
 
 

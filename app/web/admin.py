@@ -70,7 +70,13 @@ def publish():
         )
     except (BadParameter, accounts.AccountError) as exc:
         return _page(problem=str(exc), status=400)
-    link = url_for("embed.embed", token=token, area=request.form.get("area") or None, _external=True)
+    link = url_for(
+        "embed.embed",
+        token=token,
+        area=request.form.get("area") or None,
+        layers=",".join(request.form.getlist("layers")),
+        _external=True,
+    )
     return _page(published=link)
 
 

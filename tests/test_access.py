@@ -1,0 +1,282 @@
+"""Accounts, roles and jurisdiction over every route: who gets in, and what each one sees —
+checked by comparing the ids answered with the ids expected, on both backends."""
+
+import csv
+import io
+import re
+
+import pytest
+from sqlalchemy import text
+
+from app import create_app
+from app.store import Store, accounts
+from app.web.access import POLICY, PUBLIC
+
+from .conftest import PASSWORD, ensure_user, signed_in
+
+BOX = "102.3,24.5,103.5,26.0"
+
+
+@pytest.fixture(scope="module")
+def app(analyzed_store: Store):
+    return create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True})
+
+
+def latest_rows(store: Store):
+    with store.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT o.org_id, r.community_code, r.street_code FROM run_organizations r "
+                "JOIN organizations o ON o.id = r.organization_id WHERE r.run_id = (SELECT max(id) FROM analysis_runs)"
+            )
+        ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def community(analyzed_store: Store) -> str:
+    """The community holding the most organizations."""
+    counts: dict[str, int] = {}
+    for _, code, _ in latest_rows(analyzed_store):
+        if code:
+            counts[code] = counts.get(code, 0) + 1
+    return max(counts, key=counts.get)
+
+
+def sample_url(app, rule, code: str, org_id: str) -> str:
+    """A URL of ``rule`` with plausible values for its arguments."""
+    values = {
+        "code": code,
+        "what": "ledger",
+        "fmt": "csv",
+        "layer": "orgs",
+        "collection_id": "organizations",
+        "fid": org_id,
+        "org_id": org_id,
+        "center_id": "C1",
+        "level": "community",
+        "kind": "orgs",
+        "name": "x.csv",
+        "token_id": 1,
+        "package": "leaflet",
+        "filename": "leaflet.js",
+    }
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **{a: values[a] for a in rule.arguments})
+
+
+def test_every_endpoint_has_a_declared_policy(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - PUBLIC - set(POLICY) == set(), "declare who may use these in app/web/access.py POLICY"
+    assert set(POLICY) <= endpoints, "POLICY names endpoints that do not exist"
+
+
+def test_anonymous_callers_are_sent_to_login_or_refused(app, community, analyzed_store):
+    org_id = latest_rows(analyzed_store)[0][0]
+    client = app.test_client()
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC:
+            continue
+        url = sample_url(app, rule, community, org_id)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            # State-changing requests carry a valid CSRF token, so only the login check can refuse them.
+            with client.session_transaction() as session:
+                session["csrf"] = "t"
+            answer = client.open(url, method=method, data={"csrf_token": "t"})
+            if url.startswith(("/api", "/map/")):
+                assert answer.status_code == 401, (method, url)
+                assert answer.is_json and "error" in answer.get_json(), url
+            else:
+                assert answer.status_code == 302, (method, url, answer.status_code)
+                assert answer.headers["Location"].startswith("/login?next="), url
+            checked += 1
+    assert checked >= 30
+
+
+def test_a_community_user_sees_only_their_community(app, community, analyzed_store):
+    client = signed_in(app, "community", community)
+    rows = latest_rows(analyzed_store)
+    mine = {org for org, code, _ in rows if code == community}
+    theirs = sorted({org for org, code, _ in rows if code != community})
+    polygon = analyzed_store.read_frame("areas", [], where={"code": community}).geometry.iloc[0]
+
+    # Lists: the API's organizations, the map's points, a search for every name.
+    api = client.get(f"/api/collections/organizations/items?bbox={BOX}&limit=10000").get_json()
+    assert {f["properties"]["org_id"] for f in api["features"]} == mine
+    points = client.get(f"/map/data/orgs?bbox={BOX}&zoom=18").get_json()
+    assert {f["properties"]["org_id"] for f in points["features"]} == mine
+    hits = client.get("/map/search?q=公司").get_json()["results"]
+    assert hits and {h["org_id"] for h in hits} <= mine
+    # Everything else located by geometry: only what meets the community's polygon.
+    for collection, key, table in (
+        ("service-centers", "center_id", "service_centers"),
+        ("places", "place_id", "places"),
+        ("stations", "station_id", "stations"),
+    ):
+        frame = analyzed_store.read_frame(table, [key])
+        expected = set(frame.loc[frame.intersects(polygon), key])
+        got = client.get(f"/api/collections/{collection}/items?limit=10000").get_json()["features"]
+        assert {f["properties"][key] for f in got} == expected, collection
+    areas = client.get("/api/collections/grids/items?limit=10000").get_json()["features"]
+    assert areas and all(f["properties"]["code"].startswith(community) for f in areas)
+    stats = client.get("/api/stats/grid").get_json()["rows"]
+    assert stats and all(r["code"].startswith(community) for r in stats)
+
+    # Single items: their own answer; anyone else's is not found.
+    own = sorted(mine)[0]
+    assert client.get(f"/api/collections/organizations/items/{own}").status_code == 200
+    assert client.get(f"/map/org/{own}").status_code == 200
+    for other in theirs[:5]:
+        assert client.get(f"/api/collections/organizations/items/{other}").status_code == 404
+        assert client.get(f"/map/org/{other}").status_code == 404
+
+    # Area pages, exports and embeds: their own area, or 403 for any other.
+    other = next(code for _, code, _ in rows if code and code != community)
+    street = community[:9]
+    for url in (
+        "/area/{}",
+        "/area/{}/export/ledger.csv",
+        "/area/{}/export/children.xlsx",
+        "/area/{}/report.xlsx",
+        "/embed?area={}",
+    ):
+        assert client.get(url.format(community)).status_code == 200, url
+        assert client.get(url.format(other)).status_code == 403, url
+        assert client.get(url.format(street)).status_code == 403, url  # the parent is wider
+    ledger = list(csv.reader(io.StringIO(client.get(f"/area/{community}/export/ledger.csv").data.decode("utf-8-sig"))))
+    assert len(ledger) > 1 and {row[0] for row in ledger[1:]} <= mine
+    # Without an area they land on their own.
+    assert client.get("/area/").headers["Location"] == f"/area/{community}"
+    assert client.get("/embed").headers["Location"].endswith(f"area={community}")
+    assert client.get(f"/map/data/orgs?bbox={BOX}&zoom=18&area={other}").status_code == 403
+    # City-wide figures and administration are not theirs.
+    for url in ("/dashboard", "/api/runs", "/api/stats/city", "/admin/", "/admin/audit"):
+        assert client.get(url).status_code == 403, url
+
+
+def test_roles_grant_what_they_say(app, community):
+    viewer = signed_in(app, "viewer", community)
+    assert viewer.get(f"/area/{community}").status_code == 200
+    assert viewer.get(f"/area/{community}/export/ledger.csv").status_code == 403
+    assert viewer.get("/import/").status_code == 403
+    planner = signed_in(app, "planner")
+    assert planner.get("/dashboard").status_code == 200 and planner.get("/area/report.xlsx").status_code == 200
+    assert planner.get("/import/").status_code == 403 and planner.get("/admin/").status_code == 403
+    admin = signed_in(app, "admin")
+    assert admin.get("/admin/").status_code == 200 and admin.get("/import/").status_code == 200
+
+
+def form_token(client, url: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+
+
+def test_login_logout_csrf_and_rate_limit(app, analyzed_store):
+    user = ensure_user(analyzed_store, "planner")
+    client = app.test_client()
+    # No token, or a wrong one: 400 before the password is even looked at.
+    assert client.post("/login", data={"username": user["username"], "password": PASSWORD}).status_code == 400
+    token = form_token(client, "/login")
+    wrong = client.post("/login", data={"username": user["username"], "password": PASSWORD, "csrf_token": "x"})
+    assert wrong.status_code == 400
+    signed = client.post("/login", data={"username": user["username"], "password": PASSWORD, "csrf_token": token})
+    assert signed.status_code == 302 and client.get("/dashboard").status_code == 200
+    cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    client.post("/logout", data={"csrf_token": form_token(client, "/dashboard")})
+    assert client.get("/dashboard").status_code == 302
+
+    # Five wrong passwords lock the name: the right one is then refused too, with 429.
+    victim = ensure_user(analyzed_store, "viewer")["username"]
+    attacker = app.test_client()
+    token = form_token(attacker, "/login")
+    for _ in range(accounts.MAX_FAILED_LOGINS):
+        answer = attacker.post("/login", data={"username": victim, "password": "guess-guess", "csrf_token": token})
+        assert answer.status_code == 401
+    answer = attacker.post("/login", data={"username": victim, "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 429 and "15" in answer.get_data(as_text=True)
+
+
+def test_a_disabled_account_is_out_at_once(app, analyzed_store):
+    ensure_user(analyzed_store, "viewer", "530102")
+    client = signed_in(app, "viewer", "530102")
+    token = accounts.issue_token(analyzed_store, "api", "viewer-530102")
+    assert client.get("/area/530102").status_code == 200
+    accounts.set_active(analyzed_store, "viewer-530102", False)
+    try:
+        assert client.get("/area/530102").status_code == 302
+        answer = app.test_client().get("/api/collections", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401
+    finally:
+        accounts.set_active(analyzed_store, "viewer-530102", True)
+
+
+def test_published_embed_links_expire_and_are_revoked(app, community, analyzed_store):
+    admin = ensure_user(analyzed_store)["username"]
+    live = accounts.issue_token(analyzed_store, "embed", admin, area_code=community, layers=["orgs"], days=1)
+    expired = accounts.issue_token(analyzed_store, "embed", admin, area_code=community, layers=["orgs"], days=-1)
+    client = app.test_client()
+    page = client.get(f"/embed?token={live}&area={community}&layers=orgs")
+    assert page.status_code == 200 and "ht-bar" not in page.get_data(as_text=True)
+    data = client.get(f"/map/data/orgs?bbox={BOX}&zoom=18&token={live}").get_json()
+    mine = {org for org, code, _ in latest_rows(analyzed_store) if code == community}
+    assert {f["properties"]["org_id"] for f in data["features"]} == mine
+    # Only what was published: no other layer, no card, no ledger, no other area.
+    assert client.get(f"/map/data/places?bbox={BOX}&zoom=18&token={live}").status_code == 403
+    assert client.get(f"/embed?token={live}&area={community[:9]}&layers=orgs").status_code == 403
+    assert client.get(f"/area/{community}/export/ledger.csv?token={live}").status_code == 302
+    assert client.get(f"/embed?token={expired}&area={community}&layers=orgs").status_code == 403
+    # Revoked: refused from the next request on.
+    for entry in accounts.list_tokens(analyzed_store, "embed"):
+        if entry["live"] and entry["area_code"] == community and entry["layers"] == "orgs":
+            accounts.revoke_token(analyzed_store, entry["id"])
+    assert client.get(f"/embed?token={live}&area={community}&layers=orgs").status_code == 403
+    assert client.get(f"/map/data/orgs?bbox={BOX}&zoom=18&token={live}").status_code == 403
+
+
+def test_admin_publishes_and_revokes_a_link_in_the_browser_form(app, community, analyzed_store):
+    admin = signed_in(app, "admin")
+    token = form_token(admin, "/admin/")
+    page = admin.post(
+        "/admin/tokens",
+        data={"csrf_token": token, "area": community, "layers": ["orgs", "community"], "days": "7", "label": "报告"},
+    ).get_data(as_text=True)
+    link = re.search(r'id="ht-published" readonly size="80" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+    anonymous = app.test_client()
+    assert anonymous.get(link).status_code == 200
+    newest = accounts.list_tokens(analyzed_store, "embed")[0]
+    admin.post(f"/admin/tokens/{newest['id']}/revoke", data={"csrf_token": token})
+    assert anonymous.get(link).status_code == 403
+
+
+def test_secretary_contacts_are_masked_for_roles_without_need(store: Store):
+    with store.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO party_orgs (party_org_id, name, org_type, coverage_kind, members, secretary, "
+                "secretary_phone) VALUES ('P1', '某公司党支部', '党支部', 'own', 5, '张三丰', '13812345678')"
+            )
+        )
+    app = create_app({"DATABASE_URL": store.url, "TESTING": True})
+    url = "/api/collections/party-orgs/items/P1"
+    full = signed_in(app, "admin").get(url).get_json()["properties"]
+    assert (full["secretary"], full["secretary_phone"]) == ("张三丰", "13812345678")
+    masked = signed_in(app, "planner").get(url).get_json()["properties"]
+    assert (masked["secretary"], masked["secretary_phone"]) == ("张**", "138****5678")
+    # Nor can the masked value be found out by filtering on it.
+    probe = signed_in(app, "planner").get("/api/collections/party-orgs/items?secretary_phone=13812345678")
+    assert probe.get_json()["features"] == []
+
+
+def test_audit_log_records_who_did_what(app, community, analyzed_store):
+    client = signed_in(app, "community", community)
+    assert client.get(f"/area/{community}/export/ledger.xlsx").status_code == 200
+    accounts.authenticate(analyzed_store, "nobody", "nothing", "10.0.0.9")
+    admin = signed_in(app, "admin")
+    page = admin.get("/admin/audit?action=export").get_data(as_text=True)
+    assert f"community-{community}" in page and f"/area/{community}/export/ledger.xlsx" in page
+    exported = admin.get("/admin/audit.csv?action=login").data.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert any({"nobody", "10.0.0.9", "login"} <= set(r.values()) for r in rows)
+    assert admin.get("/admin/audit?action=drop").status_code == 400
