@@ -525,3 +525,22 @@ def test_geojson_features_are_numbered_for_the_user(loaded: Store, tmp_path: Pat
     path = write(tmp_path / "centers.geojson", json.dumps(doc, ensure_ascii=False))
     report = import_file(loaded, "centers", path)
     assert [(i.row, i.column) for i in report.errors] == [(2, "level")]
+
+
+def test_street_staff_import_only_within_their_street(loaded: Store, tmp_path: Path):
+    from app.intake import import_file
+
+    before = loaded.read_frame("organizations", ["org_id", "name"]).sort_values("org_id").reset_index(drop=True)
+    street = loaded.scoped("530102001")
+    # 102.75 lies in the district but east of the street: the whole file is refused.
+    mixed = orgs_csv(tmp_path, "S1,街内单位,企业,,,5,0,,102.62,25.0,,否", "S2,街外单位,企业,,,5,0,,102.75,25.0,,否")
+    report = import_file(street, "orgs", mixed)
+    assert not report.ok
+    assert [(i.row, i.en) for i in report.errors] == [(3, "outside your jurisdiction")]
+    after = loaded.read_frame("organizations", ["org_id", "name"]).sort_values("org_id").reset_index(drop=True)
+    assert after.equals(before)
+    # Kinds located by no geometry of their own are for city-wide staff only.
+    party = write(tmp_path / "p.csv", "党组织编号,党组织名称,党组织类型,组建方式\nP9,新支部,党支部,own\n")
+    assert "only city-wide staff" in import_file(street, "party-orgs", party).errors[0].en
+    inside = orgs_csv(tmp_path, "S1,街内单位,企业,,,5,0,,102.62,25.0,,否", name="inside.csv")
+    assert import_file(street, "orgs", inside).ok

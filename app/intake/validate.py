@@ -292,8 +292,10 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
         outside[ok] = ~_in_box(shapely.get_x(points), shapely.get_y(points), _grown(context.extent))
         issues.add(outside, column, blank, "不在已载入区划范围内", "outside the extent of the loaded areas")
     if context.jurisdiction is not None and kind.name != "areas":
+        # Points from lon/lat included (``ok`` leaves them out: they were checked on the way in).
+        placed = ~shapely.is_missing(geoms) & ~wrong & ~out_of_range
         beyond = np.zeros(n, dtype=bool)
-        beyond[ok] = ~shapely.intersects(context.jurisdiction[1], geoms[ok])
+        beyond[placed] = ~shapely.intersects(context.jurisdiction[1], geoms[placed])
         issues.add(beyond, column, blank, "不在您的管辖范围内", "outside your jurisdiction")
     return geoms
 
