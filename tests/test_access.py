@@ -5,6 +5,7 @@ import csv
 import io
 import re
 
+import openpyxl
 import pytest
 from sqlalchemy import text
 
@@ -280,3 +281,15 @@ def test_audit_log_records_who_did_what(app, community, analyzed_store):
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert any({"nobody", "10.0.0.9", "login"} <= set(r.values()) for r in rows)
     assert admin.get("/admin/audit?action=drop").status_code == 400
+
+
+def test_exported_text_never_starts_a_spreadsheet_formula(app, analyzed_store):
+    formula = '=HYPERLINK("http://evil.example","x")'
+    accounts.authenticate(analyzed_store, formula, "wrong", "10.0.0.8")
+    admin = signed_in(app, "admin")
+    rows = list(csv.reader(io.StringIO(admin.get("/admin/audit.csv?action=login").data.decode("utf-8-sig"))))
+    cells = [cell for row in rows for cell in row]
+    assert "'" + formula in cells and formula not in cells
+    book = openpyxl.load_workbook(io.BytesIO(admin.get("/admin/audit.xlsx?action=login").data))
+    values = [c.value for row in book.active.iter_rows() for c in row]
+    assert "'" + formula in values and not any(isinstance(v, str) and v.startswith("=") for v in values)

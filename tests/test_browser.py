@@ -8,6 +8,7 @@ import time
 import geopandas as gpd
 import pytest
 import shapely
+from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from app.store import Store, accounts
@@ -334,3 +335,104 @@ def test_share_dialog_gives_a_link_to_the_same_view(browser, analyzed_store: Sto
         assert outside == [] and errors == []
     finally:
         served.close()
+
+
+#: Payloads of every kind the issue names; each would open a dialog if it ever ran.
+PAYLOADS = {
+    "script": "<script>alert('script')</script>",
+    "img": "<img src=x onerror=\"alert('img')\">",
+    "template": "${alert('template')}",
+    "url": "javascript:alert('url')",
+}
+
+
+def test_hostile_text_in_every_field_stays_text_everywhere(browser, store: Store, tmp_path):
+    """Payloads in every text field a user can import, shown back through the map's popups,
+    cards, search and nearby lists, the area page and its charts, the dashboard, the audit log,
+    the standalone export, the API and CSV exports: Chromium never opens a dialog."""
+    from app.services.analysis import Parameters, run_analysis
+    from app.services.demo import load_demo
+
+    load_demo(store, n_orgs=300, seed=3)
+    evil = " ".join(PAYLOADS.values())
+    with store.connect() as conn:
+        org = conn.execute(text("SELECT id, ST_X(geom), ST_Y(geom) FROM organizations ORDER BY id LIMIT 1")).first()
+        conn.execute(
+            # Industry names are at most 64 characters: one payload there.
+            text("UPDATE organizations SET name = :e, address = :e, industry = :i WHERE id = :id"),
+            {"e": "单位" + evil, "i": PAYLOADS["img"], "id": org[0]},
+        )
+        for table in ("places", "service_centers", "stations", "party_orgs"):
+            conn.execute(text(f"UPDATE {table} SET name = :e"), {"e": f"{table}{evil}"})
+        conn.execute(text("UPDATE stations SET facilities = :e"), {"e": evil})
+        conn.execute(text("UPDATE party_orgs SET secretary = :e"), {"e": PAYLOADS["script"]})
+        conn.execute(text("UPDATE areas SET name = :e || code"), {"e": evil})
+    run_analysis(store, Parameters())
+    with store.connect() as conn:
+        community = conn.execute(
+            text("SELECT community_code FROM run_organizations WHERE organization_id = :id"), {"id": org[0]}
+        ).scalar()
+    served = Served(store)
+    dialogs = []
+    try:
+        page, outside, errors = open_map(browser, served)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        # The organization's popup and full card, and the nearby list, at its own position.
+        zoom_to(page, org[2], org[1], 18)
+        box = page.locator(".folium-map").bounding_box()
+        point = page.evaluate(
+            f"(() => {{ const p = hongtuMap.latLngToContainerPoint([{org[2]}, {org[1]}]); return [p.x, p.y]; }})()"
+        )
+        with page.expect_response(lambda r: "/map/org/" in r.url):
+            page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+        page.wait_for_timeout(300)
+        assert PAYLOADS["img"] in page.locator(".leaflet-popup-content").inner_text()
+        page.mouse.click(box["x"] + 40, box["y"] + box["height"] - 40)
+        page.wait_for_timeout(500)
+        # Search lists the hostile name as text.
+        page.fill("#ht-search input", "单位")
+        page.click("#ht-search button")
+        page.locator("#ht-search-results li").first.wait_for()
+        assert PAYLOADS["script"] in page.locator("#ht-search-results").inner_text()
+        # Every layer with names drawn at once.
+        page.evaluate("Object.values(window.hongtuGroups).forEach(g => g.addTo(window.hongtuMap))")
+        page.wait_for_timeout(1000)
+        admin = page.context.request
+        standalone = tmp_path / "map.html"
+        standalone.write_bytes(admin.get(f"{served.url}/area/{community}/map.html").body())
+        for url in (
+            f"{served.url}/area/{community}",
+            f"{served.url}/area/{community[:6]}",
+            f"{served.url}/dashboard",
+            standalone.as_uri(),
+        ):
+            page.goto(url, wait_until="networkidle")
+            wait_for(page, "document.readyState === 'complete'")
+            assert PAYLOADS["template"] in page.locator("body").inner_text(), url
+            assert page.locator("a[href^='javascript:']").count() == 0, url
+        # An import under a hostile file name, then the audit log that names it.
+        token = page.goto(served.url + "/import/") and page.locator("input[name=csrf_token]").first.input_value()
+        admin.post(
+            served.url + "/import/",
+            multipart={
+                "csrf_token": token,
+                "kind": "orgs",
+                "file": {"name": f"{PAYLOADS['img']}.csv", "mimeType": "text/csv", "buffer": b"x"},
+            },
+        )
+        page.goto(served.url + "/admin/audit", wait_until="networkidle")
+        assert PAYLOADS["img"] in page.locator("body").inner_text()
+        assert page.evaluate("document.querySelectorAll('img[src=x], script:not([src])').length") == 0
+        assert dialogs == [] and [u for u in outside if u != standalone.as_uri()] == [], (dialogs, outside)
+        # The API answers JSON that no browser sniffs into HTML; exports never start a formula.
+        api = admin.get(served.url + f"/api/collections/organizations/items/{org_id(store, org[0])}")
+        assert api.headers["content-type"].startswith("application/geo+json")
+        assert api.headers["x-content-type-options"] == "nosniff"
+        assert api.json()["properties"]["name"] == "单位" + evil
+    finally:
+        served.close()
+
+
+def org_id(store: Store, internal: int) -> str:
+    with store.connect() as conn:
+        return conn.execute(text("SELECT org_id FROM organizations WHERE id = :id"), {"id": internal}).scalar()
