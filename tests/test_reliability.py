@@ -182,3 +182,47 @@ def test_app_survives_a_postgresql_restart(analyzed_store: Store):
         assert get(path)[0] == 200 and get("/map/data/district?bbox=102,24,104,26&zoom=9")[0] == 200
     finally:
         served.close()
+
+
+def test_full_disk_gives_a_clear_error_and_changes_nothing(tmp_path: Path):
+    """A SpatiaLite database on a small filesystem (a tmpfs of 8 MB) that fills up mid-import."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+        == 0
+    )
+    if not mounted:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the full-disk test needs root to mount a small tmpfs under CI")
+        pytest.skip("cannot mount a small filesystem (needs root)")
+    try:
+        store = Store(f"sqlite:///{disk / 'hongtu.sqlite'}")
+        store.init_schema()
+        load_demo(store, n_orgs=300, seed=6)
+        path, _ = big_csv(store, tmp_path, copies=60)
+        before = state(store)
+        # Leave the database almost no room: the import's write fails part-way.
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(b"\0" * max(free - 200_000, 0))
+        done = subprocess.run(
+            [HONGTU, "import", "orgs", str(path)],
+            env={**os.environ, "DATABASE_URL": store.url},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert "磁盘已满" in done.stderr and "disk is full" in done.stderr
+        (disk / "filler").unlink()
+        store.engine.dispose()
+        reopened = Store(store.url)
+        assert state(reopened) == before
+        with reopened.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        reopened.engine.dispose()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
