@@ -188,15 +188,26 @@ def test_login_logout_csrf_and_rate_limit(app, analyzed_store):
     client.post("/logout", data={"csrf_token": form_token(client, "/dashboard")})
     assert client.get("/dashboard").status_code == 302
 
-    # Five wrong passwords lock the name: the right one is then refused too, with 429.
+    # Five wrong passwords lock the name: the right one is then refused too, with 429. (From an
+    # address of its own: other tests sign in from 127.0.0.1.)
     victim = ensure_user(analyzed_store, "viewer")["username"]
     attacker = app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "10.7.7.7"
     token = form_token(attacker, "/login")
     for _ in range(accounts.MAX_FAILED_LOGINS):
         answer = attacker.post("/login", data={"username": victim, "password": "guess-guess", "csrf_token": token})
         assert answer.status_code == 401
     answer = attacker.post("/login", data={"username": victim, "password": PASSWORD, "csrf_token": token})
     assert answer.status_code == 429 and "15" in answer.get_data(as_text=True)
+    # The address alone locks only after many more failures (an office shares one address).
+    colleague = ensure_user(analyzed_store, "planner")["username"]
+    answer = attacker.post("/login", data={"username": colleague, "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 302
+    token = form_token(attacker, "/login")  # signing in starts a new session, with a new token
+    for n in range(accounts.MAX_FAILED_PER_ADDRESS):
+        attacker.post("/login", data={"username": f"guess{n}", "password": "x", "csrf_token": token})
+    answer = attacker.post("/login", data={"username": colleague, "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 429
 
 
 def test_a_disabled_account_is_out_at_once(app, analyzed_store):
