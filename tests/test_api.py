@@ -229,3 +229,24 @@ def test_no_server_error_for_generated_requests(served):
         assert label in sent
     assert len(set(sent)) == len(operations)
     assert not failures, failures[:5]
+
+
+def test_kept_pages_follow_writes_and_callers(store: Store):
+    from app.services.demo import load_demo
+
+    load_demo(store, n_orgs=300, seed=8)
+    app = create_app({"DATABASE_URL": store.url, "TESTING": True})
+    admin = signed_in(app)
+    url = "/api/collections/organizations/items?limit=1000"
+    first = admin.get(url).get_json()
+    assert admin.get(url).get_json()["features"] == first["features"]  # kept
+    # A community user asking the very same URL gets their own page, not the kept one.
+    community = store.read_frame("areas", ["code"], where={"level": "community"})["code"].iloc[0]
+    theirs = signed_in(app, "community", community).get(url).get_json()
+    assert len(theirs["features"]) < len(first["features"])
+    # A write drops every kept page: the next answer has the new organization.
+    org = store.read_frame("organizations").head(1)
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", org.drop(columns="id").assign(org_id="KEPT-1", credit_code=None))
+    again = admin.get(url).get_json()
+    assert len(again["features"]) == len(first["features"]) + 1

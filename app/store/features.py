@@ -376,7 +376,10 @@ def items(
     params.update(run=run_id, limit=limit + 1, offset=offset)
     with store.connect() as conn:
         result = conn.execute(text(sql), params)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        names, rows = list(result.keys()), result.fetchall()
+    # Column by column: pandas inspects every row object when given a list of rows.
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    frame = pd.DataFrame({name: pd.Series(values) for name, values in zip(names, columns, strict=True)})
     more = len(frame) > limit
     frame = frame.head(limit)
     geoms = _geometries(frame.pop("geom_wkb"))

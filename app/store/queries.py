@@ -6,8 +6,10 @@ R*Tree (SpatiaLite) or GiST (PostGIS) index; everything else is portable SQL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from collections.abc import Callable
 
 import pandas as pd
 from sqlalchemy import text
@@ -246,6 +248,43 @@ def cached_clusters(
             )
     box = (cols[0] * tile, rows_[0] * tile, (cols[-1] + 1) * tile, (rows_[-1] + 1) * tile)
     return clusters, box
+
+
+#: Largest answer kept by ``cached_answer`` (bytes), and most answers kept before starting over.
+MAX_CACHED_BYTES = 4_000_000
+MAX_CACHED_ANSWERS = 1000
+
+
+def cached_answer(store: Store, key: str, compute: Callable[[], str]) -> str:
+    """``compute()``, or its text kept in the shared ``map_cache`` from the current data version.
+
+    ``key`` must name everything the answer depends on besides the data (the request, the
+    caller's scope); it is hashed. An answer computed while a write commits is kept under the
+    version read before it, so it is never served as current.
+    """
+    digest = "answer:" + hashlib.sha256(key.encode()).hexdigest()
+    with store.connect() as conn:
+        version = store.data_version(conn)
+        body = conn.execute(
+            text("SELECT body FROM map_cache WHERE key = :k AND version = :v"), {"k": digest, "v": version}
+        ).scalar()
+    if body is not None:
+        return body
+    body = compute()
+    if len(body) <= MAX_CACHED_BYTES:
+        with store.connect() as conn:
+            kept = conn.execute(text("SELECT count(*) FROM map_cache WHERE key LIKE 'answer:%'")).scalar()
+            if kept >= MAX_CACHED_ANSWERS:
+                # Many different views (a client paging through everything): start over.
+                conn.execute(text("DELETE FROM map_cache WHERE key LIKE 'answer:%'"))
+            conn.execute(
+                text(
+                    "INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) "
+                    "ON CONFLICT (key) DO UPDATE SET version = excluded.version, body = excluded.body"
+                ),
+                {"k": digest, "v": version, "b": body},
+            )
+    return body
 
 
 def inside_count(clusters: list[dict], bbox: BBox, cell_deg: float) -> int:

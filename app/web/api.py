@@ -246,14 +246,16 @@ def _query(coll: features.Collection) -> dict:
 
 
 def _features(frame: pd.DataFrame, geoms: np.ndarray, fid: str) -> list[str]:
-    encoded = shapely.to_geojson(geoms) if len(geoms) else []
-    # pandas' own JSON writer turns NaN into null and numpy scalars into numbers, in C.
-    records = json.loads(frame.to_json(orient="records", force_ascii=False, date_format="iso")) if len(frame) else []
+    if not len(frame):
+        return []
+    encoded = shapely.to_geojson(geoms)
+    # pandas' own JSON writer turns NaN into null and numpy scalars into numbers, in C; one
+    # record per line (a newline inside a string is escaped), so no record is parsed again.
+    records = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").rstrip("\n")
+    ids = (json.dumps(v, ensure_ascii=False, default=_default) for v in frame[fid].tolist())
     return [
-        f'{{"type":"Feature","id":{json.dumps(r[fid], ensure_ascii=False, default=_default)},'
-        f'"geometry":{g if g is not None else "null"},'
-        f'"properties":{json.dumps(r, ensure_ascii=False, default=_default)}}}'
-        for g, r in zip(encoded, records, strict=True)
+        f'{{"type":"Feature","id":{i},"geometry":{g if g is not None else "null"},"properties":{r}}}'
+        for i, g, r in zip(ids, encoded, records.split("\n"), strict=True)
     ]
 
 
@@ -270,17 +272,8 @@ def items(collection_id: str):
         return _json(
             {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": 0, "features": []}, GEOJSON
         )
-    frame, geoms, more = features.items(
-        store,
-        coll,
-        bbox=q["bbox"],
-        filters=q["filters"],
-        sortby=q["sortby"],
-        limit=q["limit"],
-        offset=q["offset"],
-        run_id=run_id,
-    )
     if q["format"] == "csv":
+        frame, geoms, _ = _page(store, coll, q, run_id)
         out = frame.assign(geometry_wkt=shapely.to_wkt(geoms, rounding_precision=7) if len(geoms) else [])
         buffer = io.StringIO()
         out.to_csv(buffer, index=False)
@@ -290,27 +283,49 @@ def items(collection_id: str):
             headers={"Content-Disposition": f'attachment; filename="{coll.id}.csv"'},
         )
     args = request.args.to_dict()
-    links = [
-        _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
-        _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
-        _link(url_for("api.collection", collection_id=coll.id, _external=True), "collection"),
-    ]
-    if more:
-        links.append(_link(f"{base}?{urlencode({**args, 'offset': q['offset'] + q['limit']})}", "next", GEOJSON))
-    if q["offset"] > 0:
-        links.append(
-            _link(f"{base}?{urlencode({**args, 'offset': max(q['offset'] - q['limit'], 0)})}", "prev", GEOJSON)
-        )
-    head = {
-        "type": "FeatureCollection",
-        "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "numberReturned": len(frame),
-        "links": links,
-    }
-    if coll.run:
-        head["run"] = run_id or None
-    body = json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[' + ",".join(_features(frame, geoms, coll.fid))
-    return Response(body + "]}", mimetype=GEOJSON)
+
+    def geojson() -> str:
+        frame, geoms, more = _page(store, coll, q, run_id)
+        links = [
+            _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
+            _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
+            _link(url_for("api.collection", collection_id=coll.id, _external=True), "collection"),
+        ]
+        if more:
+            links.append(_link(f"{base}?{urlencode({**args, 'offset': q['offset'] + q['limit']})}", "next", GEOJSON))
+        if q["offset"] > 0:
+            links.append(
+                _link(f"{base}?{urlencode({**args, 'offset': max(q['offset'] - q['limit'], 0)})}", "prev", GEOJSON)
+            )
+        head = {
+            "type": "FeatureCollection",
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            "numberReturned": len(frame),
+            "links": links,
+        }
+        if coll.run:
+            head["run"] = run_id or None
+        features_json = ",".join(_features(frame, geoms, coll.fid))
+        return json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[' + features_json + "]}"
+
+    # Pages are kept until the next write: views asked for again (a report's map, a client
+    # reloading its layer) are answered without reading the data. Everything a page depends
+    # on besides the data is in the key — the caller's jurisdiction and masking included.
+    key = json.dumps([base, sorted(args.items()), run_id, store.scope, store.contacts], ensure_ascii=False)
+    return Response(queries.cached_answer(store, key, geojson), mimetype=GEOJSON)
+
+
+def _page(store, coll: features.Collection, q: dict, run_id: int):
+    return features.items(
+        store,
+        coll,
+        bbox=q["bbox"],
+        filters=q["filters"],
+        sortby=q["sortby"],
+        limit=q["limit"],
+        offset=q["offset"],
+        run_id=run_id,
+    )
 
 
 @bp.get("/collections/<collection_id>/items/<path:fid>")
