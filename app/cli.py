@@ -261,11 +261,18 @@ def _check_area(store, code: str | None) -> None:
     show_default=True,
     help="联合党支部单位间最大距离（米）/ largest distance within a joint branch",
 )
+@click.option(
+    "--joins",
+    type=click.Choice(["memory", "database"]),
+    default="memory",
+    show_default=True,
+    help="空间连接在内存或 PostGIS 中计算 / run the spatial joins in memory or inside PostGIS (province scale)",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="输出目录 / write the run's files here")
 @click.option("--compare", nargs=2, type=int, metavar="RUN_A RUN_B", help="比较两次分析 / compare two runs")
 @with_appcontext
 @_friendly
-def analyze_command(radius, capacity, same_street, sites, grid_target, branch_distance, out, compare) -> None:
+def analyze_command(radius, capacity, same_street, sites, grid_target, branch_distance, joins, out, compare) -> None:
     """两个覆盖分析 / analyze coverage, blank areas, service reach, pairing and joint branches; store a run."""
     from .services import analysis
 
@@ -291,7 +298,10 @@ def analyze_command(radius, capacity, same_street, sites, grid_target, branch_di
         sites=sites,
         grid_target=grid_target,
         branch_distance_m=branch_distance,
+        joins=joins,
     )
+    if joins == "database" and store.backend_name != "postgis":
+        raise click.ClickException("--joins database 需要 PostGIS / needs PostGIS (DATABASE_URL=postgresql://…)")
     run_id, results = analysis.run_analysis(store, params)
     summary = results.summary
     _audit("analysis", f"run {run_id}", rows=summary["organizations"])

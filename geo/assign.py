@@ -89,9 +89,21 @@ def assign_areas(points: np.ndarray, polygons: pd.DataFrame, tolerance_m: float 
     where unassigned or finer than the polygons), ``snapped`` and ``unassigned`` flags.
     """
     index, snapped = locate(points, np.asarray(polygons.geometry.values), tolerance_m)
-    codes = polygons["code"].astype(str)
+    return area_codes(index, snapped, polygons["code"])
+
+
+def area_codes(index: np.ndarray, snapped: np.ndarray, polygon_codes: pd.Series) -> pd.DataFrame:
+    """The codes of every level for points located in polygons (see ``assign_areas``).
+
+    Parameters
+    ----------
+    index : int array, position of each point's polygon in ``polygon_codes`` (-1 for none)
+    snapped : bool array, whether the point was snapped to its polygon
+    polygon_codes : the polygons' codes
+    """
+    codes = polygon_codes.astype(str).reset_index(drop=True)
     found = index >= 0
-    out = pd.DataFrame(index=range(len(points)))
+    out = pd.DataFrame(index=range(len(index)))
     for level, width in CODE_LENGTHS.items():
         # Slice the few thousand polygon codes, then pick per point: no string work per point.
         level_codes = np.asarray(codes.str[:width].where(codes.str.len() >= width), dtype=object)

@@ -359,3 +359,41 @@ def test_assign_areas_derives_every_level_from_the_grid():
     assert out["community_code"].iloc[:2].tolist() == ["530102001001", "530102001001"]
     assert pd.isna(out["community_code"].iloc[2])
     assert out["snapped"].tolist() == [False, True, False] and out["unassigned"].tolist() == [False, False, True]
+
+
+def compare_joins(store: Store, params: analysis.Parameters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The organizations of one run with the joins in memory and one with them in PostGIS."""
+    _, memory = analysis.run_analysis(store, params)
+    _, database = analysis.run_analysis(store, analysis.Parameters(**{**params.__dict__, "joins": "database"}))
+    return memory.organizations, database.organizations
+
+
+def test_joins_in_postgis_give_the_same_run_as_in_memory(store: Store):
+    from app.services.demo import load_demo
+
+    load_demo(store, n_orgs=4000, seed=13)
+    if store.backend_name != "postgis":
+        with pytest.raises(ValueError, match="PostGIS"):
+            analysis.run_analysis(store, analysis.Parameters(joins="database"))
+        return
+    analysis.run_analysis(store, analysis.Parameters())  # stores the generated grids
+    # Some organizations far outside every area (unassigned), some 20 m east of the city's
+    # easternmost corner (snapped to the nearest area).
+    east = store.read_frame("areas", [], where={"level": "district"}).union_all()
+    x, y = max(shapely.get_coordinates(east), key=lambda c: c[0])
+    with store.connect() as conn:
+        conn.execute(text("UPDATE organizations SET geom = ST_Translate(geom, 0.4, 0) WHERE id % 97 = 0"))
+        conn.execute(
+            text(
+                "UPDATE organizations SET geom = ST_SetSRID(ST_MakePoint(:x, :y + (id % 5) * 0.00001), 4326) "
+                "WHERE id % 89 = 0"
+            ),
+            {"x": float(x) + 0.0002, "y": float(y)},
+        )
+    memory, database = compare_joins(store, analysis.Parameters())
+    columns = ["org_id", "district_code", "street_code", "community_code", "grid_code", "snapped", "unassigned"]
+    pd.testing.assert_frame_equal(memory[columns], database[columns])
+    assert memory["unassigned"].sum() > 0 and memory["snapped"].sum() > 0
+    assert (memory["center_id"] == database["center_id"]).all()
+    for column in ("pair_distance_m", "reach_distance_m"):
+        assert np.allclose(memory[column], database[column], atol=0.1, equal_nan=True), column

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, text
 
 from geo import assign, branches, coverage, grid, pairing, siting
 from geo.crs import metric_epsg
+from geo.joins import Joins, MemoryJoins
 
 from ..store import Store
 from ..store.models import (
@@ -29,6 +30,7 @@ from ..store.models import (
     run_organizations,
     run_place_pairings,
 )
+from ..store.spatial_joins import PostGISJoins
 
 AREA_LEVELS = ("district", "street", "community", "grid")
 #: Point-only places (a building known by its address) catch organizations this close.
@@ -51,6 +53,9 @@ class Parameters:
     sites: int = 10
     branch_distance_m: float = 1000.0
     scope: coverage.Scope = field(default_factory=coverage.Scope)
+    #: Where the point-in-polygon and nearest-center joins run: "memory", or "database"
+    #: (PostGIS with its GiST indexes, for province-scale data; the same answers).
+    joins: str = "memory"
 
 
 @dataclass
@@ -131,8 +136,10 @@ def load_inputs(store: Store) -> Inputs:
     )
 
 
-def analyze(inputs: Inputs, params: Parameters) -> Results:
-    """Compute a run from in-memory inputs (no database): see the module docstring."""
+def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> Results:
+    """Compute a run from in-memory inputs: see the module docstring. ``joins`` does the
+    point-in-polygon and nearest-center joins (in memory by default)."""
+    joins = joins or MemoryJoins()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -145,7 +152,7 @@ def analyze(inputs: Inputs, params: Parameters) -> Results:
     orgs, areas = inputs.orgs, inputs.areas
     points = np.asarray(orgs.geometry.values)
     xy = shapely.get_coordinates(points)
-    located, new_grids = _locate(points, areas, params)
+    located, new_grids = _locate(points, areas, params, joins)
     lap("assignment")
 
     # The smallest place containing an organization is the most specific: a building inside a
@@ -171,7 +178,7 @@ def analyze(inputs: Inputs, params: Parameters) -> Results:
     area_table = _area_rates(frame, areas, new_grids, inputs.places)
     lap("coverage")
 
-    center_id, distance = _pair(xy, frame["street_code"].to_numpy(), inputs.centers, params)
+    center_id, distance = _pair(xy, frame["street_code"].to_numpy(), inputs.centers, params, joins)
     frame["center_id"], frame["pair_distance_m"] = center_id, np.round(distance, 1)
     place_pairings = _pair_places(inputs.places, inputs.centers)
     lap("pairing")
@@ -185,7 +192,7 @@ def analyze(inputs: Inputs, params: Parameters) -> Results:
     lap("hotspots")
 
     all_centers = shapely.get_coordinates(np.asarray(inputs.centers.geometry.values))
-    reach, _ = coverage.nearest_distance(xy, all_centers)
+    _, reach = joins.nearest(xy, inputs.centers) if len(all_centers) else (None, np.full(len(xy), np.inf))
     frame["reach_distance_m"] = np.round(reach, 1)
     gaps = {}
     for radius in sorted({params.radius_m, params.extra_radius_m}):
@@ -234,23 +241,25 @@ def _json_number(value) -> float | None:
     return None if pd.isna(value) else round(float(value), 6)
 
 
-def _locate(points: np.ndarray, areas: gpd.GeoDataFrame, params: Parameters) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+def _locate(
+    points: np.ndarray, areas: gpd.GeoDataFrame, params: Parameters, joins: Joins
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Codes of every level per organization, generating grids for communities without them."""
     levels = {level: areas[areas["level"] == level] for level in AREA_LEVELS}
     new_grids = _empty_grids(areas.crs)
     base_level = next((lv for lv in ("community", "street", "district") if len(levels[lv])), None)
     if base_level is None:
-        return assign.assign_areas(points, levels["district"], params.tolerance_m), new_grids
+        return joins.assign(points, levels["district"], params.tolerance_m), new_grids
     if base_level == "community" and levels["community"]["code"].isin(levels["grid"]["parent_code"]).all():
         # Grids partition every community: one join against them answers all four levels.
-        return assign.assign_areas(points, levels["grid"], params.tolerance_m), new_grids
-    out = assign.assign_areas(points, levels[base_level], params.tolerance_m)
+        return joins.assign(points, levels["grid"], params.tolerance_m), new_grids
+    out = joins.assign(points, levels[base_level], params.tolerance_m)
     if base_level == "community":
         gridded = set(levels["grid"]["parent_code"])
         missing = levels["community"][~levels["community"]["code"].isin(gridded)]
         new_grids = grid.generate_grids(missing, out["community_code"].value_counts(), params.grid_target)
         grids = pd.concat([levels["grid"][["code", "geometry"]], new_grids[["code", "geometry"]]], ignore_index=True)
-        grid_code = assign.assign_areas(points, grids, params.tolerance_m)["grid_code"]
+        grid_code = joins.assign(points, grids, params.tolerance_m)["grid_code"]
         # A grid must lie in the organization's community; at a shared border keep the community's.
         consistent = grid_code.str[:12].to_numpy() == out["community_code"].to_numpy()
         out["grid_code"] = np.where(consistent, grid_code, None)
@@ -301,7 +310,7 @@ def _area_rates(
     return out.reset_index()
 
 
-def _pair(xy: np.ndarray, streets: np.ndarray, centers: gpd.GeoDataFrame, params: Parameters):
+def _pair(xy: np.ndarray, streets: np.ndarray, centers: gpd.GeoDataFrame, params: Parameters, joins: Joins):
     """Each organization's community center (共驻共建), by the run's rules."""
     community = centers[centers["level"] == "community"]
     cxy = shapely.get_coordinates(np.asarray(community.geometry.values))
@@ -311,8 +320,12 @@ def _pair(xy: np.ndarray, streets: np.ndarray, centers: gpd.GeoDataFrame, params
         index, distance = pairing.pair_with_capacity(
             xy, cxy, community["capacity"].to_numpy(), params.pairing_k, *groups
         )
-    else:
+    elif params.same_street:
         index, distance = pairing.pair_nearest(xy, cxy, *groups)
+    elif len(cxy):
+        index, distance = joins.nearest(xy, community)
+    else:
+        index, distance = np.full(len(xy), -1), np.full(len(xy), np.nan)
     ids = community["center_id"].to_numpy()
     return np.where(index >= 0, ids[np.maximum(index, 0)], None), distance
 
@@ -376,7 +389,8 @@ def run_analysis(store: Store, params: Parameters, note: str | None = None) -> t
     started = time.perf_counter()
     inputs = load_inputs(store)
     loaded = time.perf_counter()
-    results = analyze(inputs, params)
+    joins = PostGISJoins(store, inputs.epsg) if params.joins == "database" else MemoryJoins()
+    results = analyze(inputs, params, joins)
     results.timings = {"load": round(loaded - started, 3), **results.timings}
     run_id = _store(store, inputs, params, results, started, note)
     return run_id, results
