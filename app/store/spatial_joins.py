@@ -3,7 +3,8 @@
 The same interface as :class:`geo.joins.MemoryJoins` and the same answers: both sides work in
 the city's metric CRS (PostGIS transforms with the same PROJ definitions as pyproj), a point
 on shared borders goes to the polygon stored first, ties between equally near targets to the
-target stored first. The polygons or targets are copied, transformed, into a temporary table
+target stored first (the index orders by distance alone, so ties are settled among the four
+nearest it yields). The polygons or targets are copied, transformed, into a temporary table
 with its own GiST index; the organizations are read straight from their table, never loaded.
 """
 
@@ -54,8 +55,9 @@ class PostGISJoins:
             "(SELECT o.id, ST_Transform(o.geom, :epsg) AS g FROM organizations o) p "
             "LEFT JOIN LATERAL (SELECT q.code FROM hongtu_polygons q WHERE ST_Contains(q.geom, p.g) "
             "ORDER BY q.id LIMIT 1) i ON true "
-            "LEFT JOIN LATERAL (SELECT q.code FROM hongtu_polygons q WHERE i.code IS NULL AND :tol > 0 "
-            "AND ST_DWithin(q.geom, p.g, :tol) ORDER BY q.geom <-> p.g, q.id LIMIT 1) n ON true ORDER BY p.id"
+            "LEFT JOIN LATERAL (SELECT k.code FROM (SELECT q.code, q.id, q.geom <-> p.g AS d FROM hongtu_polygons q "
+            "WHERE i.code IS NULL AND :tol > 0 AND ST_DWithin(q.geom, p.g, :tol) ORDER BY q.geom <-> p.g LIMIT 4) k "
+            "ORDER BY k.d, k.id LIMIT 1) n ON true ORDER BY p.id"
         )
         with self.store.connect() as conn:
             for statement in sql.split("; "):
@@ -80,8 +82,9 @@ class PostGISJoins:
         query = (
             "SELECT n.center_id, ST_Distance(n.geom, p.g) FROM "
             "(SELECT o.id, ST_Transform(o.geom, :epsg) AS g FROM organizations o) p "
-            "LEFT JOIN LATERAL (SELECT t.center_id, t.geom FROM hongtu_targets t "
-            "ORDER BY t.geom <-> p.g, t.id LIMIT 1) n ON true ORDER BY p.id"
+            "LEFT JOIN LATERAL (SELECT k.center_id, k.geom FROM (SELECT t.center_id, t.id, t.geom, "
+            "t.geom <-> p.g AS d FROM hongtu_targets t ORDER BY t.geom <-> p.g LIMIT 4) k "
+            "ORDER BY k.d, k.id LIMIT 1) n ON true ORDER BY p.id"
         )
         with self.store.connect() as conn:
             for statement in sql.split("; "):
