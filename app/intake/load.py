@@ -8,6 +8,7 @@ instructor is assigned (work coverage).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -128,7 +129,8 @@ def import_file(
 
 def _finish(report: ImportReport, report_dir: Path | None) -> ImportReport:
     if report.issues and report_dir is not None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        # A random part: a report names rows of the file, and its URL must not be guessable.
+        stamp = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(8)}"
         report.report_path = write_report(report.issues, report_dir / f"import-{report.kind}-{stamp}.csv")
     return report
 

@@ -72,7 +72,11 @@ def _wants_json() -> bool:
 
 def _refuse(status: int, zh: str, en: str) -> Response:
     if _wants_json():
-        response = jsonify({"code": "Unauthorized" if status == 401 else "Forbidden", "error": f"{zh} / {en}"})
+        message = f"{zh} / {en}"
+        # The API's error shape (code, description) and the map endpoints' (error) at once.
+        response = jsonify(
+            {"code": "Unauthorized" if status == 401 else "Forbidden", "description": message, "error": message}
+        )
         response.status_code = status
         return response
     abort(status, description=f"{zh} / {en}")

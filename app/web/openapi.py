@@ -16,6 +16,8 @@ def _error_responses() -> dict:
     ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     return {
         "400": {"description": "参数错误 / bad parameter", "content": ref},
+        "401": {"description": "未登录或令牌无效 / no session or token", "content": ref},
+        "403": {"description": "超出权限或管辖范围 / beyond the caller's role or jurisdiction", "content": ref},
         "404": {"description": "未找到 / not found", "content": ref},
         "503": {"description": "数据库不可用 / database unavailable", "content": ref},
     }
@@ -164,7 +166,10 @@ def document(server: str) -> dict:
         },
         "servers": [{"url": server}],
         "paths": paths,
+        # A token from `hongtu token api USER` (or a signed-in session) acts as that user.
+        "security": [{"bearer": []}],
         "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {
                     "type": "object",
@@ -196,6 +201,6 @@ def document(server: str) -> dict:
                         "links": {"type": "array", "items": {"type": "object"}},
                     },
                 },
-            }
+            },
         },
     }
