@@ -15,17 +15,18 @@ from flask.cli import FlaskGroup, with_appcontext
 from .db import get_store
 from .intake.schema import KINDS
 from .store import StoreError
+from .store.accounts import AccountError
 from .store.models import ROLES
 
 
 def _friendly(func):
-    """Turn store errors into one-line messages and exit status 1, not tracebacks."""
+    """Turn store and account errors into one-line messages and exit status 1, not tracebacks."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except StoreError as exc:
+        except (StoreError, AccountError) as exc:
             raise click.ClickException(str(exc)) from None
 
     return wrapper
@@ -332,21 +333,6 @@ def _audit(action: str, target: str, rows: int | None = None, ok: bool = True) -
     accounts.audit(get_store(), f"cli:{getpass.getuser()}", action, target=target, rows=rows, ok=ok)
 
 
-def _accounts_errors(func):
-    """Account errors become one-line messages (as store errors do)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from .store.accounts import AccountError
-
-        try:
-            return func(*args, **kwargs)
-        except AccountError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
 @click.group("user")
 def user_group() -> None:
     """账户管理 / manage accounts (roles: admin, planner, street, community, viewer)."""
@@ -359,7 +345,6 @@ def user_group() -> None:
 @click.password_option(help="密码（至少 8 位）/ password (at least 8 characters)")
 @with_appcontext
 @_friendly
-@_accounts_errors
 def user_add(username: str, role: str, area: str | None, password: str) -> None:
     """新建账户 / create an account."""
     from .store import accounts
@@ -375,7 +360,6 @@ def user_add(username: str, role: str, area: str | None, password: str) -> None:
 @click.option("--area", help="管辖区域代码 / jurisdiction area code")
 @with_appcontext
 @_friendly
-@_accounts_errors
 def user_role(username: str, role: str, area: str | None) -> None:
     """修改角色和管辖区域 / change a user's role and jurisdiction."""
     from .store import accounts
@@ -390,7 +374,6 @@ def user_role(username: str, role: str, area: str | None) -> None:
 @click.option("--enable", is_flag=True, help="重新启用 / enable again")
 @with_appcontext
 @_friendly
-@_accounts_errors
 def user_disable(username: str, enable: bool) -> None:
     """停用账户（会话和 API 令牌立即失效）/ disable an account (its sessions and API tokens stop at once)."""
     from .store import accounts
@@ -405,7 +388,6 @@ def user_disable(username: str, enable: bool) -> None:
 @click.password_option(help="新密码 / new password")
 @with_appcontext
 @_friendly
-@_accounts_errors
 def user_password(username: str, password: str) -> None:
     """重设密码 / set a new password."""
     from .store import accounts
@@ -438,7 +420,6 @@ def token_group() -> None:
 @click.option("--label", default="", help="说明 / what it is for")
 @with_appcontext
 @_friendly
-@_accounts_errors
 def token_api(username: str, days: float | None, label: str) -> None:
     """为用户签发 API 令牌（以该用户身份访问 /api）/ issue an API token acting as USERNAME."""
     from .store import accounts
@@ -457,7 +438,6 @@ def token_api(username: str, days: float | None, label: str) -> None:
 @click.option("--label", default="", help="说明 / what it is for")
 @with_appcontext
 @_friendly
-@_accounts_errors
 def token_embed(area: str | None, layers: str, days: float, label: str) -> None:
     """发布只读嵌入链接 / publish a read-only embed link; prints its token."""
     from .web.admin import publish_embed
@@ -487,7 +467,6 @@ def token_list() -> None:
 @click.argument("token_id", type=int)
 @with_appcontext
 @_friendly
-@_accounts_errors
 def token_revoke(token_id: int) -> None:
     """撤销令牌 / revoke a token at once."""
     from .store import accounts

@@ -304,3 +304,26 @@ def test_exported_text_never_starts_a_spreadsheet_formula(app, analyzed_store):
     book = openpyxl.load_workbook(io.BytesIO(admin.get("/admin/audit.xlsx?action=login").data))
     values = [c.value for row in book.active.iter_rows() for c in row]
     assert "'" + formula in values and not any(isinstance(v, str) and v.startswith("=") for v in values)
+
+
+def test_every_route_naming_another_area_or_its_data_refuses_a_community_user(app, community, analyzed_store):
+    """Route enumeration for a community user: wherever a route names an area, organization or
+    feature outside their community, the answer is 403 or 404 — never that data."""
+    rows = latest_rows(analyzed_store)
+    other = next(code for _, code, _ in rows if code and code != community)
+    outsider = next(org for org, code, _ in rows if code and code != community)
+    with analyzed_store.connect() as conn:
+        name = conn.execute(text("SELECT name FROM organizations WHERE org_id = :o"), {"o": outsider}).scalar()
+    client = signed_in(app, "community", community)
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC or not {"code", "org_id", "fid"} & set(rule.arguments):
+            continue
+        url = sample_url(app, rule, other, outsider)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            answer = client.open(url, method=method)
+            assert answer.status_code in (403, 404), (method, url, answer.status_code)
+            # (The refusal may repeat the id the caller sent, never what is stored under it.)
+            assert name not in answer.get_data(as_text=True), url
+            checked += 1
+    assert checked >= 8

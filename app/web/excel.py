@@ -52,10 +52,15 @@ def download(frame: pd.DataFrame, name: str, fmt: str, sheet: str) -> Response:
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         write_sheet(writer, frame, sheet)
+    return send_workbook(buffer, f"{name}.xlsx")
+
+
+def send_workbook(buffer: io.BytesIO, filename: str) -> Response:
+    """An xlsx workbook written to ``buffer`` as an attachment."""
     buffer.seek(0)
     return send_file(
         buffer,
-        download_name=f"{name}.xlsx",
+        download_name=filename,
         as_attachment=True,
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )

@@ -6,13 +6,14 @@ import io
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, g, render_template, request, send_file, send_from_directory
+from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory
 
 from ..db import base_store, get_store
 from ..intake import KINDS, import_file
 from ..intake.export import write_template
 from ..intake.readers import SUPPORTED
 from ..store import accounts
+from .excel import send_workbook
 
 bp = Blueprint("intake", __name__, url_prefix="/import")
 
@@ -88,13 +89,7 @@ def template(kind: str):
         abort(404)
     buffer = io.BytesIO()
     write_template(kind, buffer)
-    buffer.seek(0)
-    return send_file(
-        buffer,
-        download_name=f"hongtu-{kind}-template.xlsx",
-        as_attachment=True,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return send_workbook(buffer, f"hongtu-{kind}-template.xlsx")
 
 
 @bp.get("/reports/<name>")

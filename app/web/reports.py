@@ -29,7 +29,7 @@ from ..store import area_stats, queries
 from ..store.models import AnalysisRun
 from .areas import area_focus
 from .assets import PACKAGES
-from .excel import write_sheet
+from .excel import send_workbook, write_sheet
 from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
 from .maps import layer_geojson
@@ -257,8 +257,5 @@ def area_report(code: str | None):
     run_id = queries.latest_run_id(store)
     if not run_id:
         abort(404)
-    return Response(
-        area_workbook(store, code, run_id),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="hongtu-{code or "city"}-report-run{run_id}.xlsx"'},
-    )
+    name = f"hongtu-{code or 'city'}-report-run{run_id}.xlsx"
+    return send_workbook(io.BytesIO(area_workbook(store, code, run_id)), name)
