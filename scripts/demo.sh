@@ -17,6 +17,6 @@ if [ -z "$(.venv/bin/hongtu user list)" ]; then
     password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(9))')
     .venv/bin/hongtu user add admin --role admin --password "$password"
     .venv/bin/hongtu user add huashan --role street --area 530102001 --password "$password"
-    echo "登录 / sign in at http://127.0.0.1:5000/login — admin（管理员，全市 / whole city）或 huashan（华山街道工作人员 / street staff），密码 / password: $password"
+    echo "登录 / sign in at /login — admin（管理员，全市 / whole city）或 huashan（华山街道工作人员 / street staff），密码 / password: $password"
 fi
 exec .venv/bin/hongtu serve "$@"

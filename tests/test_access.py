@@ -120,6 +120,8 @@ def test_a_community_user_sees_only_their_community(app, community, analyzed_sto
         expected = set(frame.loc[frame.intersects(polygon), key])
         got = client.get(f"/api/collections/{collection}/items?limit=10000").get_json()["features"]
         assert {f["properties"][key] for f in got} == expected, collection
+    extent = client.get("/api/collections/organizations").get_json()["extent"]["spatial"]["bbox"][0]
+    assert extent == pytest.approx(list(polygon.bounds))
     areas = client.get("/api/collections/grids/items?limit=10000").get_json()["features"]
     assert areas and all(f["properties"]["code"].startswith(community) for f in areas)
     stats = client.get("/api/stats/grid").get_json()["rows"]

@@ -404,7 +404,11 @@ def count(store: Store, coll: Collection, *, bbox: BBox | None = None, filters: 
 
 
 def extent(store: Store, coll: Collection) -> list[float] | None:
-    """The bounding box of the collection's base table (cheap, from the index's own extent)."""
+    """The bounding box of the collection's base table (cheap, from the index's own extent);
+    for a scoped store, that of its jurisdiction (the city's extent is not the caller's)."""
+    if store.scope is not None:
+        area = store.read_frame("areas", [], where={"code": store.scope})
+        return [float(v) for v in area.total_bounds] if len(area) else None
     with store.connect() as conn:
         row = conn.execute(text(store.backend.extent_sql(coll.spatial_table))).first()
     return None if row is None or row[0] is None else [float(v) for v in row]
