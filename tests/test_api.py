@@ -250,3 +250,8 @@ def test_kept_pages_follow_writes_and_callers(store: Store):
         store.insert_frame(conn, "organizations", org.drop(columns="id").assign(org_id="KEPT-1", credit_code=None))
     again = admin.get(url).get_json()
     assert len(again["features"]) == len(first["features"]) + 1
+    # So does a new analysis run: the page of the latest run names it.
+    from app.services.analysis import Parameters, run_analysis
+
+    run_id, _ = run_analysis(store, Parameters())
+    assert admin.get(url).get_json()["run"] == run_id

@@ -227,29 +227,37 @@ def issue_token(
 
 
 def resolve_token(store: Store, token: str, kind: str) -> dict | None:
-    """The live token (not revoked, not expired) of ``kind``; for an ``api`` token joined with
-    its active user. None for any other string."""
-    query = select(access_tokens).where(
-        access_tokens.c.token_hash == _hash(token),
-        access_tokens.c.kind == kind,
-        access_tokens.c.revoked_at.is_(None),
+    """The live token (not revoked, not expired) of ``kind``; for an ``api`` token, its active
+    user instead. None for any other string."""
+    owner = users.c.active.is_(True) if kind == "api" else True
+    query = (
+        select(access_tokens, users.c.id.label("user_id"), users.c.role, users.c.area_code.label("user_area"))
+        .outerjoin(users, (users.c.username == access_tokens.c.username) & owner)
+        .where(
+            access_tokens.c.token_hash == _hash(token),
+            access_tokens.c.kind == kind,
+            access_tokens.c.revoked_at.is_(None),
+        )
     )
     with store.connect() as conn:
         row = conn.execute(query).first()
-        if row is None:
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    expires = _aware(found["expires_at"])
+    if expires is not None and expires <= _now():
+        return None
+    if kind == "api":
+        # Acting as its user, with the user's role and jurisdiction.
+        if found["user_id"] is None:
             return None
-        found = dict(row._mapping)
-        expires = _aware(found["expires_at"])
-        if expires is not None and expires <= _now():
-            return None
-        found["layers"] = found["layers"].split(",") if found["layers"] else []
-        if kind == "api":
-            owner = conn.execute(
-                select(users.c.id, users.c.username, users.c.role, users.c.area_code).where(
-                    users.c.username == found["username"], users.c.active.is_(True)
-                )
-            ).first()
-            return dict(owner._mapping) if owner else None
+        return {
+            "id": found["user_id"],
+            "username": found["username"],
+            "role": found["role"],
+            "area_code": found["user_area"],
+        }
+    found["layers"] = found["layers"].split(",") if found["layers"] else []
     return found
 
 

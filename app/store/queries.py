@@ -264,10 +264,14 @@ def cached_answer(store: Store, key: str, compute: Callable[[], str]) -> str:
     """
     digest = "answer:" + hashlib.sha256(key.encode()).hexdigest()
     with store.connect() as conn:
-        version = store.data_version(conn)
-        body = conn.execute(
-            text("SELECT body FROM map_cache WHERE key = :k AND version = :v"), {"k": digest, "v": version}
-        ).scalar()
+        # The version and the kept page in one round trip: a hit is the whole request's work.
+        version, body = conn.execute(
+            text(
+                "SELECT d.version, m.body FROM data_version d "
+                "LEFT JOIN map_cache m ON m.key = :k AND m.version = d.version WHERE d.id = 1"
+            ),
+            {"k": digest},
+        ).one()
     if body is not None:
         return body
     body = compute()

@@ -265,15 +265,15 @@ def items(collection_id: str):
     coll = _find(collection_id)
     store = get_store()
     q = _query(coll)
-    run_id = _run_id(store, coll)
     base = url_for("api.items", collection_id=coll.id, _external=True)
     if q["hits"]:
+        run_id = _run_id(store, coll)
         matched = features.count(store, coll, bbox=q["bbox"], filters=q["filters"], run_id=run_id)
         return _json(
             {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": 0, "features": []}, GEOJSON
         )
     if q["format"] == "csv":
-        frame, geoms, _ = _page(store, coll, q, run_id)
+        frame, geoms, _ = _page(store, coll, q, _run_id(store, coll))
         out = frame.assign(geometry_wkt=shapely.to_wkt(geoms, rounding_precision=7) if len(geoms) else [])
         buffer = io.StringIO()
         out.to_csv(buffer, index=False)
@@ -285,6 +285,7 @@ def items(collection_id: str):
     args = request.args.to_dict()
 
     def geojson() -> str:
+        run_id = _run_id(store, coll)
         frame, geoms, more = _page(store, coll, q, run_id)
         links = [
             _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
@@ -310,8 +311,9 @@ def items(collection_id: str):
 
     # Pages are kept until the next write: views asked for again (a report's map, a client
     # reloading its layer) are answered without reading the data. Everything a page depends
-    # on besides the data is in the key — the caller's jurisdiction and masking included.
-    key = json.dumps([base, sorted(args.items()), run_id, store.scope, store.contacts], ensure_ascii=False)
+    # on besides the data is in the key — the caller's jurisdiction and masking included; the
+    # latest run needs no place there, as storing a run is a write.
+    key = json.dumps([base, sorted(args.items()), store.scope, store.contacts], ensure_ascii=False)
     return Response(queries.cached_answer(store, key, geojson), mimetype=GEOJSON)
 
 
