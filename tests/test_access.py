@@ -161,7 +161,11 @@ def test_a_community_user_sees_only_their_community(app, community, analyzed_sto
 
 def test_roles_grant_what_they_say(app, community):
     viewer = signed_in(app, "viewer", community)
-    assert viewer.get(f"/area/{community}").status_code == 200
+    page = viewer.get(f"/area/{community}")
+    assert page.status_code == 200
+    # Links are offered only where the role may go.
+    html = page.get_data(as_text=True)
+    assert 'href="/import/"' not in html and 'href="/dashboard"' not in html
     assert viewer.get(f"/area/{community}/export/ledger.csv").status_code == 403
     assert viewer.get("/import/").status_code == 403
     planner = signed_in(app, "planner")
@@ -169,6 +173,7 @@ def test_roles_grant_what_they_say(app, community):
     assert planner.get("/import/").status_code == 403 and planner.get("/admin/").status_code == 403
     admin = signed_in(app, "admin")
     assert admin.get("/admin/").status_code == 200 and admin.get("/import/").status_code == 200
+    assert all(f'href="{link}"' in admin.get("/area/").get_data(as_text=True) for link in ("/import/", "/admin/"))
 
 
 def form_token(client, url: str) -> str:

@@ -176,7 +176,18 @@ def audit_exports(response: Response) -> Response:
     return response
 
 
+def may(endpoint: str) -> bool:
+    """Whether the caller of this request may use ``endpoint`` (for showing links only: the
+    check before the request is what refuses)."""
+    caller = g.get("user")
+    if caller is None or caller["role"] == "embed":
+        return False
+    needed, _, extent = POLICY.get(endpoint, "closed").partition(" ")
+    return needed in accounts.PERMISSIONS[caller["role"]] and not (extent == "city" and caller["area_code"])
+
+
 def init_app(app: Flask) -> None:
-    """Check every request; audit exports."""
+    """Check every request; audit exports; let templates ask ``may(endpoint)``."""
     app.before_request(authorize)
     app.after_request(audit_exports)
+    app.jinja_env.globals["may"] = may
