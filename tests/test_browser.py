@@ -60,6 +60,15 @@ def wait_for(page, expression: str, timeout: float = 10.0) -> None:
         page.wait_for_timeout(50)
 
 
+def click_map_at(page, lat: float, lon: float) -> None:
+    """Click the map where a WGS-84 point is drawn (markers are on a canvas: no element to click)."""
+    box = page.locator(".folium-map").bounding_box()
+    x, y = page.evaluate(
+        f"(() => {{ const p = hongtuMap.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()"
+    )
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
 def zoom_to(page, lat: float, lon: float, zoom: int) -> None:
     """Move the map and wait until the organizations for the new view have arrived."""
     with page.expect_response(lambda r: "/map/data/orgs" in r.url and f"zoom={zoom}" in r.url):
@@ -111,12 +120,7 @@ def test_untrusted_names_are_shown_as_text(browser, store: Store):
         page, outside, errors = open_map(browser, served)
         zoom_to(page, 25.0, 102.7, 17)
         wait_for(page, "window.hongtuGroups.orgs.getLayers().length == 1")
-        # Markers are drawn on a canvas: click where the organization is, as a user would.
-        box = page.locator(".folium-map").bounding_box()
-        point = page.evaluate(
-            "(() => { const p = hongtuMap.latLngToContainerPoint([25.0, 102.7]); return [p.x, p.y]; })()"
-        )
-        page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+        click_map_at(page, 25.0, 102.7)
         popup = page.locator(".leaflet-popup-content")
         popup.wait_for(timeout=5_000)
         assert EVIL in popup.inner_text()
@@ -379,14 +383,11 @@ def test_hostile_text_in_every_field_stays_text_everywhere(browser, store: Store
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         # The organization's popup and full card, and the nearby list, at its own position.
         zoom_to(page, org[2], org[1], 18)
-        box = page.locator(".folium-map").bounding_box()
-        point = page.evaluate(
-            f"(() => {{ const p = hongtuMap.latLngToContainerPoint([{org[2]}, {org[1]}]); return [p.x, p.y]; }})()"
-        )
         with page.expect_response(lambda r: "/map/org/" in r.url):
-            page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+            click_map_at(page, org[2], org[1])
         page.wait_for_timeout(300)
         assert PAYLOADS["img"] in page.locator(".leaflet-popup-content").inner_text()
+        box = page.locator(".folium-map").bounding_box()
         page.mouse.click(box["x"] + 40, box["y"] + box["height"] - 40)
         page.wait_for_timeout(500)
         # Search lists the hostile name as text.

@@ -138,6 +138,11 @@ class Store:
         """The bound parameters of ``scope_condition``."""
         return {} if self.scope is None else {"scope": self.scope}
 
+    def restrict(self, sql: str, table: str, alias: str) -> tuple[str, dict[str, str]]:
+        """``sql`` (ending in a WHERE condition) kept inside the scope, and the parameters to bind."""
+        condition = self.scope_condition(table, alias)
+        return (f"{sql} AND {condition}" if condition else sql), self.scope_params()
+
     @property
     def backend_name(self) -> str:
         """'spatialite' or 'postgis'."""

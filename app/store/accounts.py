@@ -202,6 +202,8 @@ def issue_token(
     answers the token itself, which is not stored and cannot be shown again."""
     if kind not in ("api", "embed"):
         raise AccountError(f"unknown token kind {kind!r}")
+    if kind == "api" and not any(u["username"] == username for u in list_users(store)):
+        raise AccountError(f"没有用户 {username} / no user {username!r}")
     if kind == "embed":
         layers = layers or ["orgs", "community"]
         unknown = sorted(set(layers) - set(EMBED_LAYERS))

@@ -99,23 +99,16 @@ def _in_area(store: Store, area: str, param: str) -> str:
     return f"((r.organization_id IS NOT NULL AND {column} = :{param}) OR (r.organization_id IS NULL AND {inside}))"
 
 
-def _scoped(store: Store, table: str, alias: str, sql: str) -> tuple[str, dict]:
-    """``sql`` (ending in a WHERE condition) with the store's scope added to it."""
-    condition = store.scope_condition(table, alias)
-    return (f"{sql} AND {condition}" if condition else sql), store.scope_params()
-
-
 def area_rates(store: Store, run_id: int, level: str):
     """The run's counts and rates per area code of one level (an empty frame without a run)."""
+    sql, scope = store.restrict(
+        "SELECT code, orgs, in_scope, blank, both_rate, org_coverage_rate FROM run_areas t "
+        "WHERE run_id = :run AND level = :level",
+        "areas",
+        "t",
+    )
     with store.connect() as conn:
-        result = conn.execute(
-            text(
-                "SELECT code, orgs, in_scope, blank, both_rate, org_coverage_rate FROM run_areas t "
-                "WHERE run_id = :run AND level = :level"
-                + (f" AND {store.scope_condition('areas', 't')}" if store.scope else "")
-            ),
-            {"run": run_id, "level": level, **store.scope_params()},
-        )
+        result = conn.execute(text(sql), {"run": run_id, "level": level, **scope})
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return frame.set_index("code")
 
@@ -350,33 +343,27 @@ def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
 
 def center_card(store: Store, center_id: str, run_id: int) -> dict | None:
     """A service center with the number of organizations the run paired with it."""
+    sql, scope = store.restrict(
+        "SELECT c.center_id, c.name, c.level, c.capacity, c.area_code, a.name AS area_name, "
+        "(SELECT count(*) FROM run_organizations r WHERE r.run_id = :run AND r.center_id = c.center_id) "
+        "AS paired FROM service_centers c LEFT JOIN areas a ON a.code = c.area_code WHERE c.center_id = :id",
+        "service_centers",
+        "c",
+    )
     with store.connect() as conn:
-        row = (
-            conn.execute(
-                text(
-                    "SELECT c.center_id, c.name, c.level, c.capacity, c.area_code, a.name AS area_name, "
-                    "(SELECT count(*) FROM run_organizations r WHERE r.run_id = :run AND r.center_id = c.center_id) "
-                    "AS paired FROM service_centers c LEFT JOIN areas a ON a.code = c.area_code WHERE c.center_id = :id"
-                    + (f" AND {store.scope_condition('service_centers', 'c')}" if store.scope else "")
-                ),
-                {"run": run_id, "id": center_id, **store.scope_params()},
-            )
-            .mappings()
-            .first()
-        )
+        row = conn.execute(text(sql), {"run": run_id, "id": center_id, **scope}).mappings().first()
     return dict(row) if row else None
 
 
 def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Organizations whose name or address contains ``query``, or whose credit code starts with it."""
     pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    sql, scope = _scoped(
-        store,
-        "organizations",
-        "t",
+    sql, scope = store.restrict(
         "SELECT org_id, name, address, credit_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM organizations t "
         "WHERE (name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\' "
         "OR credit_code LIKE :prefix ESCAPE '\\')",
+        "organizations",
+        "t",
     )
     with store.connect() as conn:
         rows = conn.execute(
@@ -388,12 +375,11 @@ def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict
 
 def areas_containing(store: Store, lon: float, lat: float) -> list[dict]:
     """The areas (district → grid) whose polygon contains a WGS-84 point, coarsest first."""
-    sql, scope = _scoped(
-        store,
-        "areas",
-        "t",
+    sql, scope = store.restrict(
         f"SELECT t.code, t.level, t.name FROM areas t WHERE {store.backend.index_clause('areas', 't')} "
         "AND ST_Contains(t.geom, ST_GeomFromText(:wkt, 4326))",
+        "areas",
+        "t",
     )
     sql += " ORDER BY length(t.code)"
     params = {**bbox_params((lon, lat, lon, lat)), "wkt": f"POINT({float(lon)!r} {float(lat)!r})", **scope}
@@ -429,7 +415,7 @@ def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
         f"WHERE k.run_id = :run AND {store.backend.bbox_clause('organizations', 't')})"
     )
     # Under a scope, proposals reaching across its border show only their members inside it.
-    sql, scope = _scoped(store, "organizations", "o", sql)
+    sql, scope = store.restrict(sql, "organizations", "o")
     with store.connect() as conn:
         result = conn.execute(
             text(f"{sql} ORDER BY j.proposal_id, j.org_id"), {**bbox_params(bbox), "run": run_id, **scope}
@@ -439,19 +425,11 @@ def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
 
 def area_choices(store: Store) -> list[dict]:
     """Districts with their streets (code and name), for the map's area filter."""
+    sql, scope = store.restrict(
+        "SELECT code, name, level, parent_code FROM areas t WHERE level IN ('district', 'street')", "areas", "t"
+    )
     with store.connect() as conn:
-        rows = conn.execute(
-            text(
-                _scoped(
-                    store,
-                    "areas",
-                    "t",
-                    "SELECT code, name, level, parent_code FROM areas t WHERE level IN ('district', 'street')",
-                )[0]
-                + " ORDER BY code"
-            ),
-            store.scope_params(),
-        ).mappings()
+        rows = conn.execute(text(f"{sql} ORDER BY code"), scope).mappings()
         districts: dict[str, dict] = {}
         for r in rows:
             if r["level"] == "district":

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
 
+from ..db import base_store
 from ..store import accounts
 
 #: Endpoints anyone may reach.
@@ -84,8 +85,6 @@ def _refuse(status: int, zh: str, en: str) -> Response:
 
 def _caller() -> dict | None:
     """The signed-in user, the owner of an API token, or a published embed link; None if anonymous."""
-    from ..db import base_store
-
     store = base_store()
     if "uid" in session:
         user = accounts.get_user(store, session["uid"])
@@ -122,7 +121,7 @@ def authorize() -> Response | None:
         if _wants_json():
             return _refuse(401, "请先登录", "sign in first (session or Authorization: Bearer <token>)")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    needed, _, extent = POLICY.get(endpoint, "closed").partition(" ")
+    needed, city = _rule(endpoint)
     permissions = accounts.PERMISSIONS[caller["role"]]
     scope = caller["area_code"]
     if caller["role"] == "embed":
@@ -132,17 +131,21 @@ def authorize() -> Response | None:
             return _refuse(403, "嵌入链接不包含此内容", "this embed link does not publish that")
     elif needed not in permissions:
         return _refuse(403, "您的角色无权访问", "your role may not do this")
-    if extent == "city" and scope is not None:
+    if city and scope is not None:
         return _refuse(403, "全市数据超出您的管辖范围", "city-wide figures reach beyond your jurisdiction")
     area = (request.view_args or {}).get("code") or request.args.get("area")
     if area and not _inside(area, scope):
         return _refuse(403, "该区域不在您的管辖范围内", "that area is outside your jurisdiction")
     if not area and scope and endpoint in AREA_ENDPOINTS and request.method == "GET":
         return redirect(_with_area(endpoint, scope))
-    from ..db import base_store
-
     g.store = base_store().scoped(scope, contacts="contacts" in permissions)
     return None
+
+
+def _rule(endpoint: str) -> tuple[str, bool]:
+    """The permission ``endpoint`` needs, and whether it shows figures of the whole city."""
+    needed, _, extent = POLICY.get(endpoint, "closed").partition(" ")
+    return needed, extent == "city"
 
 
 def _embed_allows(link: dict) -> bool:
@@ -155,17 +158,16 @@ def _embed_allows(link: dict) -> bool:
 
 
 def _with_area(endpoint: str, code: str) -> str:
+    """This request's URL with the area filled in: ``?area=`` for the embed, ``<code>`` elsewhere."""
     args = request.args.to_dict()
-    if "code" in (request.view_args or {}) or endpoint != "embed.embed":
-        return url_for(endpoint, **{**request.view_args, "code": code}) + (f"?{urlencode(args)}" if args else "")
-    return url_for(endpoint, **{**args, "area": code})
+    if endpoint == "embed.embed":
+        return url_for(endpoint, **{**args, "area": code})
+    return url_for(endpoint, **{**request.view_args, "code": code}) + (f"?{urlencode(args)}" if args else "")
 
 
 def audit_exports(response: Response) -> Response:
     """Record every successful export (area ledgers and tables, map images, reports) in the audit log."""
-    if response.status_code == 200 and POLICY.get(request.endpoint or "") == "export":
-        from ..db import base_store
-
+    if response.status_code == 200 and _rule(request.endpoint or "")[0] == "export":
         accounts.audit(
             base_store(),
             (g.get("user") or {}).get("username"),
@@ -182,8 +184,8 @@ def may(endpoint: str) -> bool:
     caller = g.get("user")
     if caller is None or caller["role"] == "embed":
         return False
-    needed, _, extent = POLICY.get(endpoint, "closed").partition(" ")
-    return needed in accounts.PERMISSIONS[caller["role"]] and not (extent == "city" and caller["area_code"])
+    needed, city = _rule(endpoint)
+    return needed in accounts.PERMISSIONS[caller["role"]] and not (city and caller["area_code"])
 
 
 def init_app(app: Flask) -> None:

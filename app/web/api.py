@@ -387,12 +387,9 @@ def stats(level: str):
     if store.scope and level not in AREA_LEVELS:
         # City, place and industry figures reach beyond a jurisdiction.
         abort(403, description="此统计超出您的管辖范围 / these figures reach beyond your jurisdiction")
-    scope = f" AND {store.scope_condition('areas', 't')}" if store.scope else ""
+    sql, scope = store.restrict("SELECT * FROM run_areas t WHERE run_id = :run AND level = :level", "areas", "t")
     with store.connect() as conn:
-        result = conn.execute(
-            text(f"SELECT * FROM run_areas t WHERE run_id = :run AND level = :level{scope} ORDER BY code"),
-            {"run": run_id, "level": level, **store.scope_params()},
-        )
+        result = conn.execute(text(f"{sql} ORDER BY code"), {"run": run_id, "level": level, **scope})
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     return _json({"run": run_id or None, "level": level, "rows": frame.drop(columns="run_id").to_dict("records")})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
 from ..db import base_store
 from ..i18n import gettext
@@ -59,8 +59,3 @@ def health():
     """``ok`` when the database answers (for load balancers; no data, no login)."""
     base_store().check()
     return current_app.response_class("ok\n", mimetype="text/plain")
-
-
-def current_user() -> dict | None:
-    """The caller of this request (after the access check), for templates."""
-    return g.get("user")
