@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from sqlalchemy import select
@@ -144,6 +145,28 @@ def test_bbox_query_matches_brute_force(store: Store, index_mode):
     assert 100 < len(got) < 2000
     assert queries.organization_count(store, bbox, 50, 0, {}) == 51
     assert queries.organization_count(store, bbox, 5000, 0, {}) == len(got)
+
+
+def test_failed_bulk_load_keeps_indexes_and_keys(store: Store, monkeypatch):
+    """A bulk write drops indexes (and on PostGIS foreign keys) to build them once; when the
+    write fails, they are all back and still enforced."""
+    monkeypatch.setattr("app.store.backends.BULK_REBUILD_ROWS", 100)
+    with store.connect() as conn:
+        before = {t: sorted(store.backend.row_upkeep(conn, t)) for t in ("organizations", "party_org_coverage")}
+    assert any("industry" in create for _, create in before["organizations"])
+    frame = orgs_frame(np.linspace(102.6, 102.8, 300), np.full(300, 25.0))
+    frame.loc[299, "org_id"] = frame.loc[0, "org_id"]
+    with pytest.raises(Exception, match="(?i)unique"), store.connect() as conn:
+        store.insert_frame(conn, "organizations", frame)
+    links = pd.DataFrame({"party_org_id": [999_999] * 200, "organization_id": range(1, 201)})
+    with pytest.raises(Exception, match="(?i)foreign key"), store.connect() as conn:
+        store.insert_frame(conn, "party_org_coverage", links)
+    with store.connect() as conn:
+        after = {t: sorted(store.backend.row_upkeep(conn, t)) for t in before}
+    assert after == before
+    assert store.counts()["organizations"] == 0
+    with pytest.raises(Exception, match="(?i)foreign key"), store.connect() as conn:
+        store.insert_frame(conn, "party_org_coverage", links.iloc[:1])
 
 
 def test_polygon_bbox_and_contains(store: Store):

@@ -168,7 +168,7 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         if len(touched):
             store.upsert_frame(conn, kind.table, key, touched, update)
         if kind.name == "orgs":
-            _write_org_extras(conn, frame[new | changed], checked.present)
+            _write_org_extras(store, conn, frame[new | changed], changed[new | changed], checked.present)
         report.written = True
 
 
@@ -226,31 +226,30 @@ def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
     return ~np.array([x == y or (pd.isna(x) and pd.isna(y)) for x, y in pairs], dtype=bool)
 
 
-def _write_org_extras(conn, frame: pd.DataFrame, present: set[str]) -> None:
+def _write_org_extras(store: Store, conn, frame: pd.DataFrame, stored: np.ndarray, present: set[str]) -> None:
+    """Replace the party links and instructor flags of ``frame``'s organizations (``stored``: rows
+    that existed before, the only ones with links to remove)."""
     if frame.empty or not ({"party_org_id", "instructor"} & present):
         return
-    ids = dict(conn.execute(text("SELECT org_id, id FROM organizations")).fetchall())
-    internal = [(int(i),) for i in frame["org_id"].map(ids)]
-    # Straight to the driver (its own parameter marker): SQLAlchemy's per-row parameter
-    # handling cost more than the writes themselves for 100k rows.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    ids = pd.Series(dict(conn.execute(text("SELECT org_id, id FROM organizations")).fetchall()))
+    internal = frame["org_id"].map(ids).to_numpy(dtype=np.int64)
     if "party_org_id" in present:
-        party = dict(conn.execute(text("SELECT party_org_id, id FROM party_orgs")).fetchall())
-        conn.exec_driver_sql(f"DELETE FROM party_org_coverage WHERE organization_id = {mark}", internal)
-        pairs = [
-            (party[p], i)
-            for (i,), refs in zip(internal, frame["party_org_id"], strict=True)
-            if isinstance(refs, str)
-            for p in refs.split(";")
-        ]
-        if pairs:
-            conn.exec_driver_sql(
-                f"INSERT INTO party_org_coverage (party_org_id, organization_id) VALUES ({mark}, {mark})", pairs
-            )
+        _delete_links(conn, "party_org_coverage", internal[stored])
+        party = pd.Series(dict(conn.execute(text("SELECT party_org_id, id FROM party_orgs")).fetchall()))
+        links = pd.DataFrame({"party": frame["party_org_id"].str.split(";").to_numpy(), "org": internal})
+        links = links.explode("party").dropna()
+        rows = zip(links["party"].map(party).tolist(), links["org"].tolist(), strict=True)
+        store.backend.insert_rows(conn, "party_org_coverage", ["party_org_id", "organization_id"], rows, None)
     if "instructor" in present:
-        conn.exec_driver_sql(f"DELETE FROM instructors WHERE organization_id = {mark}", internal)
-        assigned = [i for i, flag in zip(internal, frame["instructor"], strict=True) if flag]
-        if assigned:
-            conn.exec_driver_sql(
-                f"INSERT INTO instructors (organization_id, role) VALUES ({mark}, 'instructor')", assigned
-            )
+        _delete_links(conn, "instructors", internal[stored])
+        assigned = internal[frame["instructor"].to_numpy(dtype=bool)].tolist()
+        rows = ((i, "instructor") for i in assigned)
+        store.backend.insert_rows(conn, "instructors", ["organization_id", "role"], rows, None)
+
+
+def _delete_links(conn, table: str, organizations: np.ndarray) -> None:
+    # Integers from the database itself, inlined in chunks: one statement per thousand rather
+    # than one per organization.
+    for start in range(0, len(organizations), 1000):
+        chunk = ", ".join(str(int(i)) for i in organizations[start : start + 1000])
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE organization_id IN ({chunk})")

@@ -181,7 +181,8 @@ def _strip(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     for column in frame.columns:
-        frame[column] = frame[column].astype(str).str.strip()
+        # str.strip mapped over the plain array: pandas' .str.strip costs ten times as much.
+        frame[column] = list(map(str.strip, frame[column].astype(str).to_numpy(dtype=object)))
     # Spreadsheets often carry trailing blank rows; they are not data.
     blank = (frame == "").all(axis=1)
     last = len(frame) - int(np.argmax(~blank.to_numpy()[::-1])) if (~blank).any() else 0

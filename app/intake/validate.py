@@ -27,7 +27,7 @@ from .schema import YES_NO, Column, Kind, header_map
 CHINA_BOX = (73.0, 3.0, 136.0, 54.0)
 #: How far outside the loaded areas' extent a point may lie, in degrees (≈ 5 km).
 EXTENT_MARGIN = 0.05
-_LIST_SPLIT = re.compile(r"[;；,，、]\s*")
+_LIST_SEPARATORS = re.compile(r"(?:[;；,，、]\s*)+")
 _PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community"}
 
 
@@ -384,16 +384,18 @@ def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Con
     if kind.name == "areas":
         _area_codes(out, context, issues)
     elif kind.name == "orgs" and "party_org_id" in frame.columns:
-        refs = out["party_org_id"].fillna("").map(lambda v: [p for p in _LIST_SPLIT.split(v) if p])
-        unknown = refs.map(lambda ids: [p for p in ids if p not in context.party_org_ids])
-        issues.add(
-            unknown.map(bool),
-            "party_org_id",
-            out["party_org_id"],
-            unknown.map(lambda u: f"党组织编号 {'、'.join(u)} 不存在（请先导入 party-orgs）"),
-            unknown.map(lambda u: f"unknown party organization {', '.join(u)} (import party-orgs first)"),
+        # Any run of separators becomes one ";": the stored spelling, and what is split to check.
+        given = out["party_org_id"].str.replace(_LIST_SEPARATORS, ";", regex=True).str.strip(";")
+        refs = given[given.notna() & (given != "")].str.split(";").explode()
+        unknown = refs[~refs.isin(context.party_org_ids)].groupby(level=0)
+        zh = pd.Series("", index=out.index)
+        en = zh.copy()
+        zh[list(unknown.groups)] = unknown.agg("、".join).map(lambda u: f"党组织编号 {u} 不存在（请先导入 party-orgs）")
+        en[list(unknown.groups)] = unknown.agg(", ".join).map(
+            lambda u: f"unknown party organization {u} (import party-orgs first)"
         )
-        out["party_org_id"] = refs.map(lambda ids: ";".join(ids) or None)
+        issues.add(zh != "", "party_org_id", out["party_org_id"], zh.to_numpy(), en.to_numpy())
+        out["party_org_id"] = given.astype(object).where(given.notna() & (given != ""), None)
     elif kind.name == "centers" and "area_code" in frame.columns and context.area_codes:
         code = out["area_code"].fillna("")
         issues.add(

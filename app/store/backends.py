@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,27 @@ class Backend:
         """Delete every row of ``table`` inside the caller's transaction."""
         conn.exec_driver_sql(f"DELETE FROM {table}")
 
+    def row_upkeep(self, conn: Connection, table: str) -> list[tuple[str, str]]:
+        """(drop, create) DDL of what ``table`` maintains row by row and a bulk write may build
+        once afterwards: indexes no constraint depends on (PostgreSQL: foreign keys too)."""
+        raise NotImplementedError
+
+    @contextmanager
+    def built_once(self, conn: Connection, table: str) -> Iterator[None]:
+        """Drop ``table``'s row-by-row upkeep for a bulk write and build each piece once afterwards.
+
+        Maintaining a B-tree of random keys or checking a foreign key row by row costs more than
+        the rows themselves; building the index once from sorted data, or validating the key with
+        one join, is several times cheaper. DDL is transactional on both backends, so a failed
+        write leaves everything as it was.
+        """
+        upkeep = self.row_upkeep(conn, table)
+        for drop, _ in upkeep:
+            conn.exec_driver_sql(drop)
+        yield
+        for _, create in upkeep:
+            conn.exec_driver_sql(create)
+
     def adapt_datetimes(self, values: pd.Series) -> pd.Series:
         """Timezone-aware timestamps as the driver wants them."""
         return pd.Series(values.dt.to_pydatetime(), index=values.index, dtype=object)
@@ -117,8 +139,8 @@ def _sqlite_module():
     return pysqlite3
 
 
-#: Appending at least this many rows (and more than the table holds) rebuilds SpatiaLite's
-#: spatial index once instead of updating it row by row.
+#: Writing at least this many rows in one go rebuilds the table's indexes once instead of
+#: updating them row by row; each backend adds a condition of its own.
 BULK_REBUILD_ROWS = 20_000
 
 
@@ -202,21 +224,29 @@ class SpatiaLiteBackend(Backend):
         marks = ", ".join(["?"] * len(columns))
         if geoms is None:
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}"
-            conn.exec_driver_sql(sql, list(rows))
+            rows = list(rows)
+            if rows:  # an empty list would run the statement once, without parameters
+                conn.exec_driver_sql(sql, rows)
             return
         names = ", ".join([*columns, "geom"])
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID})){conflict}"
         params = [(*row, g) for row, g in zip(rows, shapely.to_wkb(geoms), strict=True)]
         existing = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
-        # Row-by-row R*Tree maintenance costs twice the insert itself; for a load that is large
-        # next to what the table holds, rebuilding the index once afterwards is much cheaper.
-        # All of it stays inside the caller's transaction, so a failure restores the index too.
+        # A load large next to what the table holds: readers keep their WAL snapshot meanwhile.
         rebuild = len(params) >= BULK_REBUILD_ROWS and len(params) > existing
-        if rebuild:
-            self._drop_spatial_index(conn, table)
-        conn.exec_driver_sql(sql, params)
-        if rebuild:
-            conn.execute(text(f"SELECT CreateSpatialIndex('{table}', 'geom')"))
+        with self.built_once(conn, table) if rebuild else nullcontext():
+            if rebuild:
+                self._drop_spatial_index(conn, table)
+            conn.exec_driver_sql(sql, params)
+            if rebuild:
+                conn.execute(text(f"SELECT CreateSpatialIndex('{table}', 'geom')"))
+
+    def row_upkeep(self, conn, table) -> list[tuple[str, str]]:
+        # Indexes SQLite made for UNIQUE/PRIMARY KEY have no SQL of their own.
+        indexes = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (table,)
+        )
+        return [(f'DROP INDEX "{name}"', create) for name, create in indexes]
 
     def delete_all(self, conn, table, spatial) -> None:
         # With the index triggers gone SQLite truncates the table instead of deleting row by row.
@@ -269,34 +299,66 @@ class PostGISBackend(Backend):
         )
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
-        self._copy(conn, table, columns, rows, geoms)
+        rows = list(rows)
+        with self._first_load(conn, table, len(rows)):
+            self._copy(conn, table, columns, rows, geoms)
 
     def upsert_rows(self, conn, table, key, columns, rows, geoms, update) -> None:
         # COPY cannot resolve conflicts: stage the rows, then one INSERT … ON CONFLICT.
         names = ", ".join([*columns, "geom"] if geoms is not None else columns)
         conn.exec_driver_sql("DROP TABLE IF EXISTS _hongtu_load")
         conn.exec_driver_sql(f"CREATE TEMP TABLE _hongtu_load AS SELECT {names} FROM {table} WITH NO DATA")
-        self._copy(conn, "_hongtu_load", columns, rows, geoms)
+        count = self._copy(conn, "_hongtu_load", columns, rows, geoms)
         assignments = _assignments(update, geoms is not None)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM _hongtu_load "
-            f"ON CONFLICT ({key}) DO UPDATE SET {assignments}"
-        )
+        with self._first_load(conn, table, count):
+            conn.exec_driver_sql(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM _hongtu_load "
+                f"ON CONFLICT ({key}) DO UPDATE SET {assignments}"
+            )
         conn.exec_driver_sql("DROP TABLE _hongtu_load")
 
+    def _first_load(self, conn, table: str, count: int):
+        # Dropping an index or a key locks the table against readers until commit: only when
+        # the table is empty, so there is nothing to read yet.
+        if count < BULK_REBUILD_ROWS or conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {table})").scalar():
+            return nullcontext()
+        return self.built_once(conn, table)
+
+    def row_upkeep(self, conn, table) -> list[tuple[str, str]]:
+        indexes = conn.exec_driver_sql(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "WHERE x.indrelid = %s::regclass AND NOT x.indisunique AND NOT x.indisprimary",
+            (table,),
+        )
+        keys = conn.exec_driver_sql(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f'",
+            (table,),
+        )
+        alter = f"ALTER TABLE {table}"
+        return [(f'DROP INDEX "{name}"', create) for name, create in indexes] + [
+            (f'{alter} DROP CONSTRAINT "{name}"', f'{alter} ADD CONSTRAINT "{name}" {definition}')
+            for name, definition in keys
+        ]
+
     @staticmethod
-    def _copy(conn, table, columns, rows, geoms) -> None:
+    def _copy(conn, table, columns, rows, geoms) -> int:
+        """COPY the rows into ``table``; answer how many."""
         names = ", ".join([*columns, "geom"] if geoms is not None else columns)
         cursor = conn.connection.driver_connection.cursor()
         # COPY is PostgreSQL's bulk path: several times faster than batched INSERTs.
+        count = 0
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             if geoms is None:
                 for row in rows:
                     copy.write_row(row)
-                return
+                    count += 1
+                return count
             ewkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True)
             for row, g in zip(rows, ewkb, strict=True):
                 copy.write_row((*row, g))
+                count += 1
+        return count
 
     def after_bulk_insert(self, conn, table) -> None:
         conn.execute(
