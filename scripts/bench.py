@@ -14,8 +14,9 @@ otherwise do:
 - map delivery: bytes the browser receives before the map is interactive (assets excluded)
   and the time to interactive in headless Chromium, against a naive folium map holding every
   organization as a marker (built up to 100,000: beyond, it is too large to be useful);
-- API latency: p50/p95 of a street-sized bbox (organizations as GeoJSON) and of a city-wide
-  map view (clusters), with 1 and 8 concurrent clients against gunicorn with 2 workers.
+- API latency: p50/p95 of a street-sized bbox (organizations as GeoJSON) — the same box again
+  (a kept page) and a new box every request (computed) — and of a city-wide map view
+  (clusters), with 1 and 8 concurrent clients against gunicorn with 2 workers.
 
 It prints a table and writes the figures as JSON (default ``bench-results/bench.json``).
 PostGIS comes from ``HONGTU_BENCH_POSTGRES_URL`` (default: database ``hongtu_bench`` on
@@ -115,13 +116,15 @@ def bench_import(store: Store, csv: Path, tmp: Path) -> dict:
     }
 
 
-def latency(base: str, path: str, clients: int, token: str) -> dict:
-    """p50/p95 (ms) of ``path`` with ``clients`` concurrent clients, each sending a fixed count."""
-    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+def latency(base: str, path, clients: int, token: str) -> dict:
+    """p50/p95 (ms) with ``clients`` concurrent clients, each sending a fixed count; ``path`` is
+    a path, or a function of (client, request number) giving each request its own."""
+    where = path if callable(path) else (lambda _client, _i: path)
 
-    def one(_):
+    def one(client):
         times = []
-        for _ in range(REQUESTS_PER_CLIENT):
+        for i in range(REQUESTS_PER_CLIENT):
+            request = urllib.request.Request(base + where(client, i), headers={"Authorization": f"Bearer {token}"})
             started = time.perf_counter()
             with urllib.request.urlopen(request, timeout=60) as answer:
                 answer.read()
@@ -129,10 +132,19 @@ def latency(base: str, path: str, clients: int, token: str) -> dict:
             times.append((time.perf_counter() - started) * 1000)
         return times
 
-    urllib.request.urlopen(request, timeout=60).read()  # warm the workers' caches
+    warm = urllib.request.Request(base + where(-1, 0), headers={"Authorization": f"Bearer {token}"})
+    urllib.request.urlopen(warm, timeout=60).read()  # the workers' first request loads modules
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         times = sorted(t for batch in pool.map(one, range(clients)) for t in batch)
     return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 1)}
+
+
+def street_box(client: int, i: int) -> str:
+    """A street-sized box of its own for each request (none answered from a kept page)."""
+    minx, miny, maxx, maxy = map(float, STREET_BOX.split(","))
+    shift = ((client + 2) * REQUESTS_PER_CLIENT + i) * 0.0004
+    box = f"{minx + shift:.4f},{miny:.4f},{maxx + shift:.4f},{maxy:.4f}"
+    return f"/api/collections/organizations/items?bbox={box}&limit=2000"
 
 
 def map_delivery(url: str, token: str) -> dict:
@@ -232,9 +244,10 @@ def bench_size(n: int, backends: list[str]) -> dict:
             try:
                 entry["map"] = map_delivery(server.url + "/", token)
                 street = f"/api/collections/organizations/items?bbox={STREET_BOX}&limit=2000"
+                views = (("street_bbox", street), ("street_bbox_new", street_box), ("city_view", CITY_VIEW))
                 entry["api"] = {
                     f"{name}_{clients}": latency(server.url, path, clients, token)
-                    for name, path in (("street_bbox", street), ("city_view", CITY_VIEW))
+                    for name, path in views
                     for clients in (1, 8)
                 }
             finally:
@@ -271,7 +284,11 @@ def table(results: list[dict], backends: list[str]) -> str:
             f"map page, {b}: bytes before interactive / time to interactive (s)",
             lambda r, b=b: f"{r[b]['map']['bytes'] / 1024:.0f} KB / {r[b]['map']['interactive_s']}",
         )
-        for key, label in (("street_bbox", "street bbox GeoJSON"), ("city_view", "city-wide clusters")):
+        for key, label in (
+            ("street_bbox", "street bbox GeoJSON (same box: kept page)"),
+            ("street_bbox_new", "street bbox GeoJSON (every box new)"),
+            ("city_view", "city-wide clusters"),
+        ):
             add(
                 f"API {label}, {b}: p50 / p95 (ms), 1 → 8 clients",
                 lambda r, b=b, key=key: (

@@ -4,6 +4,7 @@ or writes, the other sees — no state lives in a process."""
 import json
 import urllib.request
 
+import shapely
 from sqlalchemy import text
 
 from app.services.demo import load_demo
@@ -12,6 +13,7 @@ from app.store import Store
 from .conftest import Gunicorn, api_token
 
 URL = "/map/data/orgs?bbox=102.60,24.90,102.90,25.15&zoom=10"
+PAGE = "/api/collections/organizations/items?bbox=102.60,24.90,102.90,25.15&limit=2000"
 
 
 def get(base: str, path: str, token: str) -> dict:
@@ -34,6 +36,9 @@ def test_two_instances_share_the_cache_and_see_each_others_writes(store: Store):
     try:
         first = get(one.url, URL, token)
         assert first["mode"] == "clusters" and first["total"] > 50
+        # Both keep the API page in memory as well as in the database.
+        page = get(one.url, PAGE, token)
+        assert get(two.url, PAGE, token)["features"] == page["features"]
         tiles = cached_tiles(store)
         assert tiles > 0
         # The second instance answers the same from the tiles the first stored, adding none.
@@ -41,10 +46,12 @@ def test_two_instances_share_the_cache_and_see_each_others_writes(store: Store):
         # A write is seen by both instances at once: the cache is dropped by its commit.
         org = store.read_frame("organizations").head(1)
         new = org.drop(columns="id").assign(org_id="NEW-1", name="新增单位（演示）", credit_code=None)
+        new.geometry = [shapely.Point(102.70, 25.03)]
         with store.connect() as conn:
             store.insert_frame(conn, "organizations", new)
         for base in (one.url, two.url):
             assert get(base, URL, token)["total"] == first["total"] + 1
+            assert get(base, PAGE, token)["numberReturned"] == page["numberReturned"] + 1
             item = get(base, "/api/collections/organizations/items/NEW-1", token)
             assert item["properties"]["name"] == "新增单位（演示）"
     finally:

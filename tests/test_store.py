@@ -1,5 +1,7 @@
 """The store on both backends: schema, round trips, spatial queries, clear errors."""
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import geopandas as gpd
@@ -7,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from app.store import Store, StoreError, queries
 from app.store.models import Instructor, Organization, PartyOrg, Place
@@ -274,3 +277,40 @@ def test_place_model_matches_table(store: Store):
         )
         s.commit()
     assert store.counts()["places"] == 1
+
+
+@pytest.mark.parametrize("write", [True, False])
+def test_a_transaction_that_reads_first_waits_for_another_writer(store: Store, write):
+    """An import reads the stored rows before it writes. A writer committing in between (a
+    kept map page, another import) must make it wait when it says it will write — on SQLite a
+    plain transaction that has read cannot wait and fails at once."""
+    with store.connect() as conn:
+        before = store.data_version(conn)
+    reading = threading.Event()
+
+    def other_writer():
+        reading.wait()
+        with store.connect() as conn:
+            store.data_changed(conn)
+
+    def reads_then_writes():
+        with store.connect(write=write) as conn:
+            conn.execute(text("SELECT count(*) FROM organizations")).scalar()
+            reading.set()
+            time.sleep(0.5)  # the other writer commits now, if it may
+            store.data_changed(conn)
+
+    other = threading.Thread(target=other_writer)
+    other.start()
+    try:
+        if write or store.backend_name == "postgis":
+            reads_then_writes()
+            expected = before + 2
+        else:
+            with pytest.raises((StoreError, OperationalError), match="locked"):
+                reads_then_writes()
+            expected = before + 1
+    finally:
+        other.join(timeout=60)
+    with store.connect() as conn:
+        assert store.data_version(conn) == expected

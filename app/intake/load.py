@@ -146,7 +146,7 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         rows[column] = value
     if checked.geometry is not None:
         rows["geometry"] = checked.geometry
-    with store.connect() as conn:
+    with store.connect(write=True) as conn:
         if spatial:
             existing = store.read_frame(kind.table, [key, *update], conn=conn)
         else:

@@ -149,10 +149,15 @@ class Store:
         return self.backend.name
 
     @contextmanager
-    def connect(self) -> Iterator[Connection]:
+    def connect(self, transaction: bool = True, write: bool = False) -> Iterator[Connection]:
         """A connection inside one transaction: committed on success, rolled back on error.
 
-        Connection failures become a one-line :class:`StoreError` naming the fix.
+        ``write=True``: the transaction reads before it writes; it takes the write lock at
+        once (SQLite ``BEGIN IMMEDIATE``), since SQLite cannot let a transaction that has read
+        wait for another writer and fails it instead. ``transaction=False``: every statement
+        commits by itself — for reads of a single statement, which then skip the BEGIN and
+        COMMIT round trips that on PostgreSQL cost as much as a small query. Connection
+        failures become a one-line :class:`StoreError` naming the fix.
         """
         try:
             conn = self.engine.connect()
@@ -163,7 +168,11 @@ class Store:
                 "— check DATABASE_URL and that the server is running"
             ) from exc
         try:
-            with conn, conn.begin():
+            if not transaction:
+                with conn.execution_options(isolation_level="AUTOCOMMIT"):
+                    yield conn
+                return
+            with conn.execution_options(hongtu_write=write), conn.begin():
                 yield conn
         except DBAPIError as exc:
             # The transaction is rolled back by now; say why in one line.

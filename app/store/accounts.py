@@ -241,7 +241,7 @@ def resolve_token(store: Store, token: str, kind: str) -> dict | None:
             access_tokens.c.revoked_at.is_(None),
         )
     )
-    with store.connect() as conn:
+    with store.connect(transaction=False) as conn:
         row = conn.execute(query).first()
     if row is None:
         return None

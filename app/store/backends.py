@@ -182,7 +182,7 @@ class SpatiaLiteBackend(Backend):
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("hongtu_write") else "BEGIN")
 
         return engine
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import pandas as pd
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from . import Store
+from . import Store, StoreError
 
 BBox = tuple[float, float, float, float]
 
@@ -246,42 +249,97 @@ def cached_clusters(
 #: Largest answer kept by ``cached_answer`` (bytes), and most answers kept before starting over.
 MAX_CACHED_BYTES = 4_000_000
 MAX_CACHED_ANSWERS = 1000
+#: Bytes of answers each process also keeps in memory (least recently used go first).
+MAX_LOCAL_BYTES = 64 * 1024**2
 
 
-def cached_answer(store: Store, key: str, compute: Callable[[], str]) -> str:
-    """``compute()``, or its text kept in the shared ``map_cache`` from the current data version.
+class _LocalAnswers:
+    """A process's own copies of kept answers, each with the data version it was computed from.
+
+    Only ever served after the shared data version has been read and matches, so an instance
+    never answers from data another instance has since changed; it only saves moving the
+    answer out of the database again.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.size = 0
+        self.items: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str, version: int) -> bytes | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is None or found[0] != version:
+                return None
+            self.items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: str, version: int, body: bytes) -> None:
+        with self.lock:
+            if key in self.items:
+                self.size -= len(self.items.pop(key)[1])
+            self.items[key] = (version, body)
+            self.size += len(body)
+            while self.size > self.budget:
+                self.size -= len(self.items.popitem(last=False)[1][1])
+
+
+_local = _LocalAnswers(MAX_LOCAL_BYTES)
+
+
+def cached_answer(store: Store, key: str, compute: Callable[[], str]) -> bytes:
+    """``compute()`` as UTF-8, or its copy kept from the current data version: in this process's
+    memory, else in the shared ``map_cache``.
 
     ``key`` must name everything the answer depends on besides the data (the request, the
     caller's scope); it is hashed. An answer computed while a write commits is kept under the
     version read before it, so it is never served as current.
     """
     digest = "answer:" + hashlib.sha256(key.encode()).hexdigest()
-    with store.connect() as conn:
-        # The version and the kept page in one round trip: a hit is the whole request's work.
-        version, body = conn.execute(
-            text(
-                "SELECT d.version, m.body FROM data_version d "
-                "LEFT JOIN map_cache m ON m.key = :k AND m.version = d.version WHERE d.id = 1"
-            ),
-            {"k": digest},
-        ).one()
-    if body is not None:
+    with store.connect(transaction=False) as conn:
+        version = store.data_version(conn)
+        body = _local.get(digest, version)
+        if body is not None:
+            return body
+        kept = conn.execute(
+            text("SELECT body FROM map_cache WHERE key = :k AND version = :v"), {"k": digest, "v": version}
+        ).scalar()
+    if kept is not None:
+        body = kept.encode()
+        _local.put(digest, version, body)
         return body
-    body = compute()
+    text_body = compute()
+    body = text_body.encode()
     if len(body) <= MAX_CACHED_BYTES:
+        _local.put(digest, version, body)
+        _keep(store, digest, version, text_body)
+    return body
+
+
+def _keep(store: Store, key: str, version: int, body: str) -> None:
+    """Store an answer for every instance; an answer that cannot be kept (the database busy
+    with an import, or read-only) is still answered."""
+    try:
         with store.connect() as conn:
-            kept = conn.execute(text("SELECT count(*) FROM map_cache WHERE key LIKE 'answer:%'")).scalar()
-            if kept >= MAX_CACHED_ANSWERS:
-                # Many different views (a client paging through everything): start over.
-                conn.execute(text("DELETE FROM map_cache WHERE key LIKE 'answer:%'"))
+            # A write first: a SQLite transaction that read before writing cannot wait for
+            # another writer and fails at once.
+            conn.execute(
+                text(
+                    "DELETE FROM map_cache WHERE key LIKE 'answer:%' "
+                    "AND (SELECT count(*) FROM map_cache WHERE key LIKE 'answer:%') >= :most"
+                ),
+                {"most": MAX_CACHED_ANSWERS},
+            )
             conn.execute(
                 text(
                     "INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) "
                     "ON CONFLICT (key) DO UPDATE SET version = excluded.version, body = excluded.body"
                 ),
-                {"k": digest, "v": version, "b": body},
+                {"k": key, "v": version, "b": body},
             )
-    return body
+    except (StoreError, OperationalError):
+        pass
 
 
 def inside_count(clusters: list[dict], bbox: BBox, cell_deg: float) -> int:
