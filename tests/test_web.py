@@ -215,7 +215,8 @@ def test_center_card_counts_its_paired_organizations(analyzed_client):
 
 
 def test_cached_clusters_follow_an_import(store: Store, tmp_path):
-    """The low-zoom aggregates are cached for every instance and dropped by the import's commit."""
+    """The low-zoom aggregates and the map page's counts and industries are cached for every
+    instance and dropped by the import's commit."""
     import pandas as pd
 
     from app.intake import import_file
@@ -227,6 +228,8 @@ def test_cached_clusters_follow_an_import(store: Store, tmp_path):
     url = f"/map/data/orgs?bbox={URBAN_BOX}&zoom=10"
     before = client.get(url).get_json()
     assert before["mode"] == "clusters"
+    page = client.get("/").get_data(as_text=True)
+    assert "<b>600</b>" in page and "测试新行业" not in page
     with store.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM map_cache")).scalar() > 0
     export_kind(store, "orgs", "csv", tmp_path / "orgs.csv")
@@ -235,11 +238,14 @@ def test_cached_clusters_follow_an_import(store: Store, tmp_path):
     new = rows.iloc[[0]].copy()
     new.iloc[0, 0] = "NEW-1"
     new[[c for c in rows.columns if "信用代码" in c]] = None
+    new[[c for c in rows.columns if "所属行业" in c]] = "测试新行业"
     new.to_csv(tmp_path / "one.csv", index=False, encoding="utf-8-sig")
     report = import_file(store, "orgs", tmp_path / "one.csv")
     assert report.ok, report.summary()
     after = client.get(url).get_json()
     assert after["total"] == before["total"] + 1
+    page = client.get("/").get_data(as_text=True)
+    assert "<b>601</b>" in page and '<option value="测试新行业">' in page
 
 
 def test_security_headers_on_every_answer(client):

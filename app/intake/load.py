@@ -152,7 +152,7 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         else:
             existing = _read_plain(conn, kind.table, [key, *update])
         stored_extras = given_extras = None
-        if kind.name == "orgs":
+        if kind.name == "orgs" and len(existing):  # links can differ only for stored organizations
             stored_extras = _org_extras(conn, frame, checked.present)
             given_extras = frame[list(stored_extras.columns)].copy()
             if "party_org_id" in given_extras:

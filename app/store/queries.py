@@ -127,6 +127,16 @@ def industries(store: Store) -> list[str]:
         ]
 
 
+def data_facts(store: Store) -> dict:
+    """Row counts of the data tables (``counts``) and the industries organizations are filed
+    under (``industries``), kept per data version: every map page shows them, and counting a
+    million rows takes PostgreSQL most of a second."""
+    facts = cached_answer(
+        store, "data-facts", lambda: json.dumps({"counts": store.counts(), "industries": industries(store)})
+    )
+    return json.loads(facts)
+
+
 def latest_run_id(store: Store) -> int:
     """The newest analysis run, or 0 when there is none."""
     with store.connect() as conn:

@@ -27,7 +27,12 @@ def dashboard():
         refresh = max(int(request.args.get("refresh", "0")), MIN_REFRESH_S) if request.args.get("refresh") else None
     except ValueError:
         refresh = None
-    context = {"run_id": run_id, "refresh": refresh, "counts": store.counts(), "rate_names": RATE_NAMES}
+    context = {
+        "run_id": run_id,
+        "refresh": refresh,
+        "counts": queries.data_facts(store)["counts"],
+        "rate_names": RATE_NAMES,
+    }
     figures = area_stats.figures(store, None, run_id) if run_id else None
     if figures is not None:
         districts = area_stats.children(store, None, run_id).sort_values("both_rate", ascending=False)

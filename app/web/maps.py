@@ -182,13 +182,13 @@ def nearby():
 def index():
     """The city map."""
     store = get_store()
-    counts = store.counts()
+    facts = queries.data_facts(store)
     if store.scope:
         # Staff see their own area, fitted, with the rest veiled.
-        return _map_page(store, counts, build_city_map((0, 0), area=area_focus(store, store.scope)))
+        return _map_page(store, facts, build_city_map((0, 0), area=area_focus(store, store.scope)))
     districts = store.read_frame("areas", ["code"], where={"level": "district"})
     if districts.empty:
-        return render_template("empty.html", counts=counts)
+        return render_template("empty.html", counts=facts["counts"])
     minx, miny, maxx, maxy = districts.total_bounds
     # Start where community centers are densest (the urban core), not at the centre of the
     # rural extent: their median position.
@@ -197,14 +197,14 @@ def index():
         lon, lat = np.median(shapely.get_coordinates(seats.geometry.values), axis=0)
     else:
         lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
-    return _map_page(store, counts, build_city_map((lat, lon), zoom=12))
+    return _map_page(store, facts, build_city_map((lat, lon), zoom=12))
 
 
-def _map_page(store, counts: dict, m) -> str:
+def _map_page(store, facts: dict, m) -> str:
     return render_template(
         "map.html",
-        counts=counts,
-        industries=queries.industries(store),
+        counts=facts["counts"],
+        industries=facts["industries"],
         size_bands={k: {"label": v[0]} for k, v in queries.SIZE_BANDS.items()},
         area_choices=queries.area_choices(store),
         run_id=queries.latest_run_id(store),
