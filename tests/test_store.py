@@ -172,6 +172,23 @@ def test_failed_bulk_load_keeps_indexes_and_keys(store: Store, monkeypatch):
         store.insert_frame(conn, "party_org_coverage", links.iloc[:1])
 
 
+def test_a_bulk_write_refreshes_the_planner_statistics(store: Store, monkeypatch):
+    if store.backend_name != "postgis":
+        pytest.skip("SQLite plans from its indexes alone until ANALYZE is run")
+    monkeypatch.setattr("app.store.backends.BULK_REBUILD_ROWS", 100)
+    frame = orgs_frame(np.linspace(102.6, 102.8, 300), np.full(300, 25.0)).assign(industry="统计行业")
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", frame)
+    with store.connect() as conn:
+        common = conn.execute(
+            text(
+                "SELECT most_common_vals::text FROM pg_stats "
+                "WHERE tablename = 'organizations' AND attname = 'industry'"
+            )
+        ).scalar()
+    assert common == "{统计行业}"
+
+
 def test_polygon_bbox_and_contains(store: Store):
     square = shapely.box(102.70, 25.00, 102.72, 25.02)
     areas = gpd.GeoDataFrame(
