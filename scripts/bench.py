@@ -85,7 +85,8 @@ def fresh_store(backend: str, tmp: Path, city) -> Store:
     if backend == "spatialite":
         store = Store(f"sqlite:///{tmp / 'bench.sqlite'}")
     else:
-        ensure_postgis_database(POSTGRES_URL)
+        # A new database for each size, as a new deployment has: no dead rows of the last size.
+        ensure_postgis_database(POSTGRES_URL, fresh=True)
         store = Store(POSTGRES_URL)
     store.init_schema()
     with store.connect() as conn:

@@ -8,8 +8,9 @@ from sqlalchemy.engine import make_url
 from .errors import StoreError
 
 
-def ensure_postgis_database(url: str, extension: bool = True) -> None:
-    """Create the database named in ``url`` if missing, and (by default) enable PostGIS in it.
+def ensure_postgis_database(url: str, extension: bool = True, fresh: bool = False) -> None:
+    """Create the database named in ``url`` if missing, and (by default) enable PostGIS in it;
+    ``fresh``: drop it first, with whatever it holds (a benchmark's clean start).
 
     Needs a role allowed to create databases; connects to the server's ``postgres`` database.
     """
@@ -24,6 +25,8 @@ def ensure_postgis_database(url: str, extension: bool = True) -> None:
     }
     try:
         with psycopg.connect(dbname="postgres", **dsn) as conn:
+            if fresh:
+                conn.execute(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)')
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{u.database}"')
         if extension:
