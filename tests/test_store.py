@@ -182,8 +182,7 @@ def test_a_bulk_write_refreshes_the_planner_statistics(store: Store, monkeypatch
     with store.connect() as conn:
         common = conn.execute(
             text(
-                "SELECT most_common_vals::text FROM pg_stats "
-                "WHERE tablename = 'organizations' AND attname = 'industry'"
+                "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'organizations' AND attname = 'industry'"
             )
         ).scalar()
     assert common == "{统计行业}"
