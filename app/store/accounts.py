@@ -329,15 +329,3 @@ def audit_entries(store: Store, action: str | None = None, limit: int | None = 5
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame
-
-
-def mask_name(name: str | None) -> str | None:
-    """A person's name with all but its first character hidden (张三丰 → 张**)."""
-    return None if not name else name[0] + "*" * (len(name) - 1)
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """A phone number with its middle hidden (13812345678 → 138****5678)."""
-    if not phone:
-        return None
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "*" * len(phone)

@@ -59,6 +59,27 @@ class Backend:
         """SQL condition selecting rows whose geometry meets the (non-degenerate) bound box."""
         return f"{self.index_clause(table, alias)} AND ST_Intersects({alias}.geom, {self.envelope()})"
 
+    def json_object(self, members: Sequence[tuple[str, str]]) -> str:
+        """SQL building a JSON object from (key, SQL value) pairs; keys are Hongtu's own names."""
+        raise NotImplementedError
+
+    def json_value(self, sql: str, kind: str) -> str:
+        """SQL giving a JSON object member of type ``kind`` (string, integer, number, boolean).
+        Numbers keep 10 decimals, as the pandas writer of exports does."""
+        raise NotImplementedError
+
+    def geojson(self, sql: str) -> str:
+        """SQL giving a geometry as a GeoJSON member, to 7 decimals of a degree (about 1 cm)."""
+        raise NotImplementedError
+
+    def make_line(self, start: str, end: str) -> str:
+        """SQL of the line between two points."""
+        raise NotImplementedError
+
+    def repeat(self, char: str, count: str) -> str:
+        """SQL of ``char`` repeated ``count`` (SQL) times."""
+        raise NotImplementedError
+
     def insert_rows(
         self,
         conn: Connection,
@@ -213,6 +234,24 @@ class SpatiaLiteBackend(Backend):
     def extent_sql(self, table: str) -> str:
         return f"SELECT MbrMinX(e), MbrMinY(e), MbrMaxX(e), MbrMaxY(e) FROM (SELECT Extent(geom) AS e FROM {table})"
 
+    def json_object(self, members) -> str:
+        return "json_object(" + ", ".join(f"'{key}', {value}" for key, value in members) + ")"
+
+    def json_value(self, sql, kind) -> str:
+        if kind == "boolean":
+            # SQLite keeps booleans as 0/1; json() marks the text as JSON, not as a string.
+            return f"json(CASE WHEN {sql} IS NULL THEN NULL WHEN {sql} THEN 'true' ELSE 'false' END)"
+        return f"round({sql}, 10)" if kind == "number" else sql
+
+    def geojson(self, sql) -> str:
+        return f"json(AsGeoJSON({sql}, 7))"
+
+    def make_line(self, start, end) -> str:
+        return f"MakeLine({start}, {end})"
+
+    def repeat(self, char, count) -> str:
+        return f"replace(hex(zeroblob({count})), '00', '{char}')"
+
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         self._write(conn, table, columns, rows, geoms, "")
 
@@ -297,6 +336,21 @@ class PostGISBackend(Backend):
         return (
             f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {table}) s"
         )
+
+    def json_object(self, members) -> str:
+        return "json_build_object(" + ", ".join(f"'{key}', {value}" for key, value in members) + ")"
+
+    def json_value(self, sql, kind) -> str:
+        return f"trim_scale(round(({sql})::numeric, 10))" if kind == "number" else sql
+
+    def geojson(self, sql) -> str:
+        return f"ST_AsGeoJSON({sql}, 7)::json"
+
+    def make_line(self, start, end) -> str:
+        return f"ST_MakeLine({start}, {end})"
+
+    def repeat(self, char, count) -> str:
+        return f"repeat('{char}', {count})"
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         rows = list(rows)

@@ -245,20 +245,6 @@ def _query(coll: features.Collection) -> dict:
     }
 
 
-def _features(frame: pd.DataFrame, geoms: np.ndarray, fid: str) -> list[str]:
-    if not len(frame):
-        return []
-    encoded = shapely.to_geojson(geoms)
-    # pandas' own JSON writer turns NaN into null and numpy scalars into numbers, in C; one
-    # record per line (a newline inside a string is escaped), so no record is parsed again.
-    records = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").rstrip("\n")
-    ids = (json.dumps(v, ensure_ascii=False, default=_default) for v in frame[fid].tolist())
-    return [
-        f'{{"type":"Feature","id":{i},"geometry":{g if g is not None else "null"},"properties":{r}}}'
-        for i, g, r in zip(ids, encoded, records.split("\n"), strict=True)
-    ]
-
-
 @bp.get("/collections/<collection_id>/items")
 def items(collection_id: str):
     """A page of features, filtered by bbox and properties, sorted, as GeoJSON or CSV."""
@@ -273,7 +259,7 @@ def items(collection_id: str):
             {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": 0, "features": []}, GEOJSON
         )
     if q["format"] == "csv":
-        frame, geoms, _ = _page(store, coll, q, _run_id(store, coll))
+        frame, geoms, _ = features.items(store, coll, **_page(q), run_id=_run_id(store, coll))
         out = frame.assign(geometry_wkt=shapely.to_wkt(geoms, rounding_precision=7) if len(geoms) else [])
         buffer = io.StringIO()
         out.to_csv(buffer, index=False)
@@ -286,7 +272,7 @@ def items(collection_id: str):
 
     def geojson() -> str:
         run_id = _run_id(store, coll)
-        frame, geoms, more = _page(store, coll, q, run_id)
+        found, more = features.geojson_features(store, coll, **_page(q), run_id=run_id)
         links = [
             _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
             _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
@@ -301,13 +287,12 @@ def items(collection_id: str):
         head = {
             "type": "FeatureCollection",
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
-            "numberReturned": len(frame),
+            "numberReturned": len(found),
             "links": links,
         }
         if coll.run:
             head["run"] = run_id or None
-        features_json = ",".join(_features(frame, geoms, coll.fid))
-        return json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[' + features_json + "]}"
+        return json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[' + ",".join(found) + "]}"
 
     # Pages are kept until the next write: views asked for again (a report's map, a client
     # reloading its layer) are answered without reading the data. Everything a page depends
@@ -317,17 +302,9 @@ def items(collection_id: str):
     return Response(queries.cached_answer(store, key, geojson), mimetype=GEOJSON)
 
 
-def _page(store, coll: features.Collection, q: dict, run_id: int):
-    return features.items(
-        store,
-        coll,
-        bbox=q["bbox"],
-        filters=q["filters"],
-        sortby=q["sortby"],
-        limit=q["limit"],
-        offset=q["offset"],
-        run_id=run_id,
-    )
+def _page(q: dict) -> dict:
+    """The paging arguments of :func:`features.items` from validated request parameters."""
+    return {name: q[name] for name in ("bbox", "filters", "sortby", "limit", "offset")}
 
 
 @bp.get("/collections/<collection_id>/items/<path:fid>")
@@ -340,10 +317,10 @@ def item(collection_id: str, fid: str):
     if integer and not (fid.isdigit() and int(fid) < 2**63):
         abort(404)
     key = int(fid) if integer else fid
-    frame, geoms, _ = features.items(store, coll, filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))
-    if frame.empty:
+    found, _ = features.geojson_features(store, coll, filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))
+    if not found:
         abort(404)
-    feature = json.loads(_features(frame, geoms, coll.fid)[0])
+    feature = json.loads(found[0])
     feature["links"] = [
         _link(url_for("api.item", collection_id=coll.id, fid=fid, _external=True), "self", GEOJSON),
         _link(url_for("api.collection", collection_id=coll.id, _external=True), "collection"),
