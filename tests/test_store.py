@@ -172,6 +172,16 @@ def test_failed_bulk_load_keeps_indexes_and_keys(store: Store, monkeypatch):
         store.insert_frame(conn, "party_org_coverage", links.iloc[:1])
 
 
+def test_kept_answers_are_compressed_with_lz4_on_postgis(store: Store):
+    if store.backend_name != "postgis":
+        pytest.skip("SQLite keeps answers uncompressed")
+    with store.connect() as conn:
+        method = conn.execute(
+            text("SELECT attcompression FROM pg_attribute WHERE attrelid = 'map_cache'::regclass AND attname = 'body'")
+        ).scalar()
+    assert method == "l"
+
+
 def test_a_bulk_write_refreshes_the_planner_statistics(store: Store, monkeypatch):
     if store.backend_name != "postgis":
         pytest.skip("SQLite plans from its indexes alone until ANALYZE is run")
