@@ -172,6 +172,29 @@ def test_failed_bulk_load_keeps_indexes_and_keys(store: Store, monkeypatch):
         store.insert_frame(conn, "party_org_coverage", links.iloc[:1])
 
 
+def test_geometries_of_the_wrong_type_are_refused_in_bulk_as_row_by_row(store: Store, index_mode):
+    """The bulk path checks the new rows' geometry type at the end instead of row by row (on
+    SpatiaLite, its triggers are off meanwhile): the same refusal, nothing written, and every
+    trigger back."""
+
+    def triggers() -> list:
+        if store.backend_name != "spatialite":
+            return []
+        with store.connect() as conn:
+            return sorted(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all())
+
+    before = triggers()
+    frame = orgs_frame(np.linspace(102.6, 102.8, 300), np.full(300, 25.0))
+    frame.loc[150, "geometry"] = shapely.box(102.6, 25.0, 102.61, 25.01)
+    with pytest.raises(Exception, match="(?i)geom"), store.connect() as conn:
+        store.insert_frame(conn, "organizations", frame)
+    assert store.counts()["organizations"] == 0 and triggers() == before
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", frame.drop(index=150))
+    got = store.read_frame("organizations", ["org_id"], bbox=(102.6, 24.9, 102.7, 25.1))
+    assert len(got) == 150 and triggers() == before
+
+
 def test_kept_answers_are_compressed_with_lz4_on_postgis(store: Store):
     if store.backend_name != "postgis":
         pytest.skip("SQLite keeps answers uncompressed")
