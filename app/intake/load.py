@@ -164,9 +164,12 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         report.unchanged = len(rows) - report.inserted - report.updated
         if dry_run:
             return
-        touched = rows[new | changed]
-        if len(touched):
-            store.upsert_frame(conn, kind.table, key, touched, update)
+        # New rows are plainly inserted (PostgreSQL copies them): asking SQLite to check each of
+        # 100,000 for a conflict that the comparison above already ruled out cost 0.3 s.
+        if new.any():
+            store.insert_frame(conn, kind.table, rows[new])
+        if changed.any():
+            store.upsert_frame(conn, kind.table, key, rows[changed], update)
         if kind.name == "orgs":
             _write_org_extras(store, conn, frame[new | changed], changed[new | changed], checked.present)
         report.written = True

@@ -96,7 +96,8 @@ def _read_csv(path: Path, encoding: str | None) -> RawTable:
     # GB18030 is a superset of GBK and GB2312, so one attempt covers the ledgers Excel saves.
     text = _decode(path.read_bytes(), encoding)
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        # Every cell as the text it is (no NA detection: empty is checked per column later).
+        frame = pd.read_csv(io.StringIO(text), dtype=str, na_filter=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise IntakeError("文件为空", "the file is empty") from None
     except pd.errors.ParserError as exc:
