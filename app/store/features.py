@@ -96,6 +96,20 @@ class Collection:
         return self.geom_table or self.table
 
 
+@dataclass(frozen=True)
+class Page:
+    """Which items of a collection a page holds: those meeting ``bbox`` and the equality
+    ``filters``, in ``sortby`` order (property, descending) with the identifier breaking ties
+    so pages are stable, ``limit`` of them from ``offset``; results of analysis run ``run_id``."""
+
+    bbox: BBox | None = None
+    filters: dict = field(default_factory=dict)
+    sortby: list[tuple[str, bool]] = field(default_factory=list)
+    limit: int = 100
+    offset: int = 0
+    run_id: int = 0
+
+
 def _area(level: str, zh: str, en: str) -> Collection:
     return Collection(
         id=f"{level}s" if level != "community" else "communities",
@@ -383,19 +397,9 @@ def _where(conditions: list[str]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
-def _page(
-    store: Store,
-    coll: Collection,
-    output: str,
-    bbox: BBox | None,
-    filters: dict | None,
-    sortby: list[tuple[str, bool]] | None,
-    limit: int,
-    offset: int,
-    run_id: int,
-) -> tuple[list[str], list]:
+def _read(store: Store, coll: Collection, output: str, page: Page) -> tuple[list[str], list]:
     """Names and rows of ``output`` over a page ``q`` of the collection: ``q`` holds up to
-    ``limit + 1`` items (one more than asked tells that more follow) with the properties by name,
+    ``page.limit + 1`` items (one more than asked tells that more follow) with the properties by name,
     ``geom`` and, for lines, ``end_geom``.
 
     ``output`` is computed for the page's rows only: in the same SELECT as the sort, a database
@@ -405,8 +409,8 @@ def _page(
     columns.append(f"{coll.geom_alias}.geom AS geom")
     if coll.line_to:
         columns.append(f"{coll.line_to} AS end_geom")
-    conditions, params = _conditions(store, coll, bbox, filters or {})
-    keys = list(sortby or [])
+    conditions, params = _conditions(store, coll, page.bbox, page.filters)
+    keys = list(page.sortby)
     if coll.fid not in [name for name, _ in keys]:
         keys.append((coll.fid, False))
     inner = ", ".join(f"{_expression(store, coll, name)} {'DESC' if desc else 'ASC'}" for name, desc in keys)
@@ -422,36 +426,23 @@ def _page(
     else:
         sql = f"SELECT {', '.join(columns)} FROM {coll.table} t {coll.joins}{_where(conditions)}{paging}"
     sql = f"SELECT {output} FROM ({sql}) q ORDER BY {outer}"
-    params.update(run=run_id, limit=limit + 1, offset=offset)
+    params.update(run=page.run_id, limit=page.limit + 1, offset=page.offset)
     with store.connect() as conn:
         result = conn.execute(text(sql), params)
         return list(result.keys()), result.fetchall()
 
 
-def items(
-    store: Store,
-    coll: Collection,
-    *,
-    bbox: BBox | None = None,
-    filters: dict | None = None,
-    sortby: list[tuple[str, bool]] | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    run_id: int = 0,
-) -> tuple[pd.DataFrame, np.ndarray, bool]:
-    """One page of a collection: properties, shapely geometries and whether more follow.
-
-    ``sortby`` is a list of (property, descending); the identifier breaks ties so pages are stable.
-    """
+def items(store: Store, coll: Collection, page: Page) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """One page of a collection: properties, shapely geometries and whether more follow."""
     output = ", ".join(f"q.{name}" for name in coll.properties) + ", ST_AsBinary(q.geom) AS geom_wkb"
     if coll.line_to:
         output += ", ST_AsBinary(q.end_geom) AS end_wkb"
-    names, rows = _page(store, coll, output, bbox, filters, sortby, limit, offset, run_id)
+    names, rows = _read(store, coll, output, page)
     # Column by column: pandas inspects every row object when given a list of rows.
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     frame = pd.DataFrame({name: pd.Series(values) for name, values in zip(names, columns, strict=True)})
-    more = len(frame) > limit
-    frame = frame.head(limit)
+    more = len(frame) > page.limit
+    frame = frame.head(page.limit)
     geoms = _geometries(frame.pop("geom_wkb"))
     if coll.line_to:
         ends = _geometries(frame.pop("end_wkb"))
@@ -461,21 +452,11 @@ def items(
     return _typed(frame, coll), geoms, more
 
 
-def geojson_features(
-    store: Store,
-    coll: Collection,
-    *,
-    bbox: BBox | None = None,
-    filters: dict | None = None,
-    sortby: list[tuple[str, bool]] | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    run_id: int = 0,
-) -> tuple[list[str], bool]:
+def geojson_features(store: Store, coll: Collection, page: Page) -> tuple[list[str], bool]:
     """One page of a collection as GeoJSON Feature texts, and whether more follow.
 
     The database writes each feature: encoding 2,000 features row by row in Python cost more
-    than the query itself. Arguments as for :func:`items`.
+    than the query itself.
     """
     backend = store.backend
     geometry = backend.make_line("ST_Centroid(q.geom)", "q.end_geom") if coll.line_to else "q.geom"
@@ -489,16 +470,16 @@ def geojson_features(
         ]
     )
     # As text: a driver would parse json into objects only to have them written out again.
-    _, rows = _page(store, coll, f"CAST({feature} AS TEXT)", bbox, filters, sortby, limit, offset, run_id)
-    return [row[0] for row in rows[:limit]], len(rows) > limit
+    _, rows = _read(store, coll, f"CAST({feature} AS TEXT)", page)
+    return [row[0] for row in rows[: page.limit]], len(rows) > page.limit
 
 
-def count(store: Store, coll: Collection, *, bbox: BBox | None = None, filters: dict | None = None, run_id: int = 0):
-    """How many items match (for ``resulttype=hits``)."""
-    conditions, params = _conditions(store, coll, bbox, filters or {})
+def count(store: Store, coll: Collection, page: Page) -> int:
+    """How many items the page's box and filters match, on every page (for ``resulttype=hits``)."""
+    conditions, params = _conditions(store, coll, page.bbox, page.filters)
     sql = f"SELECT count(*) FROM {coll.table} t {coll.joins}{_where(conditions)}"
     with store.connect() as conn:
-        return conn.execute(text(sql), {**params, "run": run_id}).scalar()
+        return conn.execute(text(sql), {**params, "run": page.run_id}).scalar()
 
 
 def extent(store: Store, coll: Collection) -> list[float] | None:

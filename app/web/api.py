@@ -253,13 +253,12 @@ def items(collection_id: str):
     q = _query(coll)
     base = url_for("api.items", collection_id=coll.id, _external=True)
     if q["hits"]:
-        run_id = _run_id(store, coll)
-        matched = features.count(store, coll, bbox=q["bbox"], filters=q["filters"], run_id=run_id)
+        matched = features.count(store, coll, _page(q, _run_id(store, coll)))
         return _json(
             {"type": "FeatureCollection", "numberMatched": matched, "numberReturned": 0, "features": []}, GEOJSON
         )
     if q["format"] == "csv":
-        frame, geoms, _ = features.items(store, coll, **_page(q), run_id=_run_id(store, coll))
+        frame, geoms, _ = features.items(store, coll, _page(q, _run_id(store, coll)))
         out = frame.assign(geometry_wkt=shapely.to_wkt(geoms, rounding_precision=7) if len(geoms) else [])
         buffer = io.StringIO()
         out.to_csv(buffer, index=False)
@@ -272,7 +271,7 @@ def items(collection_id: str):
 
     def geojson() -> str:
         run_id = _run_id(store, coll)
-        found, more = features.geojson_features(store, coll, **_page(q), run_id=run_id)
+        found, more = features.geojson_features(store, coll, _page(q, run_id))
         links = [
             _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
             _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
@@ -302,9 +301,9 @@ def items(collection_id: str):
     return Response(queries.cached_answer(store, key, geojson), mimetype=GEOJSON)
 
 
-def _page(q: dict) -> dict:
-    """The paging arguments of :func:`features.items` from validated request parameters."""
-    return {name: q[name] for name in ("bbox", "filters", "sortby", "limit", "offset")}
+def _page(q: dict, run_id: int) -> features.Page:
+    """The page of validated request parameters ``q``."""
+    return features.Page(q["bbox"], q["filters"], q["sortby"], q["limit"], q["offset"], run_id)
 
 
 @bp.get("/collections/<collection_id>/items/<path:fid>")
@@ -317,7 +316,8 @@ def item(collection_id: str, fid: str):
     if integer and not (fid.isdigit() and int(fid) < 2**63):
         abort(404)
     key = int(fid) if integer else fid
-    found, _ = features.geojson_features(store, coll, filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))
+    one = features.Page(filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))
+    found, _ = features.geojson_features(store, coll, one)
     if not found:
         abort(404)
     feature = json.loads(found[0])
