@@ -421,8 +421,8 @@ def _read(store: Store, coll: Collection, output: str, page: Page) -> tuple[list
         # The page's items from the base table alone, then the lookups for them only: at 1M
         # organizations a dense street box holds 53,000, and joining each cost PostGIS half
         # of a 270 ms page.
-        items = f"SELECT t.id FROM {coll.table} t{_where(conditions)}{paging}"
-        sql = f"SELECT {', '.join(columns)} FROM ({items}) k JOIN {coll.table} t ON t.id = k.id {coll.joins}"
+        chosen = f"SELECT t.id FROM {coll.table} t{_where(conditions)}{paging}"
+        sql = f"SELECT {', '.join(columns)} FROM ({chosen}) k JOIN {coll.table} t ON t.id = k.id {coll.joins}"
     else:
         sql = f"SELECT {', '.join(columns)} FROM {coll.table} t {coll.joins}{_where(conditions)}{paging}"
     sql = f"SELECT {output} FROM ({sql}) q ORDER BY {outer}"
