@@ -323,6 +323,50 @@ def test_party_links_and_instructors_follow_the_file(loaded: Store, tmp_path: Pa
         assert conn.execute(text("SELECT count(*) FROM instructors")).scalar() == 0
 
 
+def test_new_organizations_get_their_own_links_beside_changed_ones(loaded: Store, tmp_path: Path):
+    """New rows' ids are taken before they are written and their links written from them: each
+    link must land on its own organization, around ids another writer took (a gap on PostGIS)."""
+    party = write(
+        tmp_path / "p2.csv", "党组织编号,党组织名称,党组织类型,组建方式,党员数\nP2,第二支部,党支部,单独组建,4\n"
+    )
+    assert import_file(loaded, "party-orgs", party).ok
+    with loaded.connect(write=True) as conn:
+        loaded.backend.new_ids(conn, "organizations", 5)
+    rows = [
+        GOOD_ROWS[0].replace(",,是", ",P2；P1,否"),
+        GOOD_ROWS[1],
+        "N1,新一科技有限公司,企业,互联网,,8,1,,102.70,25.05,P2,是",
+        "N2,新二商贸有限公司,企业,批发零售,,9,0,,102.71,25.04,P1、P2,否",
+    ]
+    report = import_file(loaded, "orgs", orgs_csv(tmp_path, *rows, name="mixed.csv"))
+    assert (report.inserted, report.updated, report.unchanged) == (2, 1, 1)
+    with loaded.connect() as conn:
+        links = conn.execute(
+            text(
+                "SELECT o.org_id, p.party_org_id FROM party_org_coverage c "
+                "JOIN organizations o ON o.id = c.organization_id JOIN party_orgs p ON p.id = c.party_org_id"
+            )
+        ).fetchall()
+        instructed = conn.execute(
+            text("SELECT o.org_id FROM instructors i JOIN organizations o ON o.id = i.organization_id")
+        ).fetchall()
+    assert sorted(links) == [
+        ("A1", "P1"),
+        ("A1", "P2"),
+        ("A2", "P1"),
+        ("A3", "P1"),
+        ("N1", "P2"),
+        ("N2", "P1"),
+        ("N2", "P2"),
+    ]
+    assert [r[0] for r in instructed] == ["N1"]
+    # The next import's ids follow on: nothing taken twice.
+    more = import_file(loaded, "orgs", orgs_csv(tmp_path, "N3,新三公司,企业,,,3,0,,102.70,25.05,P1,否", name="n3.csv"))
+    assert more.inserted == 1
+    ids = loaded.read_frame("organizations", ["org_id", "id"])["id"]
+    assert ids.is_unique and len(ids) == 6
+
+
 def test_gbk_csv_and_excel_with_chinese_headers(store: Store, tmp_path: Path):
     gbk = orgs_csv(tmp_path, *[r.replace(",P1,", ",,") for r in GOOD_ROWS], encoding="gbk")
     assert gbk.read_bytes().decode("gbk").startswith("组织编号")

@@ -23,7 +23,7 @@ from ..store import Store
 from .issues import IntakeError, Issue, write_report
 from .readers import read_table
 from .schema import KINDS, Kind
-from .validate import Context, validate
+from .validate import Context, split_list, validate
 
 Progress = Callable[[str], None]
 
@@ -148,9 +148,9 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         rows["geometry"] = checked.geometry
     with store.connect(write=True) as conn:
         if spatial:
-            existing = store.read_frame(kind.table, [key, *update], conn=conn)
+            existing = store.read_frame(kind.table, ["id", key, *update], conn=conn)
         else:
-            existing = _read_plain(conn, kind.table, [key, *update])
+            existing = _read_plain(conn, kind.table, ["id", key, *update])
         stored_extras = given_extras = None
         if kind.name == "orgs" and len(existing):  # links can differ only for stored organizations
             stored_extras = _org_extras(conn, frame, checked.present)
@@ -165,13 +165,18 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         if dry_run:
             return
         # New rows are plainly inserted (PostgreSQL copies them): asking SQLite to check each of
-        # 100,000 for a conflict that the comparison above already ruled out cost 0.3 s.
+        # 100,000 for a conflict that the comparison above already ruled out cost 0.3 s. Their
+        # ids are taken first, so links need not read back every organization's id.
+        ids = np.zeros(len(rows), dtype=np.int64)
+        ids[~new] = existing.set_index(key)["id"].reindex(rows.loc[~new, key]).to_numpy()
         if new.any():
-            store.insert_frame(conn, kind.table, rows[new])
+            ids[new] = store.backend.new_ids(conn, kind.table, int(new.sum()))
+            store.insert_frame(conn, kind.table, rows[new].assign(id=ids[new]))
         if changed.any():
             store.upsert_frame(conn, kind.table, key, rows[changed], update)
         if kind.name == "orgs":
-            _write_org_extras(store, conn, frame[new | changed], changed[new | changed], checked.present)
+            written = new | changed
+            _write_org_extras(store, conn, frame[written], ids[written], changed[written], checked.present)
         report.written = True
 
 
@@ -229,19 +234,18 @@ def _differs(a: pd.Series, b: pd.Series) -> np.ndarray:
     return ~np.array([x == y or (pd.isna(x) and pd.isna(y)) for x, y in pairs], dtype=bool)
 
 
-def _write_org_extras(store: Store, conn, frame: pd.DataFrame, stored: np.ndarray, present: set[str]) -> None:
-    """Replace the party links and instructor flags of ``frame``'s organizations (``stored``: rows
-    that existed before, the only ones with links to remove)."""
+def _write_org_extras(
+    store: Store, conn, frame: pd.DataFrame, internal: np.ndarray, stored: np.ndarray, present: set[str]
+) -> None:
+    """Replace the party links and instructor flags of ``frame``'s organizations (``internal``:
+    their ids; ``stored``: rows that existed before, the only ones with links to remove)."""
     if frame.empty or not ({"party_org_id", "instructor"} & present):
         return
-    ids = pd.Series(dict(conn.execute(text("SELECT org_id, id FROM organizations")).fetchall()))
-    internal = frame["org_id"].map(ids).to_numpy(dtype=np.int64)
     if "party_org_id" in present:
         _delete_links(conn, "party_org_coverage", internal[stored])
         party = pd.Series(dict(conn.execute(text("SELECT party_org_id, id FROM party_orgs")).fetchall()))
-        links = pd.DataFrame({"party": frame["party_org_id"].str.split(";").to_numpy(), "org": internal})
-        links = links.explode("party").dropna()
-        rows = zip(links["party"].map(party).tolist(), links["org"].tolist(), strict=True)
+        given = split_list(frame["party_org_id"])
+        rows = zip(given.map(party).tolist(), internal[given.index].tolist(), strict=True)
         store.backend.insert_rows(conn, "party_org_coverage", ["party_org_id", "organization_id"], rows, None)
     if "instructor" in present:
         _delete_links(conn, "instructors", internal[stored])

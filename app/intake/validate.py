@@ -386,7 +386,7 @@ def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Con
     elif kind.name == "orgs" and "party_org_id" in frame.columns:
         # Any run of separators becomes one ";": the stored spelling, and what is split to check.
         given = out["party_org_id"].str.replace(_LIST_SEPARATORS, ";", regex=True).str.strip(";")
-        refs = given[given.notna() & (given != "")].str.split(";").explode()
+        refs = split_list(given)
         unknown = refs[~refs.isin(context.party_org_ids)].groupby(level=0)
         zh = pd.Series("", index=out.index)
         en = zh.copy()
@@ -401,6 +401,16 @@ def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Con
         issues.add(
             (code != "") & ~code.isin(context.area_codes), "area_code", code, "区划代码不存在", "unknown area code"
         )
+
+
+def split_list(values: pd.Series) -> pd.Series:
+    """The items of ``;``-separated lists, each indexed by its row's position; empty rows give none."""
+    text = pd.Series(values.to_numpy(dtype=object), index=np.arange(len(values)))
+    text = text[text.notna() & (text != "")]
+    # Most organizations name one party organization: splitting only the lists that hold
+    # several is several times faster than splitting every row.
+    several = text.str.contains(";", regex=False)
+    return pd.concat([text[~several], text[several].str.split(";").explode()]).sort_index(kind="stable")
 
 
 def _area_codes(out: pd.DataFrame, context: Context, issues: _Issues) -> None:

@@ -107,6 +107,10 @@ class Backend:
     def after_bulk_insert(self, conn: Connection, table: str) -> None:
         """Bring id generators past ids written explicitly by a bulk insert."""
 
+    def new_ids(self, conn: Connection, table: str, count: int) -> np.ndarray:
+        """``count`` ids for rows about to be inserted into ``table`` (by the caller's write transaction)."""
+        raise NotImplementedError
+
     def delete_all(self, conn: Connection, table: str, spatial: bool) -> None:
         """Delete every row of ``table`` inside the caller's transaction."""
         conn.exec_driver_sql(f"DELETE FROM {table}")
@@ -254,6 +258,12 @@ class SpatiaLiteBackend(Backend):
 
     def insert_rows(self, conn, table, columns, rows, geoms) -> None:
         self._write(conn, table, columns, rows, geoms, "")
+
+    def new_ids(self, conn, table, count) -> np.ndarray:
+        # A write transaction holds SQLite's one write lock (BEGIN IMMEDIATE): nobody else can
+        # take these ids before it commits.
+        start = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar() + 1
+        return np.arange(start, start + count, dtype=np.int64)
 
     def upsert_rows(self, conn, table, key, columns, rows, geoms, update) -> None:
         assignments = _assignments(update, geoms is not None)
@@ -461,12 +471,23 @@ class PostGISBackend(Backend):
         return count
 
     def after_bulk_insert(self, conn, table) -> None:
+        # Never backwards: another transaction may hold ids it took from the sequence but has
+        # not committed yet.
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
         conn.execute(
             text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"COALESCE((SELECT max(id) FROM {table}), 0) + 1, false)"
+                f"SELECT setval({sequence}, GREATEST(COALESCE((SELECT max(id) FROM {table}), 0), "
+                f"COALESCE(pg_sequence_last_value({sequence}::regclass), 0)) + 1, false)"
             )
         )
+
+    def new_ids(self, conn, table, count) -> np.ndarray:
+        # Taken from the sequence, so concurrent writers never receive the same ids.
+        taken = conn.execute(
+            text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return np.fromiter((r[0] for r in taken), dtype=np.int64, count=count)
 
 
 def backend_for(url: str) -> Backend:
