@@ -205,6 +205,32 @@ def test_kept_answers_are_compressed_with_lz4_on_postgis(store: Store):
     assert method == "l"
 
 
+def test_ids_taken_for_new_rows_are_never_taken_twice(store: Store):
+    """An import takes its new rows' ids as one block; a second writer taking ids meanwhile
+    (an import, or a plain insert using the sequence) waits for it and gets ids after them."""
+    with store.connect(write=True) as conn:
+        first = store.backend.new_ids(conn, "organizations", 1000)
+        conn.execute(
+            Organization.__table__.insert(),
+            [{"id": int(i), "org_id": f"B{i}", "name": "批量", "org_type": "enterprise"} for i in first],
+        )
+        got: dict[str, np.ndarray] = {}
+        other = threading.Thread(target=lambda: got.update(ids=_new_ids_in_own_transaction(store, 10)))
+        other.start()
+        other.join(timeout=1.0)
+        assert other.is_alive(), "the second writer did not wait for the first"
+    other.join(timeout=30)
+    # The thread left a second pooled connection: on SpatiaLite its first insert after the next
+    # test's clear() (which rebuilds every spatial index) fails once with "no such table".
+    store.engine.dispose()
+    assert len(np.unique(first)) == 1000 and got["ids"].min() > first.max()
+
+
+def _new_ids_in_own_transaction(store: Store, count: int) -> np.ndarray:
+    with store.connect(write=True) as conn:
+        return store.backend.new_ids(conn, "organizations", count)
+
+
 def test_postgis_connections_do_not_jit_compile(store: Store):
     """JIT compiling a cold map query cost more than running it (0.6 of 0.8 s at 100k)."""
     if store.backend_name != "postgis":

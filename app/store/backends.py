@@ -485,12 +485,14 @@ class PostGISBackend(Backend):
         )
 
     def new_ids(self, conn, table, count) -> np.ndarray:
-        # Taken from the sequence, so concurrent writers never receive the same ids.
-        taken = conn.execute(
-            text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
-            {"n": count},
-        )
-        return np.fromiter((r[0] for r in taken), dtype=np.int64, count=count)
+        # One block of the sequence. Every other taker of these ids inserts into the table, and
+        # this lock (held to commit; readers pass) keeps them waiting until the block is taken:
+        # asking nextval once per row cost 0.3 s per 100,000.
+        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        start = conn.execute(text(f"SELECT nextval({sequence})")).scalar()
+        conn.execute(text(f"SELECT setval({sequence}, :last)"), {"last": start + count - 1})
+        return np.arange(start, start + count, dtype=np.int64)
 
 
 def backend_for(url: str) -> Backend:
