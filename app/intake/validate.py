@@ -123,15 +123,18 @@ def validate(
         else:
             out[column.name] = column.default
     ids = frame[kind.id_column]
-    duplicated = ids.duplicated(keep="first") & (ids != "")
-    first_row = ids.map(dict(zip(ids[::-1], np.arange(n)[::-1] + raw.first_row, strict=True)))
-    issues.add(
-        duplicated,
-        kind.id_column,
-        ids,
-        first_row.map(lambda r: f"编号重复（首次出现在第 {r} 行）"),
-        first_row.map(lambda r: f"duplicate id (first seen in row {r})"),
-    )
+    duplicated = (ids.duplicated(keep="first") & (ids != "")).to_numpy()
+    if duplicated.any():
+        first_seen = ids.drop_duplicates(keep="first")
+        row_of = pd.Series(first_seen.index.to_numpy() + raw.first_row, index=first_seen.to_numpy())
+        first_row = ids[duplicated].map(row_of)
+        issues.add(
+            duplicated,
+            kind.id_column,
+            ids,
+            _full(n, duplicated, [f"编号重复（首次出现在第 {r} 行）" for r in first_row]),
+            _full(n, duplicated, [f"duplicate id (first seen in row {r})" for r in first_row]),
+        )
 
     geometry = None
     if kind.geometry != "none":
@@ -192,13 +195,12 @@ def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
         issues.add(bad, column.name, values, "不是有效的非负整数", "not a whole non-negative number")
         return number.where(~empty & ~bad, column.default or 0).astype("int64")
     if column.type == "bool":
-        mapped = values.str.lower().map(YES_NO)
+        mapped = _lookup(values, YES_NO)
         bad = ~empty & mapped.isna()
         issues.add(bad, column.name, values, "应为 是/否", "expected yes/no (是/否)")
         return mapped.where(~empty & ~bad, column.default).astype(bool)
     if column.type == "enum":
-        lookup = {k.lower(): v for k, v in column.choices.items()}
-        mapped = values.str.lower().map(lookup)
+        mapped = _lookup(values, {k.lower(): v for k, v in column.choices.items()})
         bad = ~empty & mapped.isna()
         if bad.any():
             allowed = sorted(set(column.choices.values()))
@@ -212,6 +214,16 @@ def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
             issues.add(bad, column.name, values, zh.to_numpy(), en.to_numpy())
         return mapped.where(~bad, None)
     raise ValueError(f"unknown column type {column.type}")
+
+
+def _lookup(values: pd.Series, lowercase_keys: dict) -> pd.Series:
+    """``values`` looked up case-insensitively in a dict with lower-case keys (NaN where absent)."""
+    mapped = values.map(lowercase_keys).astype(object)
+    # Nearly every cell is spelled as a key already: only the others are lower-cased.
+    rest = mapped.isna() & (values != "")
+    if rest.any():
+        mapped[rest] = values[rest].str.lower().map(lowercase_keys)
+    return mapped
 
 
 def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.ndarray:
