@@ -47,7 +47,8 @@ def statements(app, url: str) -> int:
         (f"/map/data/orgs?bbox={SMALL}&zoom=10", f"/map/data/orgs?bbox={LARGE}&zoom=10", 10),
         (f"/map/data/community?bbox={SMALL}&zoom=14", f"/map/data/community?bbox={LARGE}&zoom=14", 6),
         (f"/map/data/branches?bbox={SMALL}&zoom=14", f"/map/data/branches?bbox={LARGE}&zoom=14", 6),
-        # API pages: the kept page is looked for, the page computed in one query and kept.
+        # API pages: the kept page is looked for, the page computed in one query and kept (a
+        # page too large to share is kept by the process only: fewer statements, never more).
         ("/api/collections/organizations/items?limit=5", "/api/collections/organizations/items?limit=1000", 10),
         (f"/api/collections/pairings/items?bbox={SMALL}", f"/api/collections/pairings/items?bbox={LARGE}", 10),
     ],
@@ -56,7 +57,7 @@ def test_statements_do_not_grow_with_the_answer(app, small, large, most):
     few, many = statements(app, small), statements(app, large)
     # Beyond what the data needs, the caller's account is read on every request (its SELECT
     # and, on SpatiaLite, its BEGIN).
-    assert few == many <= most + 2
+    assert many <= few <= most + 2
 
 
 def test_area_pages_run_the_same_statements_at_every_level(app, analyzed_store):

@@ -231,6 +231,15 @@ def _new_ids_in_own_transaction(store: Store, count: int) -> np.ndarray:
         return store.backend.new_ids(conn, "organizations", count)
 
 
+def test_only_small_answers_are_shared_between_processes(store: Store):
+    # Keys of their own per backend: this process keeps answers by key and data version.
+    small = queries.cached_answer(store, f"small {store.url}", lambda: "s" * 1000)
+    large = queries.cached_answer(store, f"large {store.url}", lambda: "l" * (queries.MAX_SHARED_BYTES + 1))
+    with store.connect() as conn:
+        shared = conn.execute(text("SELECT body FROM map_cache WHERE key LIKE 'answer:%'")).scalars().all()
+    assert shared == [small.decode()] and len(large) == queries.MAX_SHARED_BYTES + 1
+
+
 def test_postgis_connections_do_not_jit_compile(store: Store):
     """JIT compiling a cold map query cost more than running it (0.6 of 0.8 s at 100k)."""
     if store.backend_name != "postgis":
