@@ -125,6 +125,12 @@ def test_bulk_insert_and_read_back_exactly(store: Store):
         )
         s.commit()
     assert store.counts()["organizations"] == 501
+    # A row without a location is written without one.
+    unplaced = orgs_frame([102.6], [25.0], start=900)
+    unplaced.loc[0, "geometry"] = None
+    with store.connect() as conn:
+        store.insert_frame(conn, "organizations", unplaced)
+        assert conn.execute(text("SELECT geom IS NULL FROM organizations WHERE org_id = 'T00900'")).scalar()
 
 
 @pytest.fixture(params=["row_by_row", "rebuilt_index"])

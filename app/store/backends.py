@@ -467,9 +467,11 @@ class PostGISBackend(Backend):
                     copy.write_row(row)
                     count += 1
                 return count
-            ewkb = shapely.to_wkb(shapely.set_srid(geoms, SRID), hex=True, include_srid=True)
-            for row, g in zip(rows, ewkb, strict=True):
-                copy.write_row((*row, g))
+            # PostGIS reads "SRID=n;" before hex WKB: setting the SRID on every geometry to
+            # have shapely write it cost more than writing the WKB.
+            srid = f"SRID={SRID};"
+            for row, g in zip(rows, shapely.to_wkb(geoms, hex=True), strict=True):
+                copy.write_row((*row, None if g is None else srid + g))
                 count += 1
         return count
 
