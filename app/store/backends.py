@@ -278,8 +278,15 @@ class SpatiaLiteBackend(Backend):
                 conn.exec_driver_sql(sql, rows)
             return
         names = ", ".join([*columns, "geom"])
-        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID})){conflict}"
-        params = [(*row, g) for row, g in zip(rows, shapely.to_wkb(geoms), strict=True)]
+        if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
+            # Points (organizations, centers) by their coordinates: writing and parsing WKB for
+            # each cost 0.1 s more per 100,000.
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, MakePoint(?, ?, {SRID})){conflict}"
+            xy = shapely.get_coordinates(geoms).tolist()
+            params = [(*row, x, y) for row, (x, y) in zip(rows, xy, strict=True)]
+        else:
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID})){conflict}"
+            params = [(*row, g) for row, g in zip(rows, shapely.to_wkb(geoms), strict=True)]
         existing = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
         # A load large next to what the table holds: readers keep their WAL snapshot meanwhile.
         rebuild = len(params) >= BULK_REBUILD_ROWS and len(params) > existing
