@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from app.store import Store, StoreError, queries
+from app.store.backends import BULK_CACHE_KIB
 from app.store.models import Instructor, Organization, PartyOrg, Place
 
 from .conftest import POSTGRES_URL
@@ -199,6 +200,18 @@ def test_geometries_of_the_wrong_type_are_refused_in_bulk_as_row_by_row(store: S
         store.insert_frame(conn, "organizations", frame.drop(index=150))
     got = store.read_frame("organizations", ["org_id"], bbox=(102.6, 24.9, 102.7, 25.1))
     assert len(got) == 150 and triggers() == before
+
+
+def test_a_bulk_write_gives_back_its_page_cache(store: Store, monkeypatch):
+    """SQLite gets a large page cache for a bulk write only: every pooled connection keeping
+    256 MB would add up in each worker."""
+    if store.backend_name != "spatialite":
+        pytest.skip("PostgreSQL's buffers are the server's")
+    monkeypatch.setattr("app.store.backends.BULK_REBUILD_ROWS", 100)
+    with store.connect() as conn:
+        default = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        store.insert_frame(conn, "organizations", orgs_frame(np.full(150, 102.7), np.full(150, 25.0)))
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == default != -BULK_CACHE_KIB
 
 
 def test_kept_answers_are_compressed_with_lz4_on_postgis(store: Store):

@@ -167,6 +167,8 @@ def _sqlite_module():
 #: Writing at least this many rows in one go rebuilds the table's indexes once instead of
 #: updating them row by row; each backend adds a condition of its own.
 BULK_REBUILD_ROWS = 20_000
+#: Page cache (KiB) a SQLite connection may use during such a write.
+BULK_CACHE_KIB = 256 * 1024
 
 
 class SpatiaLiteBackend(Backend):
@@ -275,7 +277,8 @@ class SpatiaLiteBackend(Backend):
             sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}"
             rows = list(rows)
             if rows:  # an empty list would run the statement once, without parameters
-                conn.exec_driver_sql(sql, rows)
+                with self._roomy_cache(conn) if len(rows) >= BULK_REBUILD_ROWS else nullcontext():
+                    conn.exec_driver_sql(sql, rows)
             return
         names = ", ".join([*columns, "geom"])
         if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
@@ -290,9 +293,26 @@ class SpatiaLiteBackend(Backend):
         existing = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
         # A load large next to what the table holds: readers keep their WAL snapshot meanwhile.
         rebuild = len(params) >= BULK_REBUILD_ROWS and len(params) > existing
-        with self.built_once(conn, table) if rebuild else nullcontext():
-            with self._geometry_upkeep_once(conn, table) if rebuild else nullcontext():
-                conn.exec_driver_sql(sql, params)
+        with self._roomy_cache(conn) if len(params) >= BULK_REBUILD_ROWS else nullcontext():
+            with self.built_once(conn, table) if rebuild else nullcontext():
+                with self._geometry_upkeep_once(conn, table) if rebuild else nullcontext():
+                    conn.exec_driver_sql(sql, params)
+
+    @staticmethod
+    @contextmanager
+    def _roomy_cache(conn: Connection) -> Iterator[None]:
+        """A page cache of up to 256 MB for one bulk write, back to SQLite's 2 MB after it.
+
+        With 2 MB, building the R*Tree and the unique indexes of 1M organizations kept evicting
+        the pages they were about to change (SQL 25.6 s, 18.4 s with room); readers' connections
+        keep the small default.
+        """
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
     @contextmanager
     def _geometry_upkeep_once(self, conn: Connection, table: str) -> Iterator[None]:
