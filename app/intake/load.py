@@ -159,7 +159,8 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
                 given_extras["party_org_id"] = given_extras["party_org_id"].map(
                     lambda v: ";".join(sorted(v.split(";"))) if isinstance(v, str) else None
                 )
-        new, changed = _diff(rows, existing, key, update, checked.geometry is not None, stored_extras, given_extras)
+        stored = existing.set_index(key)
+        new, changed = _diff(rows, stored, key, update, checked.geometry is not None, stored_extras, given_extras)
         report.inserted, report.updated = int(new.sum()), int(changed.sum())
         report.unchanged = len(rows) - report.inserted - report.updated
         if dry_run:
@@ -168,7 +169,7 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         # 100,000 for a conflict that the comparison above already ruled out cost 0.3 s. Their
         # ids are taken first, so links need not read back every organization's id.
         ids = np.zeros(len(rows), dtype=np.int64)
-        ids[~new] = existing.set_index(key)["id"].reindex(rows.loc[~new, key]).to_numpy()
+        ids[~new] = stored["id"].reindex(rows.loc[~new, key]).to_numpy()
         if new.any():
             ids[new] = store.backend.new_ids(conn, kind.table, int(new.sum()))
             store.insert_frame(conn, kind.table, rows[new].assign(id=ids[new]))
@@ -209,9 +210,9 @@ def _org_extras(conn, frame: pd.DataFrame, present: set[str]) -> pd.DataFrame:
     return out[[c for c in ("party_org_id", "instructor") if c in present]]
 
 
-def _diff(rows, existing, key, update, spatial: bool, stored_extras: pd.DataFrame | None, given_extras):
-    """Masks of the file's rows that are new, and that differ from what is stored."""
-    stored = existing.set_index(key)
+def _diff(rows, stored, key, update, spatial: bool, stored_extras: pd.DataFrame | None, given_extras):
+    """Masks of the file's rows that are new, and that differ from what is stored (``stored``:
+    the stored rows indexed by ``key``)."""
     new = ~rows[key].isin(stored.index).to_numpy()
     changed = np.zeros(len(rows), dtype=bool)
     old = ~new

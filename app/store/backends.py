@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -273,30 +273,33 @@ class SpatiaLiteBackend(Backend):
 
     def _write(self, conn, table, columns, rows, geoms, conflict: str) -> None:
         marks = ", ".join(["?"] * len(columns))
+        names = ", ".join(columns)
         if geoms is None:
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}"
-            rows = list(rows)
-            if rows:  # an empty list would run the statement once, without parameters
-                with self._roomy_cache(conn) if len(rows) >= BULK_REBUILD_ROWS else nullcontext():
-                    conn.exec_driver_sql(sql, rows)
-            return
-        names = ", ".join([*columns, "geom"])
-        if len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
+            sql = f"INSERT INTO {table} ({names}) VALUES ({marks}){conflict}"
+            params = list(rows)
+            if not params:  # an empty list would run the statement once, without parameters
+                return
+        elif len(geoms) and (shapely.get_type_id(geoms) == 0).all() and not shapely.is_empty(geoms).any():
             # Points (organizations, centers) by their coordinates: writing and parsing WKB for
             # each cost 0.1 s more per 100,000.
-            sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, MakePoint(?, ?, {SRID})){conflict}"
+            sql = f"INSERT INTO {table} ({names}, geom) VALUES ({marks}, MakePoint(?, ?, {SRID})){conflict}"
             xy = shapely.get_coordinates(geoms).tolist()
             params = [(*row, x, y) for row, (x, y) in zip(rows, xy, strict=True)]
         else:
-            sql = f"INSERT INTO {table} ({names}) VALUES ({marks}, GeomFromWKB(?, {SRID})){conflict}"
+            sql = f"INSERT INTO {table} ({names}, geom) VALUES ({marks}, GeomFromWKB(?, {SRID})){conflict}"
             params = [(*row, g) for row, g in zip(rows, shapely.to_wkb(geoms), strict=True)]
-        existing = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
-        # A load large next to what the table holds: readers keep their WAL snapshot meanwhile.
-        rebuild = len(params) >= BULK_REBUILD_ROWS and len(params) > existing
-        with self._roomy_cache(conn) if len(params) >= BULK_REBUILD_ROWS else nullcontext():
-            with self.built_once(conn, table) if rebuild else nullcontext():
-                with self._geometry_upkeep_once(conn, table) if rebuild else nullcontext():
-                    conn.exec_driver_sql(sql, params)
+        bulk = len(params) >= BULK_REBUILD_ROWS
+        # A spatial load large next to what the table holds: readers keep their WAL snapshot meanwhile.
+        rebuild = (
+            bulk and geoms is not None and len(params) > conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+        )
+        with ExitStack() as upkeep:
+            if bulk:
+                upkeep.enter_context(self._roomy_cache(conn))
+            if rebuild:
+                upkeep.enter_context(self.built_once(conn, table))
+                upkeep.enter_context(self._geometry_upkeep_once(conn, table))
+            conn.exec_driver_sql(sql, params)
 
     @staticmethod
     @contextmanager
@@ -505,7 +508,7 @@ class PostGISBackend(Backend):
     def after_bulk_insert(self, conn, table) -> None:
         # Never backwards: another transaction may hold ids it took from the sequence but has
         # not committed yet.
-        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        sequence = _sequence(table)
         conn.execute(
             text(
                 f"SELECT setval({sequence}, GREATEST(COALESCE((SELECT max(id) FROM {table}), 0), "
@@ -517,11 +520,16 @@ class PostGISBackend(Backend):
         # One block of the sequence. Every other taker of these ids inserts into the table, and
         # this lock (held to commit; readers pass) keeps them waiting until the block is taken:
         # asking nextval once per row cost 0.3 s per 100,000.
-        sequence = f"pg_get_serial_sequence('{table}', 'id')"
+        sequence = _sequence(table)
         conn.exec_driver_sql(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
         start = conn.execute(text(f"SELECT nextval({sequence})")).scalar()
         conn.execute(text(f"SELECT setval({sequence}, :last)"), {"last": start + count - 1})
         return np.arange(start, start + count, dtype=np.int64)
+
+
+def _sequence(table: str) -> str:
+    """SQL naming the sequence that gives ``table`` its ids (PostgreSQL)."""
+    return f"pg_get_serial_sequence('{table}', 'id')"
 
 
 def backend_for(url: str) -> Backend:
