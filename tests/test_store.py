@@ -252,8 +252,8 @@ def _new_ids_in_own_transaction(store: Store, count: int) -> np.ndarray:
 
 def test_only_small_answers_are_shared_between_processes(store: Store):
     # Keys of their own per backend: this process keeps answers by key and data version.
-    small = queries.cached_answer(store, f"small {store.url}", lambda: "s" * 1000)
-    large = queries.cached_answer(store, f"large {store.url}", lambda: "l" * (queries.MAX_SHARED_BYTES + 1))
+    small = queries.cached_answer(store, f"small {store.url}", lambda _: "s" * 1000)
+    large = queries.cached_answer(store, f"large {store.url}", lambda _: "l" * (queries.MAX_SHARED_BYTES + 1))
     with store.connect() as conn:
         shared = conn.execute(text("SELECT body FROM map_cache WHERE key LIKE 'answer:%'")).scalars().all()
     assert shared == [small.decode()] and len(large) == queries.MAX_SHARED_BYTES + 1

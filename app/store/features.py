@@ -452,12 +452,8 @@ def items(store: Store, coll: Collection, page: Page) -> tuple[pd.DataFrame, np.
     return _typed(frame, coll), geoms, more
 
 
-def geojson_features(store: Store, coll: Collection, page: Page) -> tuple[list[str], bool]:
-    """One page of a collection as GeoJSON Feature texts, and whether more follow.
-
-    The database writes each feature: encoding 2,000 features row by row in Python cost more
-    than the query itself.
-    """
+def _feature(store: Store, coll: Collection) -> str:
+    """SQL of one item of ``q`` (the subquery of :func:`_read`) as a GeoJSON Feature text."""
     backend = store.backend
     geometry = backend.make_line("ST_Centroid(q.geom)", "q.end_geom") if coll.line_to else "q.geom"
     properties = [(name, backend.json_value(f"q.{name}", kind)) for name, (_, kind) in coll.properties.items()]
@@ -470,8 +466,31 @@ def geojson_features(store: Store, coll: Collection, page: Page) -> tuple[list[s
         ]
     )
     # As text: a driver would parse json into objects only to have them written out again.
-    _, rows = _read(store, coll, f"CAST({feature} AS TEXT)", page)
+    return f"CAST({feature} AS TEXT)"
+
+
+def geojson_features(store: Store, coll: Collection, page: Page) -> tuple[list[str], bool]:
+    """One page of a collection as GeoJSON Feature texts, and whether more follow.
+
+    The database writes each feature: encoding 2,000 features row by row in Python cost more
+    than the query itself.
+    """
+    _, rows = _read(store, coll, _feature(store, coll), page)
     return [row[0] for row in rows[: page.limit]], len(rows) > page.limit
+
+
+def feature_texts(store: Store, coll: Collection, run_id: int, ids: list[int]) -> dict[int, str]:
+    """The GeoJSON Feature texts of the items with internal ids ``ids`` (of a collection without
+    lines), as :func:`geojson_features` writes them, by id."""
+    columns = [f"{_expression(store, coll, name)} AS {name}" for name in coll.properties]
+    # Integers the caller read from the database, inlined: one statement whatever their number.
+    conditions = [c for c in (coll.where, f"t.id IN ({', '.join(str(int(i)) for i in ids)})") if c]
+    sql = (
+        f"SELECT q.item_id, {_feature(store, coll)} FROM (SELECT t.id AS item_id, {', '.join(columns)}, "
+        f"{coll.geom_alias}.geom AS geom FROM {coll.table} t {coll.joins}{_where(conditions)}) q"
+    )
+    with store.connect(transaction=False) as conn:
+        return dict(conn.execute(text(sql), {"run": run_id}).fetchall())
 
 
 def count(store: Store, coll: Collection, page: Page) -> int:

@@ -132,15 +132,25 @@ def data_facts(store: Store) -> dict:
     under (``industries``), kept per data version: every map page shows them, and counting a
     million rows takes PostgreSQL most of a second."""
     facts = cached_answer(
-        store, "data-facts", lambda: json.dumps({"counts": store.counts(), "industries": industries(store)})
+        store, "data-facts", lambda _: json.dumps({"counts": store.counts(), "industries": industries(store)})
     )
     return json.loads(facts)
 
 
-def latest_run_id(store: Store) -> int:
-    """The newest analysis run, or 0 when there is none."""
-    with store.connect() as conn:
-        return conn.execute(text("SELECT coalesce(max(id), 0) FROM analysis_runs")).scalar()
+#: The latest run of each database as of a data version: (version, run id) by store URL.
+_latest_runs: dict[str, tuple[int, int]] = {}
+
+
+def latest_run_id(store: Store, version: int | None = None) -> int:
+    """The newest analysis run, or 0 when there is none. Given the data ``version`` the caller
+    read, the answer is remembered for that version: a run is only ever stored by a write."""
+    if version is not None and _latest_runs.get(store.url, (None,))[0] == version:
+        return _latest_runs[store.url][1]
+    with store.connect(transaction=False) as conn:
+        run_id = conn.execute(text("SELECT coalesce(max(id), 0) FROM analysis_runs")).scalar()
+    if version is not None:
+        _latest_runs[store.url] = (version, run_id)
+    return run_id
 
 
 def organization_count(store: Store, bbox: BBox, limit: int, run_id: int, filters: dict[str, str]) -> int:
@@ -302,18 +312,20 @@ class _LocalAnswers:
 _local = _LocalAnswers(MAX_LOCAL_BYTES)
 
 
-def cached_answer(store: Store, key: str, compute: Callable[[], str]) -> bytes:
-    """``compute()`` as UTF-8, or its copy kept from the current data version: in this process's
-    memory, else in the shared ``map_cache``.
+def cached_answer(store: Store, key: str, compute: Callable[[int], str]) -> bytes:
+    """``compute(version)`` as UTF-8, or its copy kept from the current data version
+    (``version``): in this process's memory, else in the shared ``map_cache``.
 
     ``key`` must name everything the answer depends on besides the data (the request, the
     caller's scope); it is hashed. An answer computed while a write commits is kept under the
     version read before it, so it is never served as current.
     """
     digest = "answer:" + hashlib.sha256(key.encode()).hexdigest()
+    # Data versions are counted per database: a process's copies are kept per database too.
+    local = f"{store.url} {digest}"
     with store.connect(transaction=False) as conn:
         version = store.data_version(conn)
-        body = _local.get(digest, version)
+        body = _local.get(local, version)
         if body is not None:
             return body
         kept = conn.execute(
@@ -321,12 +333,12 @@ def cached_answer(store: Store, key: str, compute: Callable[[], str]) -> bytes:
         ).scalar()
     if kept is not None:
         body = kept.encode()
-        _local.put(digest, version, body)
+        _local.put(local, version, body)
         return body
-    text_body = compute()
+    text_body = compute(version)
     body = text_body.encode()
     if len(body) <= MAX_CACHED_BYTES:
-        _local.put(digest, version, body)
+        _local.put(local, version, body)
     if len(body) <= MAX_SHARED_BYTES:
         _keep(store, digest, version, text_body)
     return body

@@ -21,7 +21,7 @@ from sqlalchemy import select, text
 
 from ..db import get_store
 from ..services.analysis import compare_runs
-from ..store import features, queries
+from ..store import features, point_pages, queries
 from ..store.models import AREA_LEVELS, AnalysisRun
 from . import openapi
 from .params import BadParameter, parse_bbox, parse_int
@@ -190,13 +190,14 @@ def _coerce(name: str, raw: str, kind: str):
     return raw
 
 
-def _run_id(store, coll: features.Collection) -> int:
-    """The run a result collection is read from: ``run`` or the latest; 0 for plain layers."""
+def _run_id(store, coll: features.Collection, version: int | None = None) -> int:
+    """The run a result collection is read from: ``run`` or the latest (as of data ``version``
+    when known); 0 for plain layers."""
     if not coll.run:
         if "run" in request.args:
             raise BadParameter("run", "该集合不属于分析结果", "this collection holds no analysis results")
         return 0
-    latest = queries.latest_run_id(store)
+    latest = queries.latest_run_id(store, version)
     run_id = parse_int("run", request.args.get("run"), latest, 1 if "run" in request.args else 0, 2**31 - 1)
     if "run" in request.args:
         with store.connect() as conn:
@@ -269,9 +270,9 @@ def items(collection_id: str):
         )
     args = request.args.to_dict()
 
-    def geojson() -> str:
-        run_id = _run_id(store, coll)
-        found, more = features.geojson_features(store, coll, _page(q, run_id))
+    def geojson(version: int) -> str:
+        run_id = _run_id(store, coll, version)
+        found, more = point_pages.geojson_features(store, coll, _page(q, run_id), version)
         links = [
             _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
             _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
