@@ -250,13 +250,20 @@ def _new_ids_in_own_transaction(store: Store, count: int) -> np.ndarray:
         return store.backend.new_ids(conn, "organizations", count)
 
 
-def test_only_small_answers_are_shared_between_processes(store: Store):
-    # Keys of their own per backend: this process keeps answers by key and data version.
-    small = queries.cached_answer(store, f"small {store.url}", lambda _: "s" * 1000)
-    large = queries.cached_answer(store, f"large {store.url}", lambda _: "l" * (queries.MAX_SHARED_BYTES + 1))
+def test_only_small_answers_slow_to_compute_are_shared_between_processes(store: Store):
+    def slow(body: str):
+        def compute(_version: int) -> str:
+            time.sleep(queries.MIN_SHARED_SECONDS)
+            return body
+
+        return compute
+
+    small = queries.cached_answer(store, "small", slow("s" * 1000))
+    large = queries.cached_answer(store, "large", slow("l" * (queries.MAX_SHARED_BYTES + 1)))
+    quick = queries.cached_answer(store, "quick", lambda _: "q" * 1000)
     with store.connect() as conn:
         shared = conn.execute(text("SELECT body FROM map_cache WHERE key LIKE 'answer:%'")).scalars().all()
-    assert shared == [small.decode()] and len(large) == queries.MAX_SHARED_BYTES + 1
+    assert shared == [small.decode()] and len(large) == queries.MAX_SHARED_BYTES + 1 and quick == b"q" * 1000
 
 
 def test_postgis_connections_do_not_jit_compile(store: Store):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -272,6 +273,10 @@ MAX_CACHED_BYTES = 4_000_000
 #: there cost PostgreSQL 9 ms, a fifth of computing it, on every page of a client panning
 #: through new boxes; clusters, facts and statistics are far smaller.
 MAX_SHARED_BYTES = 256_000
+#: Least time computing an answer must have taken for it to be shared: sharing is a write
+#: (2.5 ms on SpatiaLite, 5 ms on PostgreSQL measured per small API page, and one commit
+#: more for eight clients to queue on), dearer than computing an empty or small page again.
+MIN_SHARED_SECONDS = 0.02
 MAX_CACHED_ANSWERS = 1000
 #: Bytes of answers each process also keeps in memory (least recently used go first).
 MAX_LOCAL_BYTES = 64 * 1024**2
@@ -335,11 +340,13 @@ def cached_answer(store: Store, key: str, compute: Callable[[int], str]) -> byte
         body = kept.encode()
         _local.put(local, version, body)
         return body
+    started = time.perf_counter()
     text_body = compute(version)
+    took = time.perf_counter() - started
     body = text_body.encode()
     if len(body) <= MAX_CACHED_BYTES:
         _local.put(local, version, body)
-    if len(body) <= MAX_SHARED_BYTES:
+    if len(body) <= MAX_SHARED_BYTES and took >= MIN_SHARED_SECONDS:
         _keep(store, digest, version, text_body)
     return body
 
