@@ -20,6 +20,7 @@ so an instance never serves data another instance has since changed.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -29,8 +30,11 @@ from sqlalchemy import text
 from . import Store, features
 from .features import PERSONAL, Collection, Page
 
-#: Bytes of Feature texts each process keeps over all layers; past it, they are read again.
-MAX_TEXT_BYTES = 256 * 1024**2
+#: Memory (bytes) of the Feature texts each process keeps over all layers; past it, they are
+#: read again. 100,000 organizations' texts take about 100 MB.
+MAX_TEXT_BYTES = 128 * 1024**2
+#: Layers (collection and run) each process keeps; a million points' positions take 32 MB.
+MAX_LAYERS = 4
 
 
 @dataclass
@@ -138,14 +142,17 @@ def _load(store: Store, coll: Collection, run_id: int, version: int) -> None:
         # Copies of older data versions of this database are of no further use.
         for key in [k for k, other in _layers.items() if k[0] == store.url and other.version < version]:
             del _layers[key]
-        current = _layers.get((store.url, coll.id, run_id))
-        if current is None or current.version <= version:
-            _layers[(store.url, coll.id, run_id)] = layer
+        key = (store.url, coll.id, run_id)
+        current = _layers.pop(key, None)
+        _layers[key] = layer if current is None or current.version <= version else current
+        while len(_layers) > MAX_LAYERS:  # the one loaded longest ago goes first
+            del _layers[next(iter(_layers))]
 
 
 def _keep(layer: _Layer, found: dict[int, str]) -> None:
     """Add texts to a layer, starting every layer over when the process's budget is spent."""
-    added = sum(len(t) for t in found.values())
+    # A str's own size and about as much again for its place in the dict.
+    added = sum(sys.getsizeof(t) + 100 for t in found.values())
     if sum(other.text_bytes for other in _layers.values()) + added > MAX_TEXT_BYTES:
         for other in _layers.values():
             other.texts, other.text_bytes = {}, 0
