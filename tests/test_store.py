@@ -16,7 +16,7 @@ from app.store import Store, StoreError, queries
 from app.store.backends import BULK_CACHE_KIB
 from app.store.models import Instructor, Organization, PartyOrg, Place
 
-from .conftest import POSTGRES_URL
+from .conftest import BACKENDS, POSTGRES_URL, _fresh_store
 
 
 def orgs_frame(lon, lat, start=1) -> gpd.GeoDataFrame:
@@ -432,3 +432,16 @@ def test_a_transaction_that_reads_first_waits_for_another_writer(store: Store, w
         other.join(timeout=60)
     with store.connect() as conn:
         assert store.data_version(conn) == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_database_made_anew_does_not_repeat_a_data_version(backend: str, tmp_path_factory):
+    """Processes keep answers per data version: a database created again (on PostGIS under the
+    same URL) must not count from where the last one did."""
+    versions = []
+    for _ in range(2):
+        store = _fresh_store(backend, tmp_path_factory, "anew")
+        with store.connect() as conn:
+            versions.append(store.data_version(conn))
+        store.engine.dispose()
+    assert versions[0] != versions[1]

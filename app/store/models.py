@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -276,7 +277,7 @@ data_version = Table(
     "data_version",
     Base.metadata,
     Column("id", Integer, primary_key=True),
-    Column("version", Integer, nullable=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 #: Derived answers (low-zoom map aggregates) shared by every app instance, valid for the data
@@ -285,7 +286,7 @@ map_cache = Table(
     "map_cache",
     Base.metadata,
     Column("key", String(500), primary_key=True),
-    Column("version", Integer, nullable=False),
+    Column("version", BigInteger, nullable=False),
     Column("body", Text, nullable=False),
 )
 

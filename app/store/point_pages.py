@@ -139,12 +139,13 @@ def _load(store: Store, coll: Collection, run_id: int, version: int) -> None:
     # Sorted by identifier, each point's row number is its rank.
     layer = _Layer(version, xy[by_x, 0], xy[by_x, 1], by_x, ids)
     with _lock:
-        # Copies of older data versions of this database are of no further use.
-        for key in [k for k, other in _layers.items() if k[0] == store.url and other.version < version]:
+        # Copies of other data versions of this database are of no further use (a version
+        # read later, if this one is already old, loads again).
+        for key in [k for k, other in _layers.items() if k[0] == store.url and other.version != version]:
             del _layers[key]
         key = (store.url, coll.id, run_id)
-        current = _layers.pop(key, None)
-        _layers[key] = layer if current is None or current.version <= version else current
+        _layers.pop(key, None)
+        _layers[key] = layer
         while len(_layers) > MAX_LAYERS:  # the one loaded longest ago goes first
             del _layers[next(iter(_layers))]
 
