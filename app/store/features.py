@@ -397,6 +397,15 @@ def _where(conditions: list[str]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
+def _item_columns(store: Store, coll: Collection) -> list[str]:
+    """The SELECT list of an item: its properties by name, ``geom`` and, for lines, ``end_geom``."""
+    columns = [f"{_expression(store, coll, name)} AS {name}" for name in coll.properties]
+    columns.append(f"{coll.geom_alias}.geom AS geom")
+    if coll.line_to:
+        columns.append(f"{coll.line_to} AS end_geom")
+    return columns
+
+
 def _read(store: Store, coll: Collection, output: str, page: Page) -> tuple[list[str], list]:
     """Names and rows of ``output`` over a page ``q`` of the collection: ``q`` holds up to
     ``page.limit + 1`` items (one more than asked tells that more follow) with the properties by name,
@@ -405,10 +414,7 @@ def _read(store: Store, coll: Collection, output: str, page: Page) -> tuple[list
     ``output`` is computed for the page's rows only: in the same SELECT as the sort, a database
     would compute it for every item in the box before keeping ``limit`` of them.
     """
-    columns = [f"{_expression(store, coll, name)} AS {name}" for name in coll.properties]
-    columns.append(f"{coll.geom_alias}.geom AS geom")
-    if coll.line_to:
-        columns.append(f"{coll.line_to} AS end_geom")
+    columns = _item_columns(store, coll)
     conditions, params = _conditions(store, coll, page.bbox, page.filters)
     keys = list(page.sortby)
     if coll.fid not in [name for name, _ in keys]:
@@ -480,17 +486,18 @@ def geojson_features(store: Store, coll: Collection, page: Page) -> tuple[list[s
 
 
 def feature_texts(store: Store, coll: Collection, run_id: int, ids: list[int]) -> dict[int, str]:
-    """The GeoJSON Feature texts of the items with internal ids ``ids`` (of a collection without
-    lines), as :func:`geojson_features` writes them, by id."""
-    columns = [f"{_expression(store, coll, name)} AS {name}" for name in coll.properties]
+    """The GeoJSON Feature texts of the items with internal ids ``ids``, as
+    :func:`geojson_features` writes them, by id."""
+    conditions, params = _conditions(store, coll, None, {})
     # Integers the caller read from the database, inlined: one statement whatever their number.
-    conditions = [c for c in (coll.where, f"t.id IN ({', '.join(str(int(i)) for i in ids)})") if c]
+    conditions.append(f"t.id IN ({', '.join(str(int(i)) for i in ids)})")
+    columns = ", ".join(["t.id AS item_id", *_item_columns(store, coll)])
     sql = (
-        f"SELECT q.item_id, {_feature(store, coll)} FROM (SELECT t.id AS item_id, {', '.join(columns)}, "
-        f"{coll.geom_alias}.geom AS geom FROM {coll.table} t {coll.joins}{_where(conditions)}) q"
+        f"SELECT q.item_id, {_feature(store, coll)} "
+        f"FROM (SELECT {columns} FROM {coll.table} t {coll.joins}{_where(conditions)}) q"
     )
     with store.connect(transaction=False) as conn:
-        return dict(conn.execute(text(sql), {"run": run_id}).fetchall())
+        return dict(conn.execute(text(sql), {**params, "run": run_id}).fetchall())
 
 
 def count(store: Store, coll: Collection, page: Page) -> int:

@@ -145,8 +145,9 @@ _latest_runs: dict[str, tuple[int, int]] = {}
 def latest_run_id(store: Store, version: int | None = None) -> int:
     """The newest analysis run, or 0 when there is none. Given the data ``version`` the caller
     read, the answer is remembered for that version: a run is only ever stored by a write."""
-    if version is not None and _latest_runs.get(store.url, (None,))[0] == version:
-        return _latest_runs[store.url][1]
+    remembered = _latest_runs.get(store.url)
+    if version is not None and remembered is not None and remembered[0] == version:
+        return remembered[1]
     with store.connect(transaction=False) as conn:
         run_id = conn.execute(text("SELECT coalesce(max(id), 0) FROM analysis_runs")).scalar()
     if version is not None:
