@@ -8,6 +8,7 @@ GB 11714-1997 (weights 3 7 9 10 5 8 4 2, modulus 11). Everything works on whole 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
@@ -46,9 +47,10 @@ def org_code_check_digits(first8: np.ndarray) -> np.ndarray:
 def valid_credit_codes(codes: np.ndarray) -> np.ndarray:
     """True where a code is 18 characters from the GB 32100 alphabet with a correct check character."""
     codes = np.asarray(codes, dtype=object)
-    text = np.array([c.strip().upper() if isinstance(c, str) else "" for c in codes], dtype="U18")
-    ok = np.char.str_len(text) == 18
-    values = _char_matrix(np.where(ok, text, "0" * 18), 18)
+    text = [c.strip().upper() for c in np.where(pd.isna(codes), "", codes).tolist()]
+    # The length is taken before the fixed-width copy below, which would cut a 19th character off unseen.
+    ok = np.fromiter(map(len, text), np.int64, len(text)) == 18
+    values = _char_matrix(np.where(ok, np.asarray(text, dtype=object), "0" * 18), 18)
     ok &= (values >= 0).all(axis=1)
     expected = (31 - (np.where(values[:, :17] < 0, 0, values[:, :17]) @ _CREDIT_WEIGHTS) % 31) % 31
     return ok & (expected == values[:, 17])
