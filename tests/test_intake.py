@@ -163,6 +163,22 @@ BAD_FILES = {
         "credit_code",
         "校验位",
     ),
+    "credit code one character too long": (
+        "orgs",
+        "a.csv",
+        f"{HEADER}\nB1,甲,企业,,91350100M000100Y430,1,0,,102.7,25.0,,否\n",
+        2,
+        "credit_code",
+        "格式或校验位错误",
+    ),
+    "count with a line break in its cell": (
+        "orgs",
+        "a.csv",
+        f'{HEADER}\nB1,甲,企业,,,12,0,,102.7,25.0,,否\nB2,乙,企业,,,"3\n4",0,,102.7,25.0,,否\n',
+        3,
+        "employees",
+        "不是有效的非负整数",
+    ),
     "unknown enum value": (
         "orgs",
         "a.csv",
@@ -569,6 +585,25 @@ def test_geojson_features_are_numbered_for_the_user(loaded: Store, tmp_path: Pat
     path = write(tmp_path / "centers.geojson", json.dumps(doc, ensure_ascii=False))
     report = import_file(loaded, "centers", path)
     assert [(i.row, i.column) for i in report.errors] == [(2, "level")]
+
+
+def test_a_last_feature_without_attributes_is_still_a_feature(loaded: Store, tmp_path: Path):
+    # Blank trailing rows of a spreadsheet are dropped; a feature is never blank: it has its geometry.
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"center_id": "C1", "name": "中心", "level": "社区"},
+                "geometry": {"type": "Point", "coordinates": [102.61, 24.96]},
+            },
+            {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [102.62, 24.97]}},
+        ],
+    }
+    path = write(tmp_path / "centers.geojson", json.dumps(doc, ensure_ascii=False))
+    report = import_file(loaded, "centers", path)
+    assert report.rows == 2
+    assert {(i.row, i.column) for i in report.errors} == {(2, "center_id"), (2, "name"), (2, "level")}
 
 
 def test_street_staff_import_only_within_their_street(loaded: Store, tmp_path: Path):

@@ -27,6 +27,8 @@ from .schema import YES_NO, Column, Kind, header_map
 CHINA_BOX = (73.0, 3.0, 136.0, 54.0)
 #: How far outside the loaded areas' extent a point may lie, in degrees (≈ 5 km).
 EXTENT_MARGIN = 0.05
+#: Cells of a column that are all plain counts (or empty), joined by line breaks.
+_PLAIN_COUNTS = re.compile(r"[0-9]{0,15}(?:\n[0-9]{0,15})*")
 _LIST_SEPARATORS = re.compile(r"(?:[;；,，、]\s*)+")
 _PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community"}
 
@@ -68,9 +70,12 @@ class _Issues:
         self.items: list[Issue] = []
 
     def add(self, mask, column: str, values, zh, en, severity: str = "error") -> None:
-        """Record an issue for every row where ``mask`` is true; ``zh``/``en`` may be per-row arrays."""
+        """Record an issue for every row where ``mask`` is true; ``zh``/``en`` may be per-row
+        arrays, ``values`` a function giving them (called only when a row is flagged)."""
         rows = np.flatnonzero(np.asarray(mask, dtype=bool))
-        values = np.asarray(values, dtype=object)
+        if not len(rows):
+            return
+        values = np.asarray(values() if callable(values) else values, dtype=object)
         for i in rows:
             self.items.append(
                 Issue(
@@ -190,6 +195,16 @@ def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
         )
         return codes.where(~empty, None)
     if column.type == "int":
+        text = values.tolist()
+        # Counts as people type them, plain digits, are read by int() itself: pandas' general
+        # number parser below cost 0.1 s a column for 100,000 rows, this a fifth of it.
+        if _PLAIN_COUNTS.fullmatch("\n".join(text)):
+            try:
+                parsed = np.fromiter((int(t) if t else column.default or 0 for t in text), np.int64, len(text))
+            except ValueError:  # a cell with a line break of its own: the general path reports it
+                pass
+            else:
+                return pd.Series(parsed, index=values.index)
         number = pd.to_numeric(values.str.replace(",", "", regex=False), errors="coerce")
         bad = ~empty & (number.isna() | (number % 1 != 0) | (number < 0))
         issues.add(bad, column.name, values, "不是有效的非负整数", "not a whole non-negative number")
@@ -218,12 +233,11 @@ def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
 
 def _lookup(values: pd.Series, lowercase_keys: dict) -> pd.Series:
     """``values`` looked up case-insensitively in a dict with lower-case keys (NaN where absent)."""
-    mapped = values.map(lowercase_keys).astype(object)
-    # Nearly every cell is spelled as a key already: only the others are lower-cased.
-    rest = mapped.isna() & (values != "")
-    if rest.any():
-        mapped[rest] = values[rest].str.lower().map(lowercase_keys)
-    return mapped
+    # A handful of distinct spellings per column: each is looked up once, not once per row
+    # ("True" in every row lower-cased 100,000 times cost 50 ms a column).
+    codes, spellings = pd.factorize(values.to_numpy(dtype=object))
+    found = [lowercase_keys.get(s, lowercase_keys.get(s.lower(), np.nan)) for s in spellings]
+    return pd.Series(np.asarray(found + [np.nan], dtype=object)[codes], index=values.index)
 
 
 def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.ndarray:
@@ -339,7 +353,10 @@ def _points_from_xy(frame, source_crs, context, fix_swapped, issues, rows) -> np
     box = _grown(context.extent) if context.extent is not None else CHINA_BOX
     straight = _in_box(x, y, box)
     swapped = usable & ~straight & _in_box(y, x, box)
-    pair = (lon_text + ", " + lat_text).to_numpy()
+
+    def pair() -> np.ndarray:
+        return (lon_text + ", " + lat_text).to_numpy()
+
     if fix_swapped:
         issues.add(swapped, "lon/lat", pair, "经纬度填反，已互换", "lon and lat were swapped; swapped back", "warning")
         x[swapped], y[swapped] = y[swapped], x[swapped].copy()
