@@ -43,6 +43,12 @@ def _statements(store: Store, call):
     return result, len(seen)
 
 
+def _database_page(store: Store, coll: features.Collection, page: features.Page) -> tuple[list[bytes], bool]:
+    """The page as the database writes it, in UTF-8 as the copy keeps it."""
+    texts, more = features.geojson_features(store, coll, page)
+    return [t.encode() for t in texts], more
+
+
 def _version(store: Store) -> int:
     with store.connect() as conn:
         return store.data_version(conn)
@@ -58,7 +64,7 @@ def test_kept_pages_are_the_database_pages(analyzed_store: Store, collection: st
     filled = 0
     for page in pages:
         assert point_pages.qualifies(analyzed_store, coll, page)
-        expected = features.geojson_features(analyzed_store, coll, page)
+        expected = _database_page(analyzed_store, coll, page)
         first = point_pages.geojson_features(analyzed_store, coll, page, version)
         # Asked again, the page comes from the copy alone: not one statement.
         again, statements = _statements(
@@ -67,6 +73,28 @@ def test_kept_pages_are_the_database_pages(analyzed_store: Store, collection: st
         assert first == again == expected and statements == 0
         filled += len(expected[0])
     assert filled > 0
+
+
+def test_a_layer_that_fits_the_budget_is_read_whole(analyzed_store: Store, monkeypatch):
+    """Once the copy has loaded, a page of ground never asked for before needs no statement:
+    every text was read with the positions. A layer larger than the budget keeps none ahead."""
+    run_id, version = queries.latest_run_id(analyzed_store), _version(analyzed_store)
+    pages = _pages(analyzed_store, run_id, count=10)[1:]
+    for budget, whole in ((point_pages.MAX_TEXT_BYTES, True), (50_000, False)):
+        monkeypatch.setattr(point_pages, "MAX_TEXT_BYTES", budget)
+        monkeypatch.setattr(point_pages, "_layers", {})
+        point_pages.geojson_features(analyzed_store, ORGS, pages[0], version)
+        point_pages.wait_for_loads()
+        layer = point_pages._layers[(analyzed_store.url, ORGS.id, run_id)]
+        assert len(layer.texts) == (len(layer.ids) if whole else 0)
+        for page in pages:
+            found, statements = _statements(
+                analyzed_store, lambda p=page: point_pages.geojson_features(analyzed_store, ORGS, p, version)
+            )
+            assert found == _database_page(analyzed_store, ORGS, page)
+            if found[0]:
+                assert (statements == 0) == whole
+                break
 
 
 def test_pages_that_need_the_database_go_there(analyzed_store: Store):
@@ -85,7 +113,7 @@ def test_pages_that_need_the_database_go_there(analyzed_store: Store):
 
 
 def test_a_small_text_budget_still_answers_every_page(analyzed_store: Store, monkeypatch):
-    budget = 5_000  # a few texts
+    budget = 2_000  # two or three texts
     monkeypatch.setattr(point_pages, "MAX_TEXT_BYTES", budget)
     monkeypatch.setattr(point_pages, "_layers", {})  # nothing kept by earlier tests
     run_id, version = queries.latest_run_id(analyzed_store), _version(analyzed_store)
@@ -95,7 +123,7 @@ def test_a_small_text_budget_still_answers_every_page(analyzed_store: Store, mon
     largest = returned = 0
     for page in pages:
         found = point_pages.geojson_features(analyzed_store, ORGS, page, version)
-        assert found == features.geojson_features(analyzed_store, ORGS, page)
+        assert found == _database_page(analyzed_store, ORGS, page)
         # Past the budget everything kept is dropped: what is kept fits, or is one page alone.
         size = sum(sys.getsizeof(t) + 100 for t in found[0])
         largest, returned = max(largest, size), returned + size

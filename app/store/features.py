@@ -485,12 +485,18 @@ def geojson_features(store: Store, coll: Collection, page: Page) -> tuple[list[s
     return [row[0] for row in rows[: page.limit]], len(rows) > page.limit
 
 
-def feature_texts(store: Store, coll: Collection, run_id: int, ids: list[int]) -> dict[int, str]:
-    """The GeoJSON Feature texts of the items with internal ids ``ids``, as
-    :func:`geojson_features` writes them, by id."""
+def feature_texts(
+    store: Store, coll: Collection, run_id: int, ids: list[int] | None = None, between: tuple[int, int] | None = None
+) -> dict[int, str]:
+    """The GeoJSON Feature texts of the items with internal ids ``ids`` (or ids from
+    ``between[0]`` to ``between[1]``), as :func:`geojson_features` writes them, by id."""
     conditions, params = _conditions(store, coll, None, {})
-    # Integers the caller read from the database, inlined: one statement whatever their number.
-    conditions.append(f"t.id IN ({', '.join(str(int(i)) for i in ids)})")
+    if ids is not None:
+        # Integers the caller read from the database, inlined: one statement whatever their number.
+        conditions.append(f"t.id IN ({', '.join(str(int(i)) for i in ids)})")
+    if between is not None:
+        conditions.append("t.id BETWEEN :first_id AND :last_id")
+        params = {**params, "first_id": between[0], "last_id": between[1]}
     columns = ", ".join(["t.id AS item_id", *_item_columns(store, coll)])
     sql = (
         f"SELECT q.item_id, {_feature(store, coll)} "

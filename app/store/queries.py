@@ -318,8 +318,8 @@ class _LocalAnswers:
 _local = _LocalAnswers(MAX_LOCAL_BYTES)
 
 
-def cached_answer(store: Store, key: str, compute: Callable[[int], str]) -> bytes:
-    """``compute(version)`` as UTF-8, or its copy kept from the current data version
+def cached_answer(store: Store, key: str, compute: Callable[[int], str | bytes]) -> bytes:
+    """``compute(version)`` as UTF-8 (it may answer UTF-8 itself), or its copy kept from the current data version
     (``version``): in this process's memory, else in the shared ``map_cache``.
 
     ``key`` must name everything the answer depends on besides the data (the request, the
@@ -342,13 +342,13 @@ def cached_answer(store: Store, key: str, compute: Callable[[int], str]) -> byte
         _local.put(local, version, body)
         return body
     started = time.perf_counter()
-    text_body = compute(version)
+    answer = compute(version)
     took = time.perf_counter() - started
-    body = text_body.encode()
+    body = answer if isinstance(answer, bytes) else answer.encode()
     if len(body) <= MAX_CACHED_BYTES:
         _local.put(local, version, body)
     if len(body) <= MAX_SHARED_BYTES and took >= MIN_SHARED_SECONDS:
-        _keep(store, digest, version, text_body)
+        _keep(store, digest, version, body.decode())
     return body
 
 

@@ -270,7 +270,7 @@ def items(collection_id: str):
         )
     args = request.args.to_dict()
 
-    def geojson(version: int) -> str:
+    def geojson(version: int) -> bytes:
         run_id = _run_id(store, coll, version)
         found, more = point_pages.geojson_features(store, coll, _page(q, run_id), version)
         links = [
@@ -292,7 +292,7 @@ def items(collection_id: str):
         }
         if coll.run:
             head["run"] = run_id or None
-        return json.dumps(head, ensure_ascii=False)[:-1] + ',"features":[' + ",".join(found) + "]}"
+        return json.dumps(head, ensure_ascii=False)[:-1].encode() + b',"features":[' + b",".join(found) + b"]}"
 
     # Pages are kept until the next write: views asked for again (a report's map, a client
     # reloading its layer) are answered without reading the data. Everything a page depends
