@@ -343,7 +343,11 @@
         .catch(function (e) { if (e.name !== "AbortError" && window.console) console.warn("hongtu", name, e); });
     }
 
+    // The organizations first: the layer people open the map for is asked for before the
+    // outlines and results drawn around it (a browser sends six requests at a time and the
+    // server's workers take them in turn).
     var layers = {
+      orgs: function (data) { renderOrgs(data, groups, cfg); },
       district: renderers.area("district"),
       street: renderers.area("street"),
       community: renderers.area("community"),
@@ -356,8 +360,7 @@
       gaps500: renderers.run({ color: "#1976d2", weight: 1, dashArray: "2 3", fillOpacity: 0.1 }, "500 米盲区"),
       sites: renderers.run({}, "建议新建阵地"),
       pairings: renderers.pairings,
-      branches: renderers.branches,
-      orgs: function (data) { renderOrgs(data, groups, cfg); }
+      branches: renderers.branches
     };
     Object.keys(layers).forEach(function (name) {
       if (name !== "orgs" && !groups[name]) delete layers[name];

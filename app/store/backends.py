@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import StoreError
-from .models import SRID
+from .models import SRID, Base
 
 
 class Backend:
@@ -226,6 +226,14 @@ class SpatiaLiteBackend(Backend):
     def prepare(self, conn: Connection) -> None:
         if conn.execute(text("SELECT CheckSpatialMetaData()")).scalar() < 1:
             conn.execute(text("SELECT InitSpatialMetaData(0, 'WGS84')"))
+
+    def bbox_clause(self, table: str, alias: str) -> str:
+        geom = Base.metadata.tables[table].c.get("geom") if table in Base.metadata.tables else None
+        if geom is not None and geom.type.geometry_type == "POINT":
+            # A point meets a box exactly when its bounding box does: GEOS asked 100,000 times
+            # was a quarter of a city-wide cluster view's 0.8 s.
+            return f"{self.index_clause(table, alias)} AND MbrIntersects({alias}.geom, {self.envelope()})"
+        return super().bbox_clause(table, alias)
 
     def index_clause(self, table: str, alias: str) -> str:
         # SpatiaLite's R*Tree is only consulted through the SpatialIndex virtual table.
