@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -87,6 +88,18 @@ def _write_failure(exc: DBAPIError) -> str | None:
     if exc.connection_invalidated or (code or "").startswith("08") or "server closed the connection" in text_:
         return "数据库连接中断，未写入任何数据 / the database connection was lost: nothing was written"
     return None
+
+
+@functools.cache
+def migration_head() -> str:
+    """The revision of the newest migration, read from the migration scripts once per process."""
+    # Imported here: alembic takes 0.25 s to import, which commands that never migrate skip.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head()
 
 
 class Store:
@@ -211,16 +224,10 @@ class Store:
 
     def schema_outdated(self) -> bool:
         """True when the schema exists but an older Hongtu made it (``hongtu init-db`` upgrades it)."""
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(_MIGRATIONS))
-        head = ScriptDirectory.from_config(cfg).get_current_head()
         with self.connect() as conn:
             if not self.engine.dialect.has_table(conn, "alembic_version"):
                 return False
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() != head
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() != migration_head()
 
     def counts(self) -> dict[str, int]:
         """Row counts of the data tables."""
@@ -234,10 +241,15 @@ class Store:
         """True when no data table holds a row."""
         return not any(self.counts().values())
 
-    def extent(self, table: str) -> tuple[float, float, float, float] | None:
-        """Bounding box (WGS-84) of a table's geometries, or None when it has none."""
+    def extent(self, table: str, where: dict[str, object] | None = None) -> tuple[float, float, float, float] | None:
+        """Bounding box (WGS-84) of a table's geometries (of the rows whose columns equal
+        ``where``'s values), or None when it has none."""
+        where = where or {}
+        condition = " AND ".join(f"{column} = :w_{column}" for column in where)
         with self.connect() as conn:
-            box = conn.execute(text(self.backend.extent_sql(table))).one()
+            box = conn.execute(
+                text(self.backend.extent_sql(table, condition)), {f"w_{c}": v for c, v in where.items()}
+            ).one()
         return None if box[0] is None else tuple(float(v) for v in box)
 
     def clear(self, conn: Connection) -> None:

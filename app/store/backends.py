@@ -47,8 +47,9 @@ class Backend:
         """SQL for the box bound to ``:minx, :miny, :maxx, :maxy`` as a polygon."""
         raise NotImplementedError
 
-    def extent_sql(self, table: str) -> str:
-        """SQL answering one row (minx, miny, maxx, maxy) of the geometries of ``table``."""
+    def extent_sql(self, table: str, where: str = "") -> str:
+        """SQL answering one row (minx, miny, maxx, maxy) of the geometries of ``table``
+        (of its rows meeting the SQL condition ``where``)."""
         raise NotImplementedError
 
     def is_true(self, predicate: str) -> str:
@@ -245,8 +246,12 @@ class SpatiaLiteBackend(Backend):
     def envelope(self) -> str:
         return f"BuildMbr(:minx, :miny, :maxx, :maxy, {SRID})"
 
-    def extent_sql(self, table: str) -> str:
-        return f"SELECT MbrMinX(e), MbrMinY(e), MbrMaxX(e), MbrMaxY(e) FROM (SELECT Extent(geom) AS e FROM {table})"
+    def extent_sql(self, table: str, where: str = "") -> str:
+        condition = f" WHERE {where}" if where else ""
+        return (
+            "SELECT MbrMinX(e), MbrMinY(e), MbrMaxX(e), MbrMaxY(e) "
+            f"FROM (SELECT Extent(geom) AS e FROM {table}{condition})"
+        )
 
     def json_object(self, members) -> str:
         return "json_object(" + ", ".join(f"'{key}', {value}" for key, value in members) + ")"
@@ -419,9 +424,11 @@ class PostGISBackend(Backend):
     def envelope(self) -> str:
         return f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {SRID})"
 
-    def extent_sql(self, table: str) -> str:
+    def extent_sql(self, table: str, where: str = "") -> str:
+        condition = f" WHERE {where}" if where else ""
         return (
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {table}) s"
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+            f"FROM (SELECT ST_Extent(geom) AS e FROM {table}{condition}) s"
         )
 
     def json_object(self, members) -> str:

@@ -186,10 +186,12 @@ def index():
     if store.scope:
         # Staff see their own area, fitted, with the rest veiled.
         return _map_page(store, facts, build_city_map((0, 0), area=area_focus(store, store.scope)))
-    districts = store.read_frame("areas", ["code"], where={"level": "district"})
-    if districts.empty:
+    # The districts' bounds from the database: reading their outlines for it was half of a
+    # new worker's first map page.
+    bounds = store.extent("areas", where={"level": "district"})
+    if bounds is None:
         return render_template("empty.html", counts=facts["counts"])
-    minx, miny, maxx, maxy = districts.total_bounds
+    minx, miny, maxx, maxy = bounds
     # Start where community centers are densest (the urban core), not at the centre of the
     # rural extent: their median position.
     seats = store.read_frame("service_centers", ["id"], where={"level": "community"})
