@@ -35,8 +35,9 @@ from .features import PERSONAL, Collection, Page
 #: Memory (bytes) of the Feature texts each process keeps over all layers; past it, they are
 #: read again. 100,000 organizations' texts take about 72 MB.
 MAX_TEXT_BYTES = 128 * 1024**2
-#: Texts read per statement when a layer's texts are read whole.
+#: Texts read per statement when a layer's texts are read whole, and in the first statement.
 FILL_BATCH = 20_000
+FIRST_FILL_BATCH = 2_000
 #: Layers (collection and run) each process keeps; a million points' positions take 32 MB.
 MAX_LAYERS = 4
 
@@ -163,23 +164,27 @@ def _fill(store: Store, coll: Collection, run_id: int, layer: _Layer) -> None:
 
     A map panning over new ground otherwise asks the database for most of each page: 2,000
     texts took 50 ms on PostGIS at 100,000 organizations, several times the page's other work.
-    Read in ranges of ids, the whole layer took 1 s. The first range tells the size of all.
+    Read in ranges of ids, the whole layer took 1 s. A small first range tells the size of
+    all, so a layer too large for the budget (a million organizations) costs one small query.
     """
     key = (store.url, coll.id, run_id)
     ids = np.sort(layer.ids)
-    for start in range(0, len(ids), FILL_BATCH):
-        chunk = ids[start : start + FILL_BATCH]
-        found = _encoded(features.feature_texts(store, coll, run_id, between=(int(chunk[0]), int(chunk[-1]))))
+    starts = [0, *range(min(FIRST_FILL_BATCH, len(ids)), len(ids), FILL_BATCH)]
+    for start, end in zip(starts, [*starts[1:], len(ids)], strict=True):
+        if start == end:
+            continue
+        texts = _encoded(features.feature_texts(store, coll, run_id, between=(int(ids[start]), int(ids[end - 1]))))
         with _lock:
             if _layers.get(key) is not layer:  # replaced by a newer version meanwhile
                 return
-            found = {i: t for i, t in found.items() if i not in layer.texts}
-            added = _size(found.values())
             others = sum(other.text_bytes for other in _layers.values() if other is not layer)
-            expected = added * len(ids) / max(len(chunk), 1) if start == 0 else added
-            if others + layer.text_bytes + expected > MAX_TEXT_BYTES:
+            if start == 0 and others + _size(texts.values()) / max(len(texts), 1) * len(ids) > MAX_TEXT_BYTES:
                 return
-            layer.texts.update(found)
+            fresh = {i: t for i, t in texts.items() if i not in layer.texts}
+            added = _size(fresh.values())
+            if others + layer.text_bytes + added > MAX_TEXT_BYTES:
+                return
+            layer.texts.update(fresh)
             layer.text_bytes += added
 
 
