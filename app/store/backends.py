@@ -166,8 +166,9 @@ def _sqlite_module():
 
 
 #: Writing at least this many rows in one go rebuilds the table's indexes once instead of
-#: updating them row by row; each backend adds a condition of its own.
-BULK_REBUILD_ROWS = 20_000
+#: updating them row by row; each backend adds a condition of its own. (At 20,000, 10,000
+#: organizations went into SpatiaLite row by row: 0.6 s instead of 0.39.)
+BULK_REBUILD_ROWS = 2_000
 #: Page cache (KiB) a SQLite connection may use during such a write.
 BULK_CACHE_KIB = 256 * 1024
 
