@@ -178,6 +178,9 @@ def copy_ready(store: Store) -> float:
     organizations (the first page, from the database, and loading the copy meanwhile: the
     positions, then the texts when they fit the budget)."""
     coll = features.COLLECTIONS["organizations"]
+    # As in a gunicorn worker, this database's copy is the only one held (the last size's or
+    # backend's texts would otherwise take the budget).
+    point_pages.drop_copies()
     with store.connect() as conn:
         store.data_changed(conn)
         version = store.data_version(conn)

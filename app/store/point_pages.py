@@ -116,6 +116,12 @@ def wait_for_loads(timeout: float = 60) -> None:
         thread.join(timeout)
 
 
+def drop_copies() -> None:
+    """Forget every kept copy, as a new worker starts (for benchmarks)."""
+    with _lock:
+        _layers.clear()
+
+
 def _ready(store: Store, coll: Collection, run_id: int, version: int) -> _Layer | None:
     """The loaded copy of the layer, or None while it loads (a load is started if none is)."""
     key = (store.url, coll.id, run_id)
