@@ -566,41 +566,33 @@ def test_upload_page_escapes_values_and_refuses_bad_files(loaded: Store, tmp_pat
     assert template.status_code == 200 and template.data[:2] == b"PK"
 
 
-def test_geojson_features_are_numbered_for_the_user(loaded: Store, tmp_path: Path):
+def centers_geojson(tmp: Path, *features: tuple[dict, list[float]]) -> Path:
+    """A GeoJSON file of points: each feature's properties and coordinates."""
     doc = {
         "type": "FeatureCollection",
         "features": [
-            {
-                "type": "Feature",
-                "properties": {"center_id": "C1", "name": "中心", "level": "社区"},
-                "geometry": {"type": "Point", "coordinates": [102.61, 24.96]},
-            },
-            {
-                "type": "Feature",
-                "properties": {"center_id": "C2", "name": "中心二", "level": "小区"},
-                "geometry": {"type": "Point", "coordinates": [102.62, 24.97]},
-            },
+            {"type": "Feature", "properties": properties, "geometry": {"type": "Point", "coordinates": xy}}
+            for properties, xy in features
         ],
     }
-    path = write(tmp_path / "centers.geojson", json.dumps(doc, ensure_ascii=False))
+    return write(tmp / "centers.geojson", json.dumps(doc, ensure_ascii=False))
+
+
+def test_geojson_features_are_numbered_for_the_user(loaded: Store, tmp_path: Path):
+    path = centers_geojson(
+        tmp_path,
+        ({"center_id": "C1", "name": "中心", "level": "社区"}, [102.61, 24.96]),
+        ({"center_id": "C2", "name": "中心二", "level": "小区"}, [102.62, 24.97]),
+    )
     report = import_file(loaded, "centers", path)
     assert [(i.row, i.column) for i in report.errors] == [(2, "level")]
 
 
 def test_a_last_feature_without_attributes_is_still_a_feature(loaded: Store, tmp_path: Path):
     # Blank trailing rows of a spreadsheet are dropped; a feature is never blank: it has its geometry.
-    doc = {
-        "type": "FeatureCollection",
-        "features": [
-            {
-                "type": "Feature",
-                "properties": {"center_id": "C1", "name": "中心", "level": "社区"},
-                "geometry": {"type": "Point", "coordinates": [102.61, 24.96]},
-            },
-            {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [102.62, 24.97]}},
-        ],
-    }
-    path = write(tmp_path / "centers.geojson", json.dumps(doc, ensure_ascii=False))
+    path = centers_geojson(
+        tmp_path, ({"center_id": "C1", "name": "中心", "level": "社区"}, [102.61, 24.96]), ({}, [102.62, 24.97])
+    )
     report = import_file(loaded, "centers", path)
     assert report.rows == 2
     assert {(i.row, i.column) for i in report.errors} == {(2, "center_id"), (2, "name"), (2, "level")}
