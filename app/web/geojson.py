@@ -70,6 +70,6 @@ def _collection(features: Iterable[str], extra: dict | None) -> str:
     return head + '"features":[' + ",".join(features) + "]}"
 
 
-def geojson_response(body: str | bytes) -> Response:
+def geojson_response(body: str) -> Response:
     """A ``application/geo+json`` response."""
     return Response(body, mimetype="application/geo+json")

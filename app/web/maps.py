@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 import geopandas as gpd
@@ -36,8 +35,6 @@ SIMPLE_LAYERS = {
 CACHED_ZOOM = 13
 #: Result layers of the latest analysis run: name → feature kind.
 RUN_LAYERS = {"hotspots": "hotspot", "gaps": "gap_1000", "gaps500": "gap_500", "sites": "site"}
-#: Every layer ``/map/data/<layer>`` draws (see ``layer_geojson``).
-MAP_LAYERS = frozenset({*AREA_LEVELS, *SIMPLE_LAYERS, *RUN_LAYERS, "pairings", "branches", "orgs"})
 
 
 def _display_crs() -> str:
@@ -223,20 +220,10 @@ def data(layer: str):
     crs = _display_crs()
     bbox, zoom = _bbox(crs), _zoom()
     filters = filters_from(request.args) if layer == "orgs" else {}
-    if layer not in MAP_LAYERS:
+    body = layer_geojson(get_store(), layer, bbox, zoom, crs, filters, current_app.config["HONGTU_POINT_LIMIT"])
+    if body is None:
         return jsonify({"error": f"layer: 未知图层 / unknown layer {layer!r}", "parameter": "layer"}), 404
-    store, limit = get_store(), current_app.config["HONGTU_POINT_LIMIT"]
-    # A view asked for again — the city's opening view by every visitor, a reloaded page, a
-    # street's view by its staff — is answered from the kept answer until the next write:
-    # drawing the communities again took 70 ms, the city's clusters 65 ms (at 5,000 organizations).
-    # Everything the answer depends on besides the data is in the key.
-    key = json.dumps(
-        ["map-data", layer, bbox, zoom, crs, sorted(filters.items()), limit, store.scope, store.contacts],
-        ensure_ascii=False,
-    )
-    return geojson_response(
-        queries.cached_answer(store, key, lambda _version: layer_geojson(store, layer, bbox, zoom, crs, filters, limit))
-    )
+    return geojson_response(body)
 
 
 def layer_geojson(
