@@ -90,6 +90,17 @@ def _write_failure(exc: DBAPIError) -> str | None:
     return None
 
 
+def _equal_to(table: str, alias: str, where: dict[str, object]) -> tuple[list[str], dict[str, object]]:
+    """SQL conditions (and parameters) that columns of ``table`` (as ``alias``) equal ``where``'s values."""
+    conditions, params = [], {}
+    for column, value in where.items():
+        if column not in Base.metadata.tables[table].c:
+            raise KeyError(f"{table} has no column {column!r}")
+        conditions.append(f"{alias}.{column} = :w_{column}")
+        params[f"w_{column}"] = value
+    return conditions, params
+
+
 @functools.cache
 def migration_head() -> str:
     """The revision of the newest migration, read from the migration scripts once per process."""
@@ -244,12 +255,9 @@ class Store:
     def extent(self, table: str, where: dict[str, object] | None = None) -> tuple[float, float, float, float] | None:
         """Bounding box (WGS-84) of a table's geometries (of the rows whose columns equal
         ``where``'s values), or None when it has none."""
-        where = where or {}
-        condition = " AND ".join(f"{column} = :w_{column}" for column in where)
+        conditions, params = _equal_to(table, table, where or {})
         with self.connect() as conn:
-            box = conn.execute(
-                text(self.backend.extent_sql(table, condition)), {f"w_{c}": v for c, v in where.items()}
-            ).one()
+            box = conn.execute(text(self.backend.extent_sql(table, " AND ".join(conditions))), params).one()
         return None if box[0] is None else tuple(float(v) for v in box)
 
     def clear(self, conn: Connection) -> None:
@@ -348,11 +356,9 @@ class Store:
         if self.scope is not None:
             conditions.append(self.scope_condition(table, "t"))
             params.update(self.scope_params())
-        for column in where or {}:
-            if column not in Base.metadata.tables[table].c:
-                raise KeyError(f"{table} has no column {column!r}")
-            conditions.append(f"t.{column} = :w_{column}")
-            params[f"w_{column}"] = where[column]
+        equal, equal_params = _equal_to(table, "t", where or {})
+        conditions += equal
+        params.update(equal_params)
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         sql += " ORDER BY t.id"
