@@ -183,15 +183,23 @@ def _fill(store: Store, coll: Collection, run_id: int, layer: _Layer) -> None:
         with _lock:
             if _layers.get(key) is not layer:  # replaced by a newer version meanwhile
                 return
-            others = sum(other.text_bytes for other in _layers.values() if other is not layer)
-            if start == 0 and others + _size(texts.values()) / max(len(texts), 1) * len(ids) > MAX_TEXT_BYTES:
-                return
+            kept = _kept_bytes()
+            if start == 0:
+                # The first range's texts, scaled to the whole layer, in place of what it holds now.
+                whole = _size(texts.values()) / max(len(texts), 1) * len(ids)
+                if kept - layer.text_bytes + whole > MAX_TEXT_BYTES:
+                    return
             fresh = {i: t for i, t in texts.items() if i not in layer.texts}
             added = _size(fresh.values())
-            if others + layer.text_bytes + added > MAX_TEXT_BYTES:
+            if kept + added > MAX_TEXT_BYTES:
                 return
             layer.texts.update(fresh)
             layer.text_bytes += added
+
+
+def _kept_bytes() -> int:
+    """Bytes the process spends on texts over all layers (the caller holds ``_lock``)."""
+    return sum(layer.text_bytes for layer in _layers.values())
 
 
 def _encoded(texts: dict[int, str]) -> dict[int, bytes]:
@@ -207,7 +215,7 @@ def _size(texts) -> int:
 def _keep(layer: _Layer, found: dict[int, bytes]) -> None:
     """Add texts to a layer, starting every layer over when the process's budget is spent."""
     added = _size(found.values())
-    if sum(other.text_bytes for other in _layers.values()) + added > MAX_TEXT_BYTES:
+    if _kept_bytes() + added > MAX_TEXT_BYTES:
         for other in _layers.values():
             other.texts, other.text_bytes = {}, 0
     layer.texts.update(found)
