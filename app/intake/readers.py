@@ -197,12 +197,10 @@ def _strip(frame: pd.DataFrame, drop_blank_tail: bool = True) -> pd.DataFrame:
         # column cost a third of reading the file.
         if stripped != values or not isinstance(frame[column].dtype, pd.StringDtype):
             frame[column] = stripped
-    if not drop_blank_tail:
-        return frame.reset_index(drop=True)
     # Spreadsheets often carry trailing blank rows; they are not data. Looked for only when
     # the last row is blank: comparing every cell of a 100,000-row file cost 0.1 s.
-    if len(frame) == 0 or not (frame.iloc[-1] == "").all():
-        return frame.reset_index(drop=True)
-    blank = (frame == "").all(axis=1).to_numpy()
-    last = len(frame) - int(np.argmax(~blank[::-1])) if (~blank).any() else 0
+    last = len(frame)
+    if drop_blank_tail and last and (frame.iloc[-1] == "").all():
+        blank = (frame == "").all(axis=1).to_numpy()
+        last = last - int(np.argmax(~blank[::-1])) if (~blank).any() else 0
     return frame.iloc[:last].reset_index(drop=True)

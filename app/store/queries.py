@@ -333,8 +333,8 @@ _local = _LocalAnswers(MAX_LOCAL_BYTES)
 
 
 def cached_answer(store: Store, key: str, compute: Callable[[int], str | bytes]) -> bytes:
-    """``compute(version)`` as UTF-8 (it may answer UTF-8 itself), or its copy kept from the current data version
-    (``version``): in this process's memory, else in the shared ``map_cache``.
+    """``compute(version)`` as UTF-8 (it may answer UTF-8 itself), or its copy kept from the
+    current data version (``version``): in this process's memory, else in the shared ``map_cache``.
 
     ``key`` must name everything the answer depends on besides the data (the request, the
     caller's scope); it is hashed. An answer computed while a write commits is kept under the
