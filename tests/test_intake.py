@@ -566,6 +566,15 @@ def test_upload_page_escapes_values_and_refuses_bad_files(loaded: Store, tmp_pat
     assert template.status_code == 200 and template.data[:2] == b"PK"
 
 
+def test_trailing_blank_rows_of_a_spreadsheet_are_not_data(loaded: Store, tmp_path: Path):
+    blank = "," * HEADER.count(",")
+    path = orgs_csv(tmp_path, GOOD_ROWS[0], blank, GOOD_ROWS[2], blank, blank)
+    report = import_file(loaded, "orgs", path)
+    # The blank row between data rows is a row with empty required values; the two at the end are not rows.
+    assert report.rows == 3
+    assert {(i.row, i.column) for i in report.errors} >= {(3, "org_id"), (3, "name")}
+
+
 def centers_geojson(tmp: Path, *features: tuple[dict, list[float]]) -> Path:
     """A GeoJSON file of points: each feature's properties and coordinates."""
     doc = {
