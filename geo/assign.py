@@ -44,32 +44,22 @@ def locate(points: np.ndarray, polygons: np.ndarray, tolerance_m: float = 0.0) -
     return index, snapped
 
 
-#: Polygons with at most this many vertices are tested with a plain vectorized point-in-polygon;
-#: more complex ones (district borders) with GEOS prepared geometries.
-SIMPLE_VERTICES = 64
-
-
 def _contains_pairs(points: np.ndarray, polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(polygon, point) index pairs where the polygon contains the point.
 
     The tree is built on the points and queried with the polygons (~3× faster than asking each
-    point for its polygon); for simple polygons the bounding-box candidates are then tested in
-    one vectorized ``contains_xy`` call, about twice as fast as GEOS's per-pair predicate.
+    point for its polygon); the bounding-box candidates are then tested in one ``contains_xy``
+    call on prepared polygons. Prepared, a polygon answers from an index of its edges: at 1M
+    points this took 0.2–0.35 s where GEOS's ``contains`` predicate in the tree query took
+    1.2–1.6 s (7,881 grids, 150 streets, 14 districts), and the 4.6M candidates of 10k places
+    0.43 s where unprepared ``contains_xy`` took 1.4 s.
     """
     tree = STRtree(points)
+    poly_i, point_i = tree.query(polygons)
     xy = shapely.get_coordinates(points)
-    simple = shapely.get_num_coordinates(polygons) <= SIMPLE_VERTICES
-    parts = []
-    if simple.any():
-        which = np.flatnonzero(simple)
-        poly_i, point_i = tree.query(polygons[which])
-        inside = shapely.contains_xy(polygons[which][poly_i], xy[point_i, 0], xy[point_i, 1])
-        parts.append((which[poly_i[inside]], point_i[inside]))
-    if (~simple).any():
-        which = np.flatnonzero(~simple)
-        poly_i, point_i = tree.query(polygons[which], predicate="contains")
-        parts.append((which[poly_i], point_i))
-    return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
+    shapely.prepare(polygons)
+    inside = shapely.contains_xy(polygons[poly_i], xy[point_i, 0], xy[point_i, 1])
+    return poly_i[inside], point_i[inside]
 
 
 def assign_areas(points: np.ndarray, polygons: pd.DataFrame, tolerance_m: float = 50.0) -> pd.DataFrame:
