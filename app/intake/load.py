@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import text
 
+from ..bulk import collector_paused
 from ..store import Store
 from .issues import IntakeError, Issue, write_report
 from .readers import read_table
@@ -89,6 +90,7 @@ def load_context(store: Store, kind: Kind | None = None) -> Context:
     return context
 
 
+@collector_paused()
 def import_file(
     store: Store,
     kind_name: str,

@@ -22,6 +22,7 @@ from geo import assign, branches, coverage, grid, pairing, siting
 from geo.crs import metric_epsg
 from geo.joins import Joins, MemoryJoins
 
+from ..bulk import collector_paused
 from ..store import Store
 from ..store.models import (
     AnalysisRun,
@@ -384,6 +385,7 @@ def _sites(
     )
 
 
+@collector_paused()
 def run_analysis(store: Store, params: Parameters, note: str | None = None) -> tuple[int, Results]:
     """Load, analyze and store a run; return its id and results."""
     started = time.perf_counter()
