@@ -169,6 +169,8 @@ def _sqlite_module():
 #: updating them row by row; each backend adds a condition of its own. (At 20,000, 10,000
 #: organizations went into SpatiaLite row by row: 0.6 s instead of 0.39.)
 BULK_REBUILD_ROWS = 2_000
+#: PostgreSQL's statistics target for the ANALYZE after such a write (300 × it rows sampled).
+ANALYZE_TARGET = 30
 #: Page cache (KiB) a SQLite connection may use during such a write.
 BULK_CACHE_KIB = 256 * 1024
 
@@ -472,8 +474,12 @@ class PostGISBackend(Backend):
     def _restat(conn, table: str, count: int) -> None:
         # Until autovacuum gets to it (a minute or more) the planner keeps the table's old
         # statistics: after reloading 100k organizations and storing a run, a street's API page
-        # took 12 s (a nested loop over the whole run), 75 ms once analyzed.
+        # took 12 s (a nested loop over the whole run), 75 ms once analyzed. A sample of 9,000
+        # rows (statistics target 30, not 100) gives the planner what these tables' queries ask
+        # of it — row counts, a few categories, the points' extent — at a third of the cost
+        # (0.1 s instead of 0.3 for 100k organizations).
         if count >= BULK_REBUILD_ROWS:
+            conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {ANALYZE_TARGET}")
             conn.exec_driver_sql(f"ANALYZE {table}")
 
     def _first_load(self, conn, table: str, count: int):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -88,6 +89,8 @@ party_org_coverage = Table(
     Base.metadata,
     Column("party_org_id", ForeignKey("party_orgs.id", ondelete="CASCADE"), primary_key=True),
     Column("organization_id", ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True),
+    # The key leads with the party organization; an organization's links are found by this.
+    Index("ix_party_org_coverage_organization", "organization_id"),
 )
 
 
@@ -101,7 +104,7 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     org_type: Mapped[str] = mapped_column(String(16), index=True)
     industry: Mapped[str | None] = mapped_column(String(64), index=True)
-    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))
     employees: Mapped[int] = mapped_column(Integer, default=0)
     #: Full members (正式党员) only; probationary members do not count towards a branch.
     party_members: Mapped[int] = mapped_column(Integer, default=0)
@@ -221,6 +224,7 @@ run_organizations = Table(
     Column("pair_distance_m", Float),
     Column("reach_distance_m", Float),
     Column("hotspot", Integer),
+    Index("ix_run_organizations_status", "run_id", "status"),
 )
 
 #: Counts and rates per area (district … grid), place, industry and the whole city.
