@@ -310,6 +310,8 @@ class Store:
             values = frame[c]
             if isinstance(values.dtype, pd.DatetimeTZDtype):
                 values = self.backend.adapt_datetimes(values)
+            elif pd.api.types.is_bool_dtype(values.dtype):
+                values = self.backend.adapt_booleans(values)
             elif isinstance(types[c].type, JSON):
                 values = values.map(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
             # Column by column as Python objects, missing as None: converting the whole frame

@@ -141,6 +141,10 @@ class Backend:
         """Timezone-aware timestamps as the driver wants them."""
         return pd.Series(values.dt.to_pydatetime(), index=values.index, dtype=object)
 
+    def adapt_booleans(self, values: pd.Series) -> pd.Series:
+        """Booleans as the driver binds them fastest."""
+        return values
+
 
 def _assignments(update: Sequence[str], spatial: bool) -> str:
     """The SET list of an ``ON CONFLICT … DO UPDATE`` (same syntax on SQLite and PostgreSQL)."""
@@ -226,6 +230,13 @@ class SpatiaLiteBackend(Backend):
     def adapt_datetimes(self, values: pd.Series) -> pd.Series:
         # SQLAlchemy's SQLite DateTime reads back naive UTC in this exact format.
         return values.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def adapt_booleans(self, values: pd.Series) -> pd.Series:
+        # SQLite stores them as 0 and 1 anyway. Its Python drivers bind an int at once but look
+        # for an adapter for every bool (a subclass of int), and pysqlite3 raises and catches
+        # an error each time: two flag columns took inserting 100,000 organizations from 0.21
+        # to 0.43 s.
+        return values.astype("Int64")
 
     def prepare(self, conn: Connection) -> None:
         if conn.execute(text("SELECT CheckSpatialMetaData()")).scalar() < 1:
