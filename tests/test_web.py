@@ -248,6 +248,38 @@ def test_cached_clusters_follow_an_import(store: Store, tmp_path):
     assert "<b>601</b>" in page and '<option value="测试新行业">' in page
 
 
+def test_an_analysis_run_leaves_the_city_maps_opening_clusters_kept(store: Store, tmp_path):
+    """The first visitor after a run reads the opening view's clusters instead of grouping every
+    organization; they are the clusters the database gives, and an import drops them."""
+    import pandas as pd
+
+    from app.intake import import_file
+    from app.intake.export import export_kind
+    from app.services.analysis import Parameters, run_analysis
+    from app.services.demo import load_demo
+    from app.store import queries
+
+    load_demo(store, n_orgs=600, seed=3)
+    run_id, _ = run_analysis(store, Parameters())
+    lat, lon = queries.city_center(store)
+    pixel = queries.pixel_degrees(queries.CITY_ZOOM)
+    screen = (lon - 640 * pixel, lat - 400 * pixel, lon + 640 * pixel, lat + 400 * pixel)  # 1280 × 800
+    cell = queries.cluster_cell(queries.CITY_ZOOM)
+    kept = queries.cached_clusters(store, screen, cell, run_id, compute=False)
+    assert kept is not None
+    clusters, box = kept
+    fresh = queries.organization_clusters(store, box, cell, run_id)
+    assert sorted((c["gx"], c["gy"], c["n"], c["blank"]) for c in clusters) == sorted(
+        (c["gx"], c["gy"], c["n"], c["blank"]) for c in fresh
+    )
+    assert sum(c["n"] for c in clusters) > 100
+    export_kind(store, "orgs", "csv", tmp_path / "orgs.csv")
+    rows = pd.read_csv(tmp_path / "orgs.csv", dtype=str, encoding="utf-8-sig")
+    rows.iloc[:1].assign(**{rows.columns[1]: "改了名的组织"}).to_csv(tmp_path / "one.csv", index=False)
+    assert import_file(store, "orgs", tmp_path / "one.csv").updated == 1
+    assert queries.cached_clusters(store, screen, cell, run_id, compute=False) is None
+
+
 def test_security_headers_on_every_answer(client):
     for path in ("/", "/area/", "/api", f"/map/data/district?bbox={URBAN_BOX}&zoom=10", "/vendor/leaflet/leaflet.js"):
         headers = client.get(path).headers

@@ -23,7 +23,7 @@ from geo.crs import metric_epsg
 from geo.joins import Joins, MemoryJoins
 
 from ..bulk import collector_paused
-from ..store import Store
+from ..store import Store, queries
 from ..store.models import (
     AnalysisRun,
     run_areas,
@@ -395,6 +395,8 @@ def run_analysis(store: Store, params: Parameters, note: str | None = None) -> t
     results = analyze(inputs, params, joins)
     results.timings = {"load": round(loaded - started, 3), **results.timings}
     run_id = _store(store, inputs, params, results, started, note)
+    if store.scope is None:
+        queries.warm_city_view(store, run_id)
     return run_id, results
 
 

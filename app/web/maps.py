@@ -186,20 +186,10 @@ def index():
     if store.scope:
         # Staff see their own area, fitted, with the rest veiled.
         return _map_page(store, facts, build_city_map((0, 0), area=area_focus(store, store.scope)))
-    # The districts' bounds from the database: reading their outlines for it was half of a
-    # new worker's first map page.
-    bounds = store.extent("areas", where={"level": "district"})
-    if bounds is None:
+    center = queries.city_center(store)
+    if center is None:
         return render_template("empty.html", counts=facts["counts"])
-    minx, miny, maxx, maxy = bounds
-    # Start where community centers are densest (the urban core), not at the centre of the
-    # rural extent: their median position.
-    seats = store.read_frame("service_centers", ["id"], where={"level": "community"})
-    if len(seats):
-        lon, lat = np.median(shapely.get_coordinates(seats.geometry.values), axis=0)
-    else:
-        lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
-    return _map_page(store, facts, build_city_map((lat, lon), zoom=12))
+    return _map_page(store, facts, build_city_map(center, zoom=queries.CITY_ZOOM))
 
 
 def _map_page(store, facts: dict, m) -> str:
@@ -234,7 +224,7 @@ def layer_geojson(
     Organizations come as points when at most ``point_limit`` match ``filters``, else as clusters.
     """
     # One screen pixel at this zoom, in degrees: the finest detail worth sending.
-    pixel = 360.0 / (256 * 2**zoom)
+    pixel = queries.pixel_degrees(zoom)
     if layer in AREA_LEVELS:
         frame = store.read_frame("areas", ["code", "name", "level"], bbox=bbox, where={"level": layer})
         frame["geometry"] = shapely.simplify(frame.geometry.values, pixel)
@@ -287,9 +277,7 @@ def layer_geojson(
     if layer == "orgs":
         limit = point_limit
         run_id, filters = queries.latest_run_id(store), filters or {}
-        # About one cluster per 64 screen pixels; the lattice is fixed per zoom so clusters
-        # stay put while panning.
-        cell = pixel * 64
+        cell = queries.cluster_cell(zoom)
         # Cached tiles that already hold more than the limit inside the view settle it for
         # clusters without counting (at 1M organizations the count is the slow part).
         cached = (

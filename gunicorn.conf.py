@@ -1,0 +1,18 @@
+"""gunicorn settings for Hongtu; gunicorn reads this file from the directory it starts in."""
+
+import gc
+
+
+def post_worker_init(worker) -> None:
+    """Make a new worker's first answers as fast as its later ones.
+
+    Every template is compiled now rather than by the first page that needs it, and what the
+    worker made while starting (modules, the app, compiled templates: about 200,000 objects)
+    is moved out of the cyclic collector's sight with ``gc.freeze``: it lives as long as the
+    worker, and the first full collection, which scanned all of it, had fallen inside the
+    first map page (0.12 of its 0.26 s at 100k organizations).
+    """
+    env = worker.wsgi.jinja_env
+    for name in env.list_templates(extensions=("html",)):
+        env.get_template(name)
+    gc.freeze()
