@@ -275,11 +275,14 @@ def cached_clusters(
                 by_tile[ij].append(c)
         for ij in missing:
             clusters += by_tile[ij]
-        with store.connect() as conn:
-            conn.execute(
-                text("INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) ON CONFLICT (key) DO NOTHING"),
-                [{"k": keys[ij], "v": version, "b": json.dumps(by_tile[ij])} for ij in missing],
-            )
+        try:
+            with store.connect() as conn:
+                conn.execute(
+                    text("INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) ON CONFLICT (key) DO NOTHING"),
+                    [{"k": keys[ij], "v": version, "b": json.dumps(by_tile[ij])} for ij in missing],
+                )
+        except (StoreError, OperationalError):
+            pass  # as with _keep: tiles that cannot be kept (a busy or read-only database) are still answered
     box = (cols[0] * tile, rows_[0] * tile, (cols[-1] + 1) * tile, (rows_[-1] + 1) * tile)
     return clusters, box
 
