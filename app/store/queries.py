@@ -12,12 +12,14 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from . import Store, StoreError
@@ -275,14 +277,11 @@ def cached_clusters(
                 by_tile[ij].append(c)
         for ij in missing:
             clusters += by_tile[ij]
-        try:
-            with store.connect() as conn:
-                conn.execute(
-                    text("INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) ON CONFLICT (key) DO NOTHING"),
-                    [{"k": keys[ij], "v": version, "b": json.dumps(by_tile[ij])} for ij in missing],
-                )
-        except (StoreError, OperationalError):
-            pass  # as with _keep: tiles that cannot be kept (a busy or read-only database) are still answered
+        with _keeping(store) as conn:
+            conn.execute(
+                text("INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) ON CONFLICT (key) DO NOTHING"),
+                [{"k": keys[ij], "v": version, "b": json.dumps(by_tile[ij])} for ij in missing],
+            )
     box = (cols[0] * tile, rows_[0] * tile, (cols[-1] + 1) * tile, (rows_[-1] + 1) * tile)
     return clusters, box
 
@@ -421,29 +420,37 @@ def cached_answer(store: Store, key: str, compute: Callable[[int], str | bytes])
     return body
 
 
-def _keep(store: Store, key: str, version: int, body: str) -> None:
-    """Store an answer for every instance; an answer that cannot be kept (the database busy
-    with an import, or read-only) is still answered."""
+@contextmanager
+def _keeping(store: Store) -> Iterator[Connection]:
+    """A transaction that keeps answers in ``map_cache`` for every instance. When it cannot be
+    written (the database busy with an import, or read-only) it is dropped, and the answer is
+    still given."""
     try:
         with store.connect() as conn:
-            # A write first: a SQLite transaction that read before writing cannot wait for
-            # another writer and fails at once.
-            conn.execute(
-                text(
-                    "DELETE FROM map_cache WHERE key LIKE 'answer:%' "
-                    "AND (SELECT count(*) FROM map_cache WHERE key LIKE 'answer:%') >= :most"
-                ),
-                {"most": MAX_CACHED_ANSWERS},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) "
-                    "ON CONFLICT (key) DO UPDATE SET version = excluded.version, body = excluded.body"
-                ),
-                {"k": key, "v": version, "b": body},
-            )
+            yield conn
     except (StoreError, OperationalError):
         pass
+
+
+def _keep(store: Store, key: str, version: int, body: str) -> None:
+    """Store an answer for every instance (see ``_keeping``)."""
+    with _keeping(store) as conn:
+        # A write first: a SQLite transaction that read before writing cannot wait for
+        # another writer and fails at once.
+        conn.execute(
+            text(
+                "DELETE FROM map_cache WHERE key LIKE 'answer:%' "
+                "AND (SELECT count(*) FROM map_cache WHERE key LIKE 'answer:%') >= :most"
+            ),
+            {"most": MAX_CACHED_ANSWERS},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) "
+                "ON CONFLICT (key) DO UPDATE SET version = excluded.version, body = excluded.body"
+            ),
+            {"k": key, "v": version, "b": body},
+        )
 
 
 def inside_count(clusters: list[dict], bbox: BBox, cell_deg: float) -> int:
