@@ -8,8 +8,11 @@ positions the way the user sees them: spreadsheet rows (header = row 1) or featu
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
+import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -17,14 +20,21 @@ import numpy as np
 import pandas as pd
 
 from .issues import IntakeError
+from .spatial_file import DRIVERS, read_spatial
 
 TABULAR = (".csv", ".xlsx")
-SPATIAL = (".geojson", ".json", ".gpkg", ".shp", ".zip")
+SPATIAL = (*DRIVERS, ".zip")
 SUPPORTED = TABULAR + SPATIAL
 #: Uncompressed bytes a zipped Shapefile may expand to, and the largest ratio allowed
 #: (guards against decompression bombs).
-ZIP_MAX_BYTES = 2 * 1024**3
+ZIP_MAX_BYTES = 1024**3
 ZIP_MAX_RATIO = 200
+#: Parts of a zipped Shapefile that are unpacked; anything else in the zip is left packed.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+#: Zips unpacked at once by one process, and how long another waits for its turn (seconds).
+MAX_EXTRACTIONS = 2
+EXTRACT_WAIT_SECONDS = 30
+_EXTRACTIONS = threading.BoundedSemaphore(MAX_EXTRACTIONS)
 
 
 @dataclass
@@ -110,45 +120,39 @@ def _read_csv(path: Path, encoding: str | None) -> RawTable:
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    # openpyxl parses with defusedxml when it is installed (a dependency): entity expansion
+    # ("billion laughs") and external entities raise instead of running.
     try:
-        book = pd.ExcelFile(path, engine="openpyxl")
-    except Exception as exc:  # openpyxl raises zip, XML and key errors for damaged files
+        with pd.ExcelFile(path, engine="openpyxl") as book:
+            if sheet is not None and sheet not in book.sheet_names:
+                raise IntakeError(
+                    f"找不到工作表 {sheet!r}，现有：{'、'.join(book.sheet_names)}",
+                    f"no sheet named {sheet!r}; the workbook has: {', '.join(book.sheet_names)}",
+                )
+            frame = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
+    except IntakeError:
+        raise
+    except Exception as exc:  # openpyxl raises zip, XML, entity and key errors for damaged files
         raise IntakeError(
-            f"不是有效的 Excel（.xlsx）文件，可能已损坏或被截断（{type(exc).__name__}）",
-            f"not a valid Excel (.xlsx) file; it may be damaged or truncated ({type(exc).__name__})",
+            f"不是有效的 Excel（.xlsx）文件，可能已损坏或被截断，或含有不安全的 XML（{type(exc).__name__}）",
+            f"not a valid Excel (.xlsx) file; it may be damaged, truncated or hold unsafe XML ({type(exc).__name__})",
         ) from None
-    if sheet is not None and sheet not in book.sheet_names:
-        raise IntakeError(
-            f"找不到工作表 {sheet!r}，现有：{'、'.join(book.sheet_names)}",
-            f"no sheet named {sheet!r}; the workbook has: {', '.join(book.sheet_names)}",
-        )
-    with book:
-        frame = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
     return RawTable(_strip(frame), None, first_row=2, file_crs=None)
 
 
 def _read_spatial(path: Path) -> RawTable:
-    import pyogrio
-
-    try:
-        gdf = pyogrio.read_dataframe(path)
-    except Exception as exc:  # GDAL reports damage in many ways
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise IntakeError(
-            f"无法读取空间数据文件，可能已损坏或格式不符：{message}",
-            f"cannot read the spatial file; it may be damaged or not what its extension says: {message}",
-        ) from None
+    read = read_spatial(path)
     file_crs = None
-    if gdf.crs is not None and gdf.crs.to_epsg() not in (4326, 4490):
-        epsg = gdf.crs.to_epsg()
-        file_crs = f"EPSG:{epsg}" if epsg else gdf.crs.to_wkt()
-    attributes = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    if read.crs is not None and read.crs.to_epsg() not in (4326, 4490):
+        epsg = read.crs.to_epsg()
+        file_crs = f"EPSG:{epsg}" if epsg else read.crs.to_wkt()
+    attributes = read.attributes
     for column in attributes.columns:
         attributes[column] = attributes[column].map(_as_text)
     return RawTable(
         # A feature without attributes still has its geometry: no row is dropped as blank.
         _strip(attributes, drop_blank_tail=False),
-        np.asarray(gdf.geometry.values),
+        read.geometry,
         first_row=1,
         file_crs=file_crs,
         row_label="要素 feature",
@@ -158,25 +162,65 @@ def _read_spatial(path: Path) -> RawTable:
 def _read_zipped_shapefile(path: Path) -> RawTable:
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, OSError):
         raise IntakeError("不是有效的 zip 文件，可能已损坏", "not a valid zip file; it may be damaged") from None
-    with archive, tempfile.TemporaryDirectory() as tmp:
-        total = 0
-        for info in archive.infolist():
-            name = PurePosixPath(info.filename)
-            if name.is_absolute() or ".." in name.parts or ":" in info.filename:
-                raise IntakeError(f"zip 中含有不安全的路径 {info.filename!r}", f"unsafe path in zip: {info.filename!r}")
-            total += info.file_size
-            if total > ZIP_MAX_BYTES or (info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO):
-                raise IntakeError("zip 解压后过大（疑似压缩炸弹）", "zip expands too much (a decompression bomb?)")
-        shapefiles = [n for n in archive.namelist() if n.lower().endswith(".shp")]
-        if len(shapefiles) != 1:
+    with archive:
+        members = _shapefile_members(archive)
+        if not _EXTRACTIONS.acquire(timeout=EXTRACT_WAIT_SECONDS):
             raise IntakeError(
-                f"zip 中应恰有一个 .shp 文件，实际 {len(shapefiles)} 个",
-                f"the zip must hold exactly one .shp file, it holds {len(shapefiles)}",
+                "其他导入正在解压文件，请稍后重试", "other imports are unpacking files right now: retry in a minute"
             )
-        archive.extractall(tmp)
-        return _read_spatial(Path(tmp) / shapefiles[0])
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                shp = _extract(archive, members, Path(tmp))
+                return _read_spatial(shp)
+        finally:
+            _EXTRACTIONS.release()
+
+
+def _shapefile_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The parts of the one Shapefile in ``archive``, checked before a byte is unpacked."""
+    total = 0
+    for info in archive.infolist():
+        name = PurePosixPath(info.filename)
+        if name.is_absolute() or ".." in name.parts or ":" in info.filename:
+            raise IntakeError(f"zip 中含有不安全的路径 {info.filename!r}", f"unsafe path in zip: {info.filename!r}")
+        total += info.file_size
+        if total > ZIP_MAX_BYTES or (info.compress_size and info.file_size / info.compress_size > ZIP_MAX_RATIO):
+            raise IntakeError(
+                f"zip 解压后过大（上限 {ZIP_MAX_BYTES // 1024**2} MB，疑似压缩炸弹）",
+                f"the zip expands too much (the limit is {ZIP_MAX_BYTES // 1024**2} MB; a decompression bomb?)",
+            )
+    shapefiles = [i for i in archive.infolist() if i.filename.lower().endswith(".shp") and not i.is_dir()]
+    if len(shapefiles) != 1:
+        raise IntakeError(
+            f"zip 中应恰有一个 .shp 文件，实际 {len(shapefiles)} 个",
+            f"the zip must hold exactly one .shp file, it holds {len(shapefiles)}",
+        )
+    stem = shapefiles[0].filename[:-4]
+    return [i for i in archive.infolist() if i.filename[: len(stem)] == stem and _is_part(i.filename[len(stem) :])]
+
+
+def _is_part(suffix: str) -> bool:
+    return suffix.lower() in SHAPEFILE_PARTS
+
+
+def _extract(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], folder: Path) -> Path:
+    """Unpack the Shapefile's parts flat into ``folder`` under fixed names; answers the .shp.
+
+    The declared sizes were checked; ``ZipFile.open`` never yields more than a member declares,
+    and a damaged member (bad CRC, truncated) is reported instead of half-written."""
+    shp = folder / "upload.shp"
+    for info in members:
+        target = folder / f"upload{info.filename[-4:].lower()}"
+        try:
+            with archive.open(info) as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink, 1024 * 1024)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            raise IntakeError(
+                f"zip 中的 {info.filename!r} 已损坏（{exc}）", f"{info.filename!r} in the zip is damaged ({exc})"
+            ) from None
+    return shp
 
 
 def _as_text(value) -> str:

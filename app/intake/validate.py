@@ -25,6 +25,12 @@ from .schema import YES_NO, Column, Kind, header_map
 
 #: Where coordinates may lie when no areas are loaded yet (mainland China, generously).
 CHINA_BOX = (73.0, 3.0, 136.0, 54.0)
+#: Vertices one geometry, and one file, may hold: a boundary drawn at survey detail has tens
+#: of thousands; beyond these, validating and repairing it would tie up a worker for minutes.
+MAX_VERTICES = 250_000
+MAX_FILE_VERTICES = 5_000_000
+#: How far (degrees, ≈ 10 m) a jurisdiction-bound user's rows may reach over its boundary.
+JURISDICTION_TOLERANCE = 1e-4
 #: How far outside the loaded areas' extent a point may lie, in degrees (≈ 5 km).
 EXTENT_MARGIN = 0.05
 #: Cells of a column that are all plain counts (or empty), joined by line breaks.
@@ -254,13 +260,14 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
     else:
         geoms = np.full(n, None, dtype=object)
         column = "lon/lat"
+    geoms, too_big = _bounded(geoms, column, issues)
     # Rows given by lon/lat are checked (and their problems reported) on the way in.
     from_xy = np.zeros(n, dtype=bool)
     if {"lon", "lat"} <= set(frame.columns) and kind.geometry in ("point", "any"):
-        from_xy = shapely.is_missing(geoms) & ~_wkt_reported(frame)
+        from_xy = shapely.is_missing(geoms) & ~_wkt_reported(frame) & ~too_big
         geoms[from_xy] = _points_from_xy(frame, source_crs, context, fix_swapped, issues, from_xy)
     missing = shapely.is_missing(geoms)
-    issues.add(missing & ~from_xy & ~_wkt_reported(frame), column, blank, "缺少几何", "geometry is missing")
+    issues.add(missing & ~from_xy & ~_wkt_reported(frame) & ~too_big, column, blank, "缺少几何", "geometry is missing")
     type_id = shapely.get_type_id(geoms)
     wanted = {"point": (0, 4), "polygon": (3, 6), "any": (0, 3, 6)}[kind.geometry]
     wrong = ~missing & ~np.isin(type_id, wanted)
@@ -317,13 +324,72 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
         outside = np.zeros(n, dtype=bool)
         outside[ok] = ~_in_box(shapely.get_x(points), shapely.get_y(points), _grown(context.extent))
         issues.add(outside, column, blank, "不在已载入区划范围内", "outside the extent of the loaded areas")
-    if context.jurisdiction is not None and kind.name != "areas":
+    if context.jurisdiction is not None:
         # Points from lon/lat included (``ok`` leaves them out: they were checked on the way in).
         placed = ~shapely.is_missing(geoms) & ~wrong & ~out_of_range
-        beyond = np.zeros(n, dtype=bool)
-        beyond[placed] = ~shapely.intersects(context.jurisdiction[1], geoms[placed])
-        issues.add(beyond, column, blank, "不在您的管辖范围内", "outside your jurisdiction")
+        _inside_jurisdiction(kind, frame, geoms, placed, column, context.jurisdiction, issues)
     return geoms
+
+
+def _inside_jurisdiction(kind, frame, geoms, placed, column, jurisdiction, issues) -> None:
+    """A jurisdiction-bound user's located rows must lie inside the jurisdiction as stored (not
+    as any polygon of this file), and its own boundary is not theirs to redraw."""
+    code, polygon = jurisdiction
+    n = len(frame)
+    own = np.zeros(n, dtype=bool)
+    if kind.name == "areas" and "code" in frame:
+        own = placed & (frame["code"].to_numpy(dtype=object) == code)
+        redrawn = np.zeros(n, dtype=bool)
+        redrawn[own] = ~shapely.equals_exact(geoms[own], polygon, JURISDICTION_TOLERANCE)
+        issues.add(
+            redrawn,
+            column,
+            np.full(n, code),
+            "不能修改本辖区的边界（请联系全市管理员）",
+            "you may not redraw your own jurisdiction's boundary (ask the city's administrators)",
+        )
+    rest = placed & ~own
+    beyond = np.zeros(n, dtype=bool)
+    beyond[rest] = ~shapely.covered_by(geoms[rest], _grown_polygon(polygon))
+    issues.add(
+        beyond,
+        column,
+        np.full(n, ""),
+        f"不在您的管辖范围 {code} 内（须完全位于辖区边界以内）",
+        f"outside your jurisdiction {code} (it must lie wholly inside its boundary)",
+    )
+
+
+def _grown_polygon(polygon):
+    # A shared boundary digitised twice never matches to the last digit.
+    return shapely.buffer(polygon, JURISDICTION_TOLERANCE)
+
+
+def _bounded(geoms: np.ndarray, column: str, issues: _Issues) -> tuple[np.ndarray, np.ndarray]:
+    """``geoms`` without those too large to check, and which they were: a geometry over
+    ``MAX_VERTICES`` is refused by its row, every one when the file holds over ``MAX_FILE_VERTICES``."""
+    vertices = shapely.get_num_coordinates(geoms)
+    huge = vertices > MAX_VERTICES
+    issues.add(
+        huge,
+        column,
+        vertices,
+        f"几何的顶点过多（上限 {MAX_VERTICES:,}），请先简化",
+        f"the geometry has too many vertices (the limit is {MAX_VERTICES:,}): simplify it first",
+    )
+    if int(vertices.sum()) > MAX_FILE_VERTICES:
+        issues.file(
+            column,
+            f"文件的顶点总数 {int(vertices.sum()):,} 超过上限 {MAX_FILE_VERTICES:,}，请简化或分批导入",
+            f"the file holds {int(vertices.sum()):,} vertices, over the limit of {MAX_FILE_VERTICES:,}: "
+            "simplify it or import it in parts",
+        )
+        huge[:] = True
+    if huge.any():
+        geoms = geoms.copy()
+        # Left out of every later check (make_valid on a million vertices takes half a minute).
+        geoms[huge] = None
+    return geoms, huge
 
 
 def _wkt_reported(frame: pd.DataFrame) -> np.ndarray:
