@@ -241,10 +241,27 @@ class Store:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar() != migration_head()
 
     def counts(self) -> dict[str, int]:
-        """Row counts of the data tables."""
+        """Row counts of the data tables; for a scoped store, of the rows inside the scope (party
+        organizations and instructors: those of organizations inside it)."""
+        if self.scope is None:
+            with self.connect() as conn:
+                return {
+                    name: conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar()
+                    for name in DATA_TABLES
+                }
+        inside = f"SELECT o.id FROM organizations o WHERE {self.scope_condition('organizations', 'o')}"
+        linked = {
+            "party_orgs": (
+                f"SELECT count(DISTINCT party_org_id) FROM party_org_coverage WHERE organization_id IN ({inside})"
+            ),
+            "instructors": f"SELECT count(*) FROM instructors WHERE organization_id IN ({inside})",
+        }
         with self.connect() as conn:
             return {
-                name: conn.execute(select(func.count()).select_from(Base.metadata.tables[name])).scalar()
+                name: conn.execute(
+                    text(linked.get(name) or f"SELECT count(*) FROM {name} t WHERE {self.scope_condition(name, 't')}"),
+                    self.scope_params(),
+                ).scalar()
                 for name in DATA_TABLES
             }
 

@@ -117,6 +117,13 @@ def _area_condition(code: str | None) -> str:
     return "" if code is None else f" AND r.{level_of(code)}_code = :code"
 
 
+def _now_inside(store: Store, sql: str, params: dict) -> tuple[str, dict]:
+    """``sql`` over organizations ``o`` (ending in a WHERE condition) kept, for a scoped store,
+    to those inside its jurisdiction now: one moved away since the run is no longer listed."""
+    sql, scope = store.restrict(sql, "organizations", "o")
+    return sql, {**params, **scope}
+
+
 def industries(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
     """Organizations of the area per industry: total, in scope, and in scope by coverage."""
     return _frame(
@@ -139,12 +146,13 @@ def blank_ledger(store: Store, code: str | None, run_id: int, limit: int | None 
         "r.street_code, r.community_code, r.grid_code, p.name AS place_name, c.name AS center_name, "
         "r.pair_distance_m FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
         "LEFT JOIN places p ON p.place_id = r.place_id LEFT JOIN service_centers c ON c.center_id = r.center_id "
-        f"WHERE r.run_id = :run AND r.in_scope AND r.status = 'blank'{_area_condition(code)} "
-        "ORDER BY o.employees DESC, o.org_id"
+        f"WHERE r.run_id = :run AND r.in_scope AND r.status = 'blank'{_area_condition(code)}"
     )
+    sql, params = _now_inside(store, sql, {"run": run_id, "code": code})
+    sql += " ORDER BY o.employees DESC, o.org_id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return _frame(store, sql, {"run": run_id, "code": code})
+    return _frame(store, sql, params)
 
 
 def joint_branch_count(store: Store, code: str | None, run_id: int) -> int:
@@ -162,23 +170,31 @@ def joint_branch_count(store: Store, code: str | None, run_id: int) -> int:
 
 def pairings(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
     """The area's organizations with the service center each is paired with (共驻共建)."""
-    return _frame(
+    sql, params = _now_inside(
         store,
         "SELECT o.org_id, o.name, r.community_code, c.center_id, c.name AS center_name, r.pair_distance_m "
         "FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
         "LEFT JOIN service_centers c ON c.center_id = r.center_id "
-        f"WHERE r.run_id = :run{_area_condition(code)} ORDER BY r.community_code, o.org_id",
+        f"WHERE r.run_id = :run{_area_condition(code)}",
         {"run": run_id, "code": code},
     )
+    return _frame(store, f"{sql} ORDER BY r.community_code, o.org_id", params)
 
 
 def joint_branches(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
-    """The joint-branch proposals with a member unit in the area, every member listed."""
-    return _frame(
+    """The joint-branch proposals with a member unit in the area, every member listed; for a
+    scoped store, members outside its jurisdiction are only counted (``members_elsewhere``)."""
+    inside = store.scope_condition("organizations", "o") or "1 = 1"
+    frame = _frame(
         store,
-        "SELECT j.proposal_id, j.org_id, o.name, o.industry, j.party_members, j.spread_m FROM run_joint_branches j "
+        "SELECT j.proposal_id, j.org_id, o.name, o.industry, j.party_members, j.spread_m, "
+        f"CASE WHEN {inside} THEN 1 ELSE 0 END AS inside FROM run_joint_branches j "
         "JOIN organizations o ON o.org_id = j.org_id WHERE j.run_id = :run AND j.proposal_id IN ("
         "SELECT k.proposal_id FROM run_joint_branches k JOIN run_organizations r ON r.run_id = k.run_id "
         f"AND r.org_id = k.org_id WHERE k.run_id = :run{_area_condition(code)}) ORDER BY j.proposal_id, j.org_id",
-        {"run": run_id, "code": code},
+        {"run": run_id, "code": code, **store.scope_params()},
     )
+    mine = frame["inside"].astype(int).to_numpy() == 1
+    elsewhere = pd.Series(~mine, index=frame.index).groupby(frame["proposal_id"]).sum()
+    frame = frame[mine].drop(columns="inside")
+    return frame.assign(members_elsewhere=frame["proposal_id"].map(elsewhere).astype(int))

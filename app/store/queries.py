@@ -78,11 +78,10 @@ def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
         f"WHERE {store.backend.bbox_clause('organizations', 't')}"
     )
     params = {f"f_{name}": filters[name] for name in ORG_FILTERS if filters.get(name)}
-    # The chosen area and the store's scope (a jurisdiction) restrict alike.
-    for param, area in (("f_area", filters.get("area")), ("scope", store.scope)):
-        if area:
-            params[param] = area
-            sql += f" AND {_in_area(store, area, param)}"
+    if filters.get("area"):
+        params["f_area"] = filters["area"]
+        sql += f" AND {_in_area(store, filters['area'], 'f_area')}"
+    sql, params = _kept_in_scope(store, sql, params)
     sql += ") s"
     conditions = [f"s.{name} = :f_{name}" for name in ORG_FILTERS if filters.get(name)]
     if filters.get("scope"):
@@ -95,6 +94,14 @@ def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
     if conditions:
         sql += " WHERE " + " AND ".join(conditions)
     return sql, params
+
+
+def _kept_in_scope(store: Store, sql: str, params: dict) -> tuple[str, dict]:
+    """``sql`` over organizations ``t`` (ending in a WHERE condition) kept to the store's
+    jurisdiction by where each organization is now, not where the last run found it: one moved
+    into another district leaves its old community's view at once."""
+    sql, scope = store.restrict(sql, "organizations", "t")
+    return sql, {**params, **scope}
 
 
 def _in_area(store: Store, area: str, param: str) -> str:
@@ -133,11 +140,13 @@ def industries(store: Store) -> list[str]:
 
 
 def data_facts(store: Store) -> dict:
-    """Row counts of the data tables (``counts``) and the industries organizations are filed
+    """Row counts of the data tables in the caller's scope (``counts``) and the industries organizations are filed
     under (``industries``), kept per data version: every map page shows them, and counting a
     million rows takes PostgreSQL most of a second."""
     facts = cached_answer(
-        store, "data-facts", lambda _: json.dumps({"counts": store.counts(), "industries": industries(store)})
+        store,
+        f"data-facts {store.scope}",
+        lambda _: json.dumps({"counts": store.counts(), "industries": industries(store)}),
     )
     return json.loads(facts)
 
@@ -481,9 +490,7 @@ CARD_SQL = (
 def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
     """Everything a popup shows about one organization (None if unknown)."""
     with store.connect() as conn:
-        sql, params = CARD_SQL, {"run": run_id, "org": org_id}
-        if store.scope:
-            sql, params = f"{sql} AND {_in_area(store, store.scope, 'scope')}", {**params, "scope": store.scope}
+        sql, params = _kept_in_scope(store, CARD_SQL, {"run": run_id, "org": org_id})
         row = conn.execute(text(sql), params).mappings().first()
         if row is None:
             return None
@@ -564,13 +571,9 @@ def pairing_lines(store: Store, bbox: BBox, run_id: int, limit: int) -> pd.DataF
         "JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
         f"JOIN service_centers c ON c.center_id = r.center_id WHERE {store.backend.bbox_clause('organizations', 't')}"
     )
-    if store.scope:
-        sql += f" AND {_in_area(store, store.scope, 'scope')}"
+    sql, params = _kept_in_scope(store, sql, {**bbox_params(bbox), "run": run_id, "lim": limit})
     with store.connect() as conn:
-        result = conn.execute(
-            text(f"{sql} ORDER BY t.id LIMIT :lim"),
-            {**bbox_params(bbox), "run": run_id, "lim": limit, **store.scope_params()},
-        )
+        result = conn.execute(text(f"{sql} ORDER BY t.id LIMIT :lim"), params)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 

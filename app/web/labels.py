@@ -26,6 +26,7 @@ HEADERS = {
     "center_id": "阵地编号",
     "proposal_id": "建议编号",
     "spread_m": "最远间距（米）",
+    "members_elsewhere": "辖区外成员数",
     "code": "区划代码",
     "level": "层级",
     "orgs": "两新组织",
