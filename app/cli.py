@@ -339,7 +339,7 @@ def user_group() -> None:
 @click.argument("username")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="角色 / role")
 @click.option("--area", help="管辖区域代码 / jurisdiction area code (street: 9 digits, community: 12)")
-@click.password_option(help="密码（至少 8 位）/ password (at least 8 characters)")
+@click.password_option(help="密码（至少 10 位，含三类字符）/ password (10+ characters, three classes)")
 @with_appcontext
 @_friendly
 def user_add(username: str, role: str, area: str | None, password: str) -> None:
@@ -384,6 +384,31 @@ def user_password(username: str, password: str) -> None:
     accounts.set_password(get_store(), username, password)
     _audit("user", f"password {username}")
     click.echo(f"已重设 / password set for {username}")
+
+
+@user_group.command("unlock")
+@click.argument("username")
+@with_appcontext
+@_friendly
+def user_unlock(username: str) -> None:
+    """解除登录锁定 / let a user sign in again at once after failed attempts."""
+    accounts.unlock(get_store(), username, f"cli:{getpass.getuser()}")
+    click.echo(f"已解锁 / unlocked {username}")
+
+
+@user_group.command("2fa")
+@click.argument("username")
+@with_appcontext
+@_friendly
+def user_2fa(username: str) -> None:
+    """启用双因素认证（显示一次）/ enrol a second factor (TOTP); shows its URI and recovery codes once."""
+    uri, codes = accounts.enrol_second_factor(get_store(), username)
+    _audit("user", f"2fa {username}")
+    click.echo("用身份验证器扫描或输入 / add to an authenticator app (scan as QR or paste):")
+    click.echo(uri)
+    click.echo("恢复码（每个只能用一次，请妥善保存）/ recovery codes (each works once; keep them safe):")
+    for code in codes:
+        click.echo(f"  {code}")
 
 
 @user_group.command("list")

@@ -11,7 +11,13 @@
 | HONGTU_MAX_UPLOAD_MB | 200 | largest file an import accepts (CLI and upload page) |
 | HONGTU_FRAME_ANCESTORS | 'self' | sites allowed to show /embed in an iframe (CSP frame-ancestors sources) |
 | HONGTU_CHROMIUM | chromium on the PATH | browser that renders PNG/PDF map images |
-| HONGTU_HTTPS | 0 | 1 behind an HTTPS proxy: Secure session cookie, X-Forwarded-For/Proto trusted (one hop) |
+| HONGTU_HTTPS | 0 | 1 behind an HTTPS proxy: Secure `__Host-` cookie, HSTS, X-Forwarded-For/Proto trusted (one hop) |
+| HONGTU_ADMIN_2FA | 0 | 1: administrators must sign in with a second factor (enrol: `hongtu user 2fa NAME`) |
+| HONGTU_SESSION_IDLE_MIN | 30 | a session unused this long ends |
+| HONGTU_SESSION_HOURS | 12 | a session ends this long after sign-in, used or not |
+| HONGTU_RENDER_PAGES | 2 | map images (PNG/PDF) rendered at once per process |
+| HONGTU_RENDER_WAIT_S | 20 | how long a render waits for a page before answering 503 + Retry-After |
+| HONGTU_EXPORTS_PER_MIN | 20 | exports and renders one user may ask for per minute (then 429 + Retry-After) |
 """
 
 from __future__ import annotations
@@ -40,4 +46,10 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_CHROMIUM": os.environ.get("HONGTU_CHROMIUM", ""),
         "HONGTU_HTTPS": os.environ.get("HONGTU_HTTPS", "0") == "1",
         "HONGTU_MAX_UPLOAD_BYTES": int(float(os.environ.get("HONGTU_MAX_UPLOAD_MB", "200")) * 1024 * 1024),
+        "HONGTU_ADMIN_2FA": os.environ.get("HONGTU_ADMIN_2FA", "0") == "1",
+        "HONGTU_SESSION_IDLE_S": int(float(os.environ.get("HONGTU_SESSION_IDLE_MIN", "30")) * 60),
+        "HONGTU_SESSION_LIFETIME_S": int(float(os.environ.get("HONGTU_SESSION_HOURS", "12")) * 3600),
+        "HONGTU_RENDER_PAGES": int(os.environ.get("HONGTU_RENDER_PAGES", "2")),
+        "HONGTU_RENDER_WAIT_S": float(os.environ.get("HONGTU_RENDER_WAIT_S", "20")),
+        "HONGTU_EXPORTS_PER_MIN": int(os.environ.get("HONGTU_EXPORTS_PER_MIN", "20")),
     }

@@ -69,9 +69,16 @@ def _content_security_policy() -> str:
     )
 
 
+#: Browser features no Hongtu page uses, but the position (a field visit records where it is).
+PERMISSIONS_POLICY = "geolocation=(self), camera=(), microphone=(), payment=(), usb=(), interest-cohort=()"
+
+
 def _headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+    if current_app.config["HONGTU_HTTPS"]:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     csp = _content_security_policy()
     # frame-ancestors is added per route (an embed may be framed by the configured sites).
     existing = response.headers.get("Content-Security-Policy")
@@ -86,6 +93,11 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config["HONGTU_HTTPS"]
     if app.config["HONGTU_HTTPS"]:
+        # __Host-: the browser keeps it only if Secure, for path / and this host alone (no
+        # sibling subdomain can plant or read it).
+        app.config["SESSION_COOKIE_NAME"] = "__Host-hongtu"
+        app.config["SESSION_COOKIE_PATH"] = "/"
+        app.config["SESSION_COOKIE_DOMAIN"] = False
         # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto/For (one hop) so links,
         # redirects and the audit log's addresses are the client's.
         from werkzeug.middleware.proxy_fix import ProxyFix

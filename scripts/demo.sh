@@ -14,7 +14,8 @@ fi
 # Nobody gets in without an account: the first run makes two and prints their password once
 # (forgotten? .venv/bin/hongtu user password admin).
 if [ -z "$(.venv/bin/hongtu user list)" ]; then
-    password=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(9))')
+    # "Ht-" gives the upper case, lower case and symbol the password rule asks for.
+    password=$(.venv/bin/python -c 'import secrets, string; a = string.ascii_letters + string.digits; print("Ht-" + "".join(secrets.choice(a) for _ in range(12)))')
     .venv/bin/hongtu user add admin --role admin --password "$password"
     .venv/bin/hongtu user add huashan --role street --area 530102001 --password "$password"
     echo "登录 / sign in at /login — admin（管理员，全市 / whole city）或 huashan（华山街道工作人员 / street staff），密码 / password: $password"

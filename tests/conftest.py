@@ -20,6 +20,7 @@ from app.services.demo import DATA_DIR
 from app.store import Store, StoreError, accounts
 from app.store.admin import ensure_postgis_database
 from app.store.models import Base
+from app.web.auth import session_fields
 from geo.democity import DemoCity, generate
 
 POSTGRES_URL = os.environ.get("HONGTU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/hongtu_test")
@@ -102,7 +103,7 @@ def analyzed_store(request, tmp_path_factory) -> Store:
 
 
 #: The password of every account the tests make.
-PASSWORD = "hongtu-test-pw"
+PASSWORD = "Hongtu-test-pw1"
 
 
 def ensure_user(store: Store, role: str = "admin", area: str | None = None) -> dict:
@@ -118,7 +119,7 @@ def signed_in(app, role: str = "admin", area: str | None = None):
     user = ensure_user(Store(app.config["DATABASE_URL"]), role, area)
     client = app.test_client()
     with client.session_transaction() as session:
-        session["uid"] = user["id"]
+        session.update(session_fields(user))
     return client
 
 

@@ -309,6 +309,23 @@ users = Table(
     Column("area_code", String(15)),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
+    #: Raised by every password, role or state change: sessions and API tokens carry the
+    #: version they were issued under and stop working when it moves on.
+    Column("credential_version", Integer, nullable=False, default=1, server_default="1"),
+    #: The second factor (RFC 6238 TOTP): base32 secret, the last time step accepted (no code is
+    #: accepted twice), and the SHA-256 of each unused recovery code, comma-separated.
+    Column("totp_secret", String(64)),
+    Column("totp_last_step", BigInteger),
+    Column("recovery_codes", Text),
+)
+
+#: Sessions ended by signing out (the session cookie itself is signed, not stored): a replayed
+#: cookie of an ended session is refused.
+ended_sessions = Table(
+    "ended_sessions",
+    Base.metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
 )
 
 #: Bearer tokens: a user's own API token ('api') or a published read-only embed link ('embed').
@@ -326,6 +343,7 @@ access_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("credential_version", Integer, nullable=False, default=1, server_default="1"),
 )
 
 #: Who did what when: logins, imports, analyses, exports, account and token changes.

@@ -16,11 +16,26 @@ embed link (``?token=…``) — and then:
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, g, jsonify, redirect, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from ..db import base_store
+from ..i18n import gettext
 from ..store import accounts
 
 #: Endpoints anyone may reach.
@@ -72,22 +87,35 @@ def _wants_json() -> bool:
 
 
 def _refuse(status: int, zh: str, en: str) -> Response:
-    if _wants_json():
-        message = f"{zh} / {en}"
-        # The API's error shape (code, description) and the map endpoints' (error) at once.
-        response = jsonify(
-            {"code": "Unauthorized" if status == 401 else "Forbidden", "description": message, "error": message}
+    """The refusal, as JSON for data endpoints or Hongtu's page; a 403 or 429 is audited with
+    who asked and from where."""
+    message = f"{zh} / {en}"
+    if status in (403, 429):
+        caller = g.get("user")
+        accounts.audit(
+            base_store(),
+            caller and caller["username"],
+            "refused",
+            target=request.full_path.rstrip("?"),
+            ok=False,
+            address=request.remote_addr,
+            detail=en,
         )
+    if _wants_json():
+        code = {401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests"}[status]
+        # The API's error shape (code, description) and the map endpoints' (error) at once.
+        response = jsonify({"code": code, "description": message, "error": message})
         response.status_code = status
         return response
-    abort(status, description=f"{zh} / {en}")
+    heading = {401: gettext("请先登录"), 403: gettext("无权访问"), 429: gettext("请求过于频繁")}[status]
+    return Response(render_template("error.html", heading=heading, message=message), status)
 
 
 def _caller() -> dict | None:
     """The signed-in user, the owner of an API token, or a published embed link; None if anonymous."""
     store = base_store()
     if "uid" in session:
-        user = accounts.get_user(store, session["uid"])
+        user = _session_user(store)
         if user is not None:
             return user
         session.clear()
@@ -104,6 +132,22 @@ def _caller() -> dict | None:
             abort(_refuse(403, "嵌入链接无效、已过期或已撤销", "this embed link is unknown, expired or revoked"))
         return {"username": link["username"], "role": "embed", "area_code": link["area_code"], "layers": link["layers"]}
     return None
+
+
+def _session_user(store) -> dict | None:
+    """The account of this request's session cookie while the session stands: not ended by
+    signing out, issued under the account's current credentials, used within the idle time-out
+    and younger than the absolute lifetime."""
+    now = int(time.time())
+    config = current_app.config
+    started, seen = session.get("iat", 0), session.get("seen", 0)
+    if now - started > config["HONGTU_SESSION_LIFETIME_S"] or now - seen > config["HONGTU_SESSION_IDLE_S"]:
+        return None
+    user = accounts.session_user(store, session["uid"], session.get("cv"), session.get("sid"))
+    # Written back at most once a minute: every answer need not carry a new cookie.
+    if user is not None and now - seen >= 60:
+        session["seen"] = now
+    return user
 
 
 def _inside(code: str, scope: str | None) -> bool:
@@ -136,10 +180,28 @@ def authorize() -> Response | None:
     area = (request.view_args or {}).get("code") or request.args.get("area")
     if area and not _inside(area, scope):
         return _refuse(403, "该区域不在您的管辖范围内", "that area is outside your jurisdiction")
-    if not area and scope and endpoint in AREA_ENDPOINTS and request.method == "GET":
+    # HEAD is answered as GET is (Flask runs the GET view): it must be checked as GET is.
+    if not area and scope and endpoint in AREA_ENDPOINTS and request.method in ("GET", "HEAD"):
         return redirect(_with_area(endpoint, scope))
+    if needed == "export" and request.method in ("GET", "HEAD"):
+        limited = _rate_limited(caller)
+        if limited is not None:
+            return limited
     g.store = base_store().scoped(scope, contacts="contacts" in permissions)
     return None
+
+
+def _rate_limited(caller: dict) -> Response | None:
+    """429 + Retry-After when the caller asked for more exports and renders in the last minute
+    than ``HONGTU_EXPORTS_PER_MIN``; counted from the audit log, as failed logins are."""
+    limit = current_app.config["HONGTU_EXPORTS_PER_MIN"]
+    if accounts.recent(base_store(), "export", caller["username"], timedelta(minutes=1)) < limit:
+        return None
+    response = _refuse(
+        429, f"导出过于频繁（每分钟至多 {limit} 次），请稍后再试", f"too many exports (at most {limit} a minute)"
+    )
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def _rule(endpoint: str) -> tuple[str, bool]:

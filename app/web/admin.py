@@ -17,7 +17,7 @@ from .params import BadParameter, parse_int
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 #: Actions recorded in the audit log.
-AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "user", "token")
+AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "user", "token", "unlock", "refused")
 
 
 def publish_embed(username: str, area: str | None, layers: list[str], days: float | None, label: str = "") -> str:
