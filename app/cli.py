@@ -14,6 +14,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from .db import get_store
 from .intake.schema import KINDS
+from .spreadsheets import to_csv
 from .store import StoreError, accounts
 from .store.models import ROLES
 
@@ -288,8 +289,8 @@ def analyze_command(radius, capacity, same_street, sites, grid_target, branch_di
         click.echo(rates.to_string(index=False))
         if out:
             out.mkdir(parents=True, exist_ok=True)
-            changes.to_csv(out / "changes.csv", index=False, encoding="utf-8-sig")
-            rates.to_csv(out / "rates.csv", index=False, encoding="utf-8-sig")
+            to_csv(changes, out / "changes.csv", encoding="utf-8-sig")
+            to_csv(rates, out / "rates.csv", encoding="utf-8-sig")
         return
     params = analysis.Parameters(
         radius_m=radius or current_app.config["HONGTU_SERVICE_RADIUS_M"],

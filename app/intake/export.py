@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import text
 
+from ..spreadsheets import inert, to_csv
 from ..store import Store
 from .issues import IntakeError
 from .schema import KINDS, Kind
@@ -69,7 +70,7 @@ def export_kind(store: Store, kind_name: str, fmt: str, out: Path) -> int:
         return len(frame)
     table = _tabular(kind, frame)
     if fmt == "csv":
-        table.to_csv(out, index=False, encoding="utf-8-sig")
+        to_csv(table, out, encoding="utf-8-sig")
     elif fmt == "xlsx":
         if "几何WKT(wkt)" in table and table["几何WKT(wkt)"].str.len().max() > EXCEL_CELL_LIMIT:
             raise IntakeError(
@@ -98,7 +99,7 @@ def _tabular(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _write_xlsx(table: pd.DataFrame, out: Path, kind: Kind) -> None:
     with pd.ExcelWriter(out, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name=kind.zh[:31], index=False)
+        inert(table).to_excel(writer, sheet_name=kind.zh[:31], index=False)
         sheet = writer.sheets[kind.zh[:31]]
         for i, column in enumerate(table.columns, start=1):
             width = max([len(str(column))] + [len(str(v)) for v in table[column].head(200)]) + 2

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..spreadsheets import to_csv
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -51,5 +53,5 @@ def write_report(issues: list[Issue], path: Path) -> Path:
     """Write issues as a CSV that Excel opens with Chinese intact (UTF-8 with BOM)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame([asdict(i) for i in issues], columns=list(REPORT_COLUMNS))
-    frame.rename(columns=REPORT_COLUMNS).to_csv(path, index=False, encoding="utf-8-sig")
+    to_csv(frame.rename(columns=REPORT_COLUMNS), path, encoding="utf-8-sig")
     return path

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from ..spreadsheets import restore
 from .issues import IntakeError
 from .spatial_file import DRIVERS, read_spatial
 
@@ -236,7 +237,7 @@ def _strip(frame: pd.DataFrame, drop_blank_tail: bool = True) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     for column in frame.columns:
         values = frame[column].astype(str).to_numpy(dtype=object).tolist()
-        stripped = list(map(str.strip, values))
+        stripped = restore(list(map(str.strip, values)))
         # Most columns hold no cell with spaces at either end: storing them again as a
         # column cost a third of reading the file.
         if stripped != values or not isinstance(frame[column].dtype, pd.StringDtype):

@@ -23,6 +23,7 @@ from geo.crs import metric_epsg
 from geo.joins import Joins, MemoryJoins
 
 from ..bulk import collector_paused
+from ..spreadsheets import to_csv
 from ..store import Store, queries
 from ..store.models import (
     AnalysisRun,
@@ -537,7 +538,7 @@ def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
         ("place_pairings.csv", pairs),
         ("branch_flags.csv", flags),
     ):
-        frame.to_csv(out / name, index=False, encoding="utf-8-sig")
+        to_csv(frame, out / name, encoding="utf-8-sig")
         written.append(out / name)
     blank = features[features["kind"] == "hotspot"]
     gaps = features[features["kind"].str.startswith("gap_")].assign(radius_m=lambda f: f["kind"].str[4:].astype(int))
@@ -556,7 +557,7 @@ def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
             "lat": shapely.get_y(sites.geometry.values),
         }
     )
-    site_table.to_csv(out / "siting.csv", index=False, encoding="utf-8-sig")
+    to_csv(site_table, out / "siting.csv", encoding="utf-8-sig")
     written.append(out / "siting.csv")
     return written
 

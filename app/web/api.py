@@ -7,7 +7,6 @@ this one. Errors are JSON with a bilingual message; a bad parameter is a 400 tha
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from sqlalchemy import select, text
 
 from ..db import get_store
 from ..services.analysis import compare_runs
+from ..spreadsheets import to_csv
 from ..store import features, point_pages, queries
 from ..store.models import AREA_LEVELS, AnalysisRun
 from . import openapi
@@ -261,10 +261,8 @@ def items(collection_id: str):
     if q["format"] == "csv":
         frame, geoms, _ = features.items(store, coll, _page(q, _run_id(store, coll)))
         out = frame.assign(geometry_wkt=shapely.to_wkt(geoms, rounding_precision=7) if len(geoms) else [])
-        buffer = io.StringIO()
-        out.to_csv(buffer, index=False)
         return Response(
-            "\ufeff" + buffer.getvalue(),
+            "\ufeff" + to_csv(out),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{coll.id}.csv"'},
         )

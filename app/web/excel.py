@@ -1,5 +1,5 @@
 """Excel sheets and CSV files of Hongtu's tables: translated headers, widths, frozen header,
-% formats, and text that a spreadsheet can never take for a formula."""
+% formats, and text that a spreadsheet can never take for a formula (:mod:`app.spreadsheets`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 from flask import Response, send_file
 
 from ..i18n import gettext
+from ..spreadsheets import inert, to_csv
 from .labels import HEADERS, RATE_NAMES
 
 
@@ -28,24 +29,12 @@ def write_sheet(writer: pd.ExcelWriter, frame: pd.DataFrame, name: str) -> None:
                 cell.number_format = "0.0%"
 
 
-#: A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with every text that a spreadsheet would evaluate prefixed by an apostrophe."""
-    out = frame.copy()
-    for column in out.select_dtypes(include=["object", "string"]).columns:
-        out[column] = out[column].map(lambda v: f"'{v}" if isinstance(v, str) and v.startswith(_FORMULA_START) else v)
-    return out
-
-
 def download(frame: pd.DataFrame, name: str, fmt: str, sheet: str) -> Response:
     """``frame`` as an attachment: CSV (UTF-8 with BOM, opens in Excel) or an xlsx workbook."""
     if fmt == "csv":
-        frame = inert(frame).rename(columns={c: gettext(h) for c, h in HEADERS.items()})
+        frame = frame.rename(columns={c: gettext(h) for c, h in HEADERS.items()})
         return Response(
-            frame.to_csv(index=False).encode("utf-8-sig"),
+            to_csv(frame).encode("utf-8-sig"),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )

@@ -74,7 +74,7 @@ def test_a_path_on_this_site_is_kept_as_the_next_page():
 
 
 def test_knocking_while_locked_does_not_keep_an_account_locked(app, store, monkeypatch):
-    victim = ensure_user(store, "admin")["username"]
+    victim = _new_user(store, "admin")["username"]
     attacker = app.test_client()
     attacker.environ_base["REMOTE_ADDR"] = "10.9.9.9"
     for _ in range(accounts.MAX_FAILED_LOGINS):
@@ -95,10 +95,10 @@ def test_knocking_while_locked_does_not_keep_an_account_locked(app, store, monke
     assert _login(attacker, victim).status_code == 429
 
 
-def _new_user(store: Store) -> dict:
-    """A viewer of its own, for tests that change an account (accounts outlive each test)."""
-    name = f"viewer-{secrets.token_hex(4)}"
-    accounts.add_user(store, name, PASSWORD, "viewer")
+def _new_user(store: Store, role: str = "viewer") -> dict:
+    """An account of its own, for tests that change one (accounts outlive each test)."""
+    name = f"{role}-{secrets.token_hex(4)}"
+    accounts.add_user(store, name, PASSWORD, role)
     return next(u for u in accounts.list_users(store) if u["username"] == name)
 
 
@@ -109,7 +109,7 @@ def _later(monkeypatch, by) -> None:
 
 
 def test_an_admin_unlocks_a_locked_name_and_it_is_audited(app, store):
-    victim = ensure_user(store, "planner")["username"]
+    victim = _new_user(store, "planner")["username"]
     client = app.test_client()
     for _ in range(accounts.MAX_FAILED_LOGINS):
         _login(client, victim, "Wrong-guess-1")
@@ -207,7 +207,7 @@ def test_a_strong_password_is_accepted():
 
 def test_an_admin_with_a_second_factor_signs_in_only_with_a_current_code(store):
     app = create_app({"DATABASE_URL": store.url, "TESTING": True, "HONGTU_ADMIN_2FA": True})
-    admin = ensure_user(store, "admin")["username"]
+    admin = _new_user(store, "admin")["username"]
     client = app.test_client()
     assert _login(client, admin).status_code == 403  # not enrolled yet: told to enrol
     uri, codes = accounts.enrol_second_factor(store, admin)
