@@ -21,12 +21,15 @@ from sqlalchemy import text
 
 from ..bulk import collector_paused
 from ..store import Store
+from ..store.errors import StoreBusy
 from .issues import IntakeError, Issue, write_report
 from .readers import read_table
 from .schema import KINDS, Kind
 from .validate import Context, split_list, validate
 
 Progress = Callable[[str], None]
+#: How long an import waits for another one to finish writing before it asks to be retried (s).
+IMPORT_WAIT_SECONDS = 20
 
 
 @dataclass
@@ -126,7 +129,12 @@ def import_file(
     report.issues = checked.issues
     if report.ok:
         step("write")
-        _write(store, kind, checked, report, dry_run)
+        try:
+            # Imports queue here: SQLite would fail all but one with "database is locked".
+            with store.exclusive("import", IMPORT_WAIT_SECONDS):
+                _write(store, kind, checked, report, dry_run)
+        except StoreBusy as exc:
+            report.issues = [Issue(None, "", "", exc.zh, exc.en)]
     return _finish(report, report_dir)
 
 

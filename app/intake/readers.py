@@ -38,6 +38,21 @@ EXTRACT_WAIT_SECONDS = 30
 _EXTRACTIONS = threading.BoundedSemaphore(MAX_EXTRACTIONS)
 
 
+#: Encodings a CSV may be read in (as Python names them): the ones Chinese ledgers are saved
+#: in. Codecs that turn escapes into characters (unicode_escape…) would let anything through.
+TEXT_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030", "gbk", "gb2312", "big5", "utf-16", "ascii", "latin-1", "cp1252")
+
+
+def _codec(name: str) -> str:
+    import codecs
+
+    try:
+        found = codecs.lookup(name).name
+    except LookupError:
+        return name
+    return {"iso8859-1": "latin-1", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(found, found)
+
+
 @dataclass
 class RawTable:
     """A file as read: text columns, optional geometry, and how rows are numbered for the user."""
@@ -91,12 +106,20 @@ def read_table(
 def _decode(data: bytes, encoding: str | None) -> str:
     if b"\x00" in data[:8192]:
         raise IntakeError("文件内容是二进制数据，不是 CSV 文本", "the file holds binary data, not CSV text")
+    if encoding and _codec(encoding) not in TEXT_ENCODINGS:
+        raise IntakeError(
+            f"不支持的编码 {encoding[:40]!r}，可用：{'、'.join(TEXT_ENCODINGS)}",
+            f"unsupported encoding {encoding[:40]!r}; use one of {', '.join(TEXT_ENCODINGS)}",
+        )
     candidates = [encoding] if encoding else ["utf-8-sig", "gb18030"]
     for enc in candidates:
         try:
-            return data.decode(enc)
+            text = data.decode(enc)
         except (UnicodeDecodeError, LookupError):
             continue
+        if "\x00" in text:
+            raise IntakeError("文件含有 NUL 字符，不是 CSV 文本", "the file holds a NUL character: it is not CSV text")
+        return text
     raise IntakeError(
         f"无法按 {'/'.join(candidates)} 解码文件，请用 --encoding 指定编码",
         f"cannot decode the file as {'/'.join(candidates)}; give its encoding with --encoding",

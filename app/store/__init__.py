@@ -173,6 +173,19 @@ class Store:
         return self.backend.name
 
     @contextmanager
+    def exclusive(self, name: str, wait: float) -> Iterator[None]:
+        """Hold the lock ``name`` while the block runs: one holder at a time over every process
+        using this database (imports queue here rather than fail on SQLite's write lock).
+
+        Raises
+        ------
+        StoreBusy
+            When the lock stayed taken for ``wait`` seconds.
+        """
+        with self.backend.exclusive(self, name, wait):
+            yield
+
+    @contextmanager
     def connect(self, transaction: bool = True, write: bool = False) -> Iterator[Connection]:
         """A connection inside one transaction: committed on success, rolled back on error.
 

@@ -17,7 +17,7 @@ import shapely
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import StoreError
+from .errors import StoreBusy, StoreError
 from .models import SRID, Base
 
 
@@ -137,6 +137,10 @@ class Backend:
         for _, create in upkeep:
             conn.exec_driver_sql(create)
 
+    def exclusive(self, store, name: str, wait: float) -> Iterator[None]:
+        """A context holding the lock ``name`` across processes (see ``Store.exclusive``)."""
+        raise NotImplementedError
+
     def adapt_datetimes(self, values: pd.Series) -> pd.Series:
         """Timezone-aware timestamps as the driver wants them."""
         return pd.Series(values.dt.to_pydatetime(), index=values.index, dtype=object)
@@ -144,6 +148,17 @@ class Backend:
     def adapt_booleans(self, values: pd.Series) -> pd.Series:
         """Booleans as the driver binds them fastest."""
         return values
+
+
+#: How often a waiting ``exclusive`` tries the lock again, in seconds.
+_LOCK_POLL = 0.1
+
+
+def _busy(name: str, wait: float) -> StoreBusy:
+    return StoreBusy(
+        f"另一个{'导入' if name == 'import' else '写入'}正在进行，已等待 {wait:.0f} 秒，请稍后重试",
+        f"another {name} is running (waited {wait:.0f} s): retry in a minute",
+    )
 
 
 def _assignments(update: Sequence[str], spatial: bool) -> str:
@@ -404,6 +419,29 @@ class SpatiaLiteBackend(Backend):
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS idx_{table}_geom")
 
 
+    @contextmanager
+    def exclusive(self, store, name: str, wait: float) -> Iterator[None]:
+        # A lock file beside the database: SQLite serves processes on one host only.
+        import fcntl
+        import time
+
+        path = store.url[len("sqlite:///") :]
+        fd = os.open(f"{path}.{name}.lock" if path != ":memory:" else os.devnull, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise _busy(name, wait) from None
+                    time.sleep(_LOCK_POLL)
+            yield
+        finally:
+            os.close(fd)
+
+
 class PostGISBackend(Backend):
     """PostgreSQL with PostGIS: the production backend."""
 
@@ -558,6 +596,27 @@ class PostGISBackend(Backend):
         start = conn.execute(text(f"SELECT nextval({sequence})")).scalar()
         conn.execute(text(f"SELECT setval({sequence}, :last)"), {"last": start + count - 1})
         return np.arange(start, start + count, dtype=np.int64)
+
+    @contextmanager
+    def exclusive(self, store, name: str, wait: float) -> Iterator[None]:
+        # A session-level advisory lock on a connection of its own, held for the block.
+        import time
+        import zlib
+
+        key = zlib.crc32(f"hongtu:{name}".encode())
+        with store.engine.connect() as conn:
+            deadline = time.monotonic() + wait
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.commit()
+                if time.monotonic() >= deadline:
+                    raise _busy(name, wait)
+                time.sleep(_LOCK_POLL)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
 
 def _sequence(table: str) -> str:

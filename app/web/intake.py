@@ -50,32 +50,37 @@ def upload():
         ), 400
     # Only the extension of the user's file name is used: the name itself never touches the disk.
     suffix = Path(upload.filename).suffix.lower()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        upload.save(path)
-        report = import_file(
-            get_store(),
-            kind,
-            path,
-            crs=request.form.get("crs", "wgs84"),
-            dry_run=bool(request.form.get("dry_run")),
-            sheet=request.form.get("sheet") or None,
-            encoding=request.form.get("encoding") or None,
-            fix_swapped=bool(request.form.get("fix_swapped")),
-            max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
-            report_dir=_reports_dir(),
-        )
-    report.path = upload.filename
-    if not report.dry_run:
+    dry_run = bool(request.form.get("dry_run"))
+    report = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            upload.save(path)
+            report = import_file(
+                get_store(),
+                kind,
+                path,
+                crs=request.form.get("crs", "wgs84"),
+                dry_run=dry_run,
+                sheet=request.form.get("sheet") or None,
+                encoding=request.form.get("encoding") or None,
+                fix_swapped=bool(request.form.get("fix_swapped")),
+                max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
+                report_dir=_reports_dir(),
+            )
+    finally:
+        # Every attempt, whatever became of it (a failure the handler turns into a page included).
         accounts.audit(
             base_store(),
             g.user["username"],
             "import",
             target=f"{kind} {upload.filename}",
-            rows=report.rows,
-            ok=report.ok,
+            rows=report.rows if report else None,
+            ok=bool(report and report.ok and (report.written or dry_run)),
             address=request.remote_addr,
+            detail="dry run" if dry_run else (None if report else "failed"),
         )
+    report.path = upload.filename
     status = 200 if report.ok else 422
     return render_template(
         "import.html", kinds=KINDS, crs_choices=CRS_CHOICES, formats=SUPPORTED, report=report
