@@ -191,7 +191,8 @@ for _kind in KINDS:
 @_friendly
 def export_map_command(code: str | None, fmt: str, width: int, height: int, out: Path | None) -> None:
     """导出区域地图（离线 HTML、PNG、PDF）/ the map of an area as standalone HTML, PNG or PDF."""
-    from .web.reports import RenderError, render_image, standalone_map
+    from .web.renderer import RenderError
+    from .web.reports import render_image, standalone_map
 
     store = get_store()
     _check_area(store, code)

@@ -14,7 +14,6 @@ import json
 import math
 import mimetypes
 import re
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -33,7 +32,8 @@ from .excel import send_workbook, write_sheet
 from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
 from .maps import layer_geojson
-from .params import parse_int
+from .params import BadParameter, parse_int
+from .renderer import RenderBusy, RenderError, renderer
 
 bp = Blueprint("reports", __name__, url_prefix="/area")
 
@@ -43,10 +43,9 @@ STANDALONE_LAYERS = ("district", "street", "community", "grid", "places", "cente
 #: Most organizations a standalone file carries as points; beyond, it carries clusters.
 STANDALONE_POINTS = 20_000
 IMAGE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
-
-
-class RenderError(RuntimeError):
-    """The image renderer (headless Chromium) is missing or failed."""
+#: Most pixels one image may have (a 4K screen's worth and a little more): each million costs
+#: the browser some 40 MB while it draws.
+MAX_PIXELS = 10_000_000
 
 
 def _fit_zoom(bounds: list[list[float]], width: int, height: int) -> int:
@@ -153,33 +152,9 @@ def _loads(body: str | None):
 
 
 def render_image(html: str, fmt: str, width: int, height: int) -> bytes:
-    """A PNG or PDF of a standalone map page, drawn by headless Chromium at ``width`` × ``height``."""
-    executable = current_app.config["HONGTU_CHROMIUM"] or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        raise RenderError(
-            "图片导出需要 Chromium（scripts/setup.sh 会安装）/ "
-            "image export needs Chromium (scripts/setup.sh installs it)"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        raise RenderError(f"图片导出需要 playwright / image export needs playwright: {exc}") from None
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            # Nothing may leave the machine while rendering: the page is self-contained.
-            page.route("**/*", lambda route: route.abort())
-            page.set_content(html, wait_until="load")
-            page.wait_for_function("window.hongtuReady === true", timeout=30_000)
-            # On paper the zoom buttons mean nothing.
-            page.add_style_tag(content=".leaflet-control-zoom { display: none; }")
-            page.wait_for_timeout(300)
-            if fmt == "png":
-                return page.screenshot(type="png", full_page=False)
-            return page.pdf(width=f"{width}px", height=f"{height}px", print_background=True, page_ranges="1")
-        finally:
-            browser.close()
+    """A PNG or PDF of a standalone map page, drawn by this process's headless Chromium at
+    ``width`` × ``height`` (see :mod:`app.web.renderer`)."""
+    return renderer(current_app.config).render(html, fmt, width, height)
 
 
 def area_workbook(store, code: str | None, run_id: int) -> bytes:
@@ -236,6 +211,12 @@ def area_map(code: str | None, fmt: str):
         abort(404)
     width = parse_int("width", request.args.get("width"), 1200, 300, 4000)
     height = parse_int("height", request.args.get("height"), 800, 200, 4000)
+    if width * height > MAX_PIXELS:
+        raise BadParameter(
+            "width/height",
+            f"图片过大（上限 {MAX_PIXELS // 1_000_000} 百万像素）",
+            f"the image is too large (at most {MAX_PIXELS // 1_000_000} million pixels)",
+        )
     html = standalone_map(get_store(), code, width, height)
     name = f"hongtu-{code or 'city'}-map.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -243,6 +224,8 @@ def area_map(code: str | None, fmt: str):
         return Response(html, mimetype="text/html", headers=disposition)
     try:
         body = render_image(html, fmt, width, height)
+    except RenderBusy as exc:
+        return render_template("error.html", message=str(exc)), 503, {"Retry-After": str(exc.retry_after)}
     except RenderError as exc:
         return render_template("error.html", message=str(exc)), 503
     return Response(body, mimetype=IMAGE_FORMATS[fmt], headers=disposition)

@@ -1,0 +1,171 @@
+"""Map images (PNG, PDF) drawn by one headless Chromium per process, a few pages at a time.
+
+Starting Chromium for every image cost each request 150–750 MB and a second of CPU, and thirty
+clients started over a hundred browsers. Here a process has one browser, started on first use
+and kept; an image is drawn in a page of its own (a fresh browser context, so nothing of one
+render is seen by the next). At most ``HONGTU_RENDER_PAGES`` pages draw at once; a request that
+finds them all busy waits up to ``HONGTU_RENDER_WAIT_S`` seconds for one, then gets
+:class:`RenderBusy` (answered 503 with Retry-After).
+
+Playwright's objects belong to the thread that made them, so the browser lives in one thread of
+its own running an asyncio loop; request threads hand it work and wait for the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import shutil
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+#: Longest one image may take to draw, in seconds.
+RENDER_SECONDS = 60
+#: Chromium's own switches: no GPU, nothing fetched in the background (the machine may be
+#: offline, and a render must reach nothing but its own page).
+CHROMIUM_ARGS = (
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+
+
+class RenderError(RuntimeError):
+    """The image renderer (headless Chromium) is missing or failed."""
+
+
+class RenderBusy(RenderError):
+    """Every page of this process's browser is drawing; try again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Renderer:
+    """One browser and a bounded set of pages for this process (see the module's description)."""
+
+    def __init__(self, executable: str, pages: int, wait: float):
+        self.executable = executable
+        self.wait = wait
+        self._slots = threading.BoundedSemaphore(pages)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._browser = None
+        self._playwright = None
+        self._started = threading.Lock()
+        self._launching: asyncio.Lock | None = None
+
+    def render(self, html: str, fmt: str, width: int, height: int) -> bytes:
+        """A PNG or PDF of ``html`` at ``width`` × ``height`` pixels.
+
+        Raises
+        ------
+        RenderBusy
+            When no page became free within ``wait`` seconds.
+        RenderError
+            When Chromium is missing or the page did not draw in time.
+        """
+        if not self._slots.acquire(timeout=self.wait):
+            raise RenderBusy(
+                "地图图片导出繁忙，请稍后重试 / map images are busy right now: retry in a moment",
+                retry_after=max(5, int(self.wait)),
+            )
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height), self._running_loop())
+            try:
+                return future.result(timeout=RENDER_SECONDS + 5)
+            except FutureTimeout:
+                future.cancel()
+                raise RenderError("地图图片绘制超时 / drawing the map image took too long") from None
+        finally:
+            self._slots.release()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._started:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="hongtu-renderer", daemon=True).start()
+                self._loop = loop
+                atexit.register(self.close)
+        return self._loop
+
+    async def _browser_ready(self):
+        # Pages asked for at once must not each start a browser of their own.
+        if self._launching is None:
+            self._launching = asyncio.Lock()
+        async with self._launching:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            from playwright.async_api import async_playwright
+
+            if self._playwright is None:
+                self._playwright = await async_playwright().start()
+            # Chromium's sandbox needs user namespaces a root process does not get.
+            args = [*CHROMIUM_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+            self._browser = await self._playwright.chromium.launch(executable_path=self.executable, args=args)
+            return self._browser
+
+    async def _draw(self, html: str, fmt: str, width: int, height: int) -> bytes:
+        browser = await self._browser_ready()
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        try:
+            page = await context.new_page()
+            # Nothing may leave the machine while rendering: the page is self-contained.
+            await page.route("**/*", lambda route: route.abort())
+            await page.set_content(html, wait_until="load", timeout=RENDER_SECONDS * 1000)
+            await page.wait_for_function("window.hongtuReady === true", timeout=RENDER_SECONDS * 1000)
+            # On paper the zoom buttons mean nothing.
+            await page.add_style_tag(content=".leaflet-control-zoom { display: none; }")
+            await page.wait_for_timeout(300)
+            if fmt == "png":
+                return await page.screenshot(type="png", full_page=False)
+            return await page.pdf(width=f"{width}px", height=f"{height}px", print_background=True, page_ranges="1")
+        finally:
+            await context.close()
+
+    def close(self) -> None:
+        """Close the browser (at exit: Chromium's processes end with it)."""
+        if self._loop is None:
+            return
+
+        async def stop():
+            if self._browser is not None:
+                await self._browser.close()
+            if self._playwright is not None:
+                await self._playwright.stop()
+
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=10)
+        except Exception:  # at exit, a browser already gone is as good as closed
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop = None
+
+
+_renderers: dict[tuple, Renderer] = {}
+_renderers_lock = threading.Lock()
+
+
+def renderer(config: dict) -> Renderer:
+    """This process's renderer for the app's settings (made on first use)."""
+    executable = config["HONGTU_CHROMIUM"] or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        raise RenderError(
+            "图片导出需要 Chromium（scripts/setup.sh 会安装）/ "
+            "image export needs Chromium (scripts/setup.sh installs it)"
+        )
+    try:
+        import playwright  # noqa: F401
+    except ImportError as exc:
+        raise RenderError(f"图片导出需要 playwright / image export needs playwright: {exc}") from None
+    key = (executable, config["HONGTU_RENDER_PAGES"], config["HONGTU_RENDER_WAIT_S"])
+    with _renderers_lock:
+        if key not in _renderers:
+            _renderers[key] = Renderer(executable, config["HONGTU_RENDER_PAGES"], config["HONGTU_RENDER_WAIT_S"])
+        return _renderers[key]

@@ -1,0 +1,107 @@
+"""No request can exhaust the server: map images share one browser and a few pages, a busy
+renderer answers 503 with Retry-After, oversize images and too many exports are refused
+(issue 19, finding 14; zips and vertices are in test_uploads)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.store import Store
+from app.web import renderer as rendering
+
+from ..conftest import signed_in
+from ..test_reports import need_chromium
+
+
+def _chromium_processes() -> tuple[int, int]:
+    """Chromium processes descended from this one, and how many of them are browsers (not a
+    browser's own helpers), read from /proc."""
+    parent, name = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        name[pid] = fields[0].split("(", 1)[1]
+        parent[pid] = int(fields[1].split()[1])
+
+    def mine(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    chromium = {pid for pid, n in name.items() if "chrom" in n.lower() and mine(pid)}
+    return len(chromium), sum(1 for pid in chromium if parent[pid] not in chromium)
+
+
+def test_many_map_images_share_one_browser_and_a_bounded_set_of_pages(analyzed_store: Store, street):
+    need_chromium()
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_EXPORTS_PER_MIN": 1000})
+    client = signed_in(app)
+    answers, counts = [], []
+
+    def ask():
+        answers.append(client.get(f"/area/{street}/map.png?width=400&height=300").status_code)
+        counts.append(_chromium_processes())
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [200] * 6
+    # One browser whatever the number of images: its own helpers (zygotes, GPU, network,
+    # storage) and a renderer per page drawing, never a browser per image (8+ processes each).
+    assert all(browsers == 1 for _, browsers in counts) and max(n for n, _ in counts) <= 24, counts
+    for _ in range(3):
+        assert client.get(f"/area/{street}/map.pdf?width=400&height=300").status_code == 200
+    assert _chromium_processes()[1] == 1
+
+
+def test_a_busy_renderer_answers_503_with_retry_after(analyzed_store: Store, street):
+    need_chromium()
+    app = create_app(
+        {"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_RENDER_PAGES": 1, "HONGTU_RENDER_WAIT_S": 0.2}
+    )
+    busy = rendering.renderer(app.config)
+    assert busy._slots.acquire(timeout=1)
+    try:
+        answer = signed_in(app).get(f"/area/{street}/map.png?width=400&height=300")
+    finally:
+        busy._slots.release()
+    assert answer.status_code == 503 and int(answer.headers["Retry-After"]) > 0
+
+
+def test_an_image_over_the_pixel_cap_is_refused_before_drawing(analyzed_store: Store, street):
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True})
+    answer = signed_in(app).get(f"/area/{street}/map.png?width=4000&height=4000")
+    assert answer.status_code == 400 and "像素" in answer.get_data(as_text=True)
+
+
+def test_exports_past_the_per_user_limit_get_429_and_are_audited(analyzed_store: Store, street):
+    from app.store import accounts
+
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_EXPORTS_PER_MIN": 2})
+    client = signed_in(app, "street", street)
+    answers = [client.get(f"/area/{street}/export/ledger.csv") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[-1].headers["Retry-After"] == "60"
+    refused = accounts.audit_entries(analyzed_store, "refused").iloc[0]
+    assert refused["username"] == f"street-{street}" and "too many exports" in refused["detail"]
+
+
+@pytest.fixture(autouse=True)
+def _no_export_history(analyzed_store: Store):
+    # Exports earlier in the session count towards the per-minute limit of the same accounts.
+    from sqlalchemy import text
+
+    with analyzed_store.connect() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE action = 'export'"))
