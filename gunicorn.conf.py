@@ -16,3 +16,8 @@ def post_worker_init(worker) -> None:
     for name in env.list_templates(extensions=("html",)):
         env.get_template(name)
     gc.freeze()
+
+#: Threads per worker. A map image waits for the process's browser (app/web/renderer.py); with
+#: threads, the pages and the short queue of the renderer hold four of them at most, and the
+#: rest keep answering map and API requests.
+threads = 8

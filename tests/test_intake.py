@@ -616,7 +616,7 @@ def test_street_staff_import_only_within_their_street(loaded: Store, tmp_path: P
     mixed = orgs_csv(tmp_path, "S1,街内单位,企业,,,5,0,,102.62,25.0,,否", "S2,街外单位,企业,,,5,0,,102.75,25.0,,否")
     report = import_file(street, "orgs", mixed)
     assert not report.ok
-    assert [(i.row, i.en) for i in report.errors] == [(3, "outside your jurisdiction")]
+    assert [(i.row, i.en.startswith("outside your jurisdiction")) for i in report.errors] == [(3, True)]
     after = loaded.read_frame("organizations", ["org_id", "name"]).sort_values("org_id").reset_index(drop=True)
     assert after.equals(before)
     # Kinds located by no geometry of their own are for city-wide staff only.

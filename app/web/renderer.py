@@ -4,8 +4,9 @@ Starting Chromium for every image cost each request 150–750 MB and a second of
 clients started over a hundred browsers. Here a process has one browser, started on first use
 and kept; an image is drawn in a page of its own (a fresh browser context, so nothing of one
 render is seen by the next). At most ``HONGTU_RENDER_PAGES`` pages draw at once; a request that
-finds them all busy waits up to ``HONGTU_RENDER_WAIT_S`` seconds for one, then gets
-:class:`RenderBusy` (answered 503 with Retry-After).
+finds them all busy waits up to ``HONGTU_RENDER_WAIT_S`` seconds for one (at most
+``QUEUE_PER_PAGE`` such requests per page wait), else gets :class:`RenderBusy` (answered 503
+with Retry-After).
 
 Playwright's objects belong to the thread that made them, so the browser lives in one thread of
 its own running an asyncio loop; request threads hand it work and wait for the answer.
@@ -21,6 +22,8 @@ import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+#: Requests that may wait for a page, per page; any more are answered busy at once.
+QUEUE_PER_PAGE = 1
 #: Longest one image may take to draw, in seconds.
 RENDER_SECONDS = 60
 #: Chromium's own switches: no GPU, nothing fetched in the background (the machine may be
@@ -55,6 +58,9 @@ class Renderer:
         self.executable = executable
         self.wait = wait
         self._slots = threading.BoundedSemaphore(pages)
+        self.queue = QUEUE_PER_PAGE * pages
+        self._waiting = 0
+        self._counting = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._browser = None
         self._playwright = None
@@ -71,11 +77,21 @@ class Renderer:
         RenderError
             When Chromium is missing or the page did not draw in time.
         """
-        if not self._slots.acquire(timeout=self.wait):
-            raise RenderBusy(
-                "地图图片导出繁忙，请稍后重试 / map images are busy right now: retry in a moment",
-                retry_after=max(5, int(self.wait)),
-            )
+        with self._counting:
+            # Requests waiting hold a worker thread each: beyond a short queue, answer at once
+            # and leave the threads to everyone else's requests.
+            full = self._waiting >= self.queue
+            if not full:
+                self._waiting += 1
+        if full:
+            raise self._busy()
+        try:
+            free = self._slots.acquire(timeout=self.wait)
+        finally:
+            with self._counting:
+                self._waiting -= 1
+        if not free:
+            raise self._busy()
         try:
             future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height), self._running_loop())
             try:
@@ -85,6 +101,12 @@ class Renderer:
                 raise RenderError("地图图片绘制超时 / drawing the map image took too long") from None
         finally:
             self._slots.release()
+
+    def _busy(self) -> RenderBusy:
+        return RenderBusy(
+            "地图图片导出繁忙，请稍后重试 / map images are busy right now: retry in a moment",
+            retry_after=max(5, int(self.wait)),
+        )
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._started:

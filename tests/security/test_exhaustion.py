@@ -105,3 +105,15 @@ def _no_export_history(analyzed_store: Store):
 
     with analyzed_store.connect() as conn:
         conn.execute(text("DELETE FROM audit_log WHERE action = 'export'"))
+
+
+def test_beyond_a_short_queue_a_render_is_refused_at_once():
+    import time
+
+    busy = rendering.Renderer("/usr/bin/chromium", pages=1, wait=5)
+    assert busy._slots.acquire(timeout=1)
+    busy._waiting = busy.queue
+    started = time.perf_counter()
+    with pytest.raises(rendering.RenderBusy):
+        busy.render("<html></html>", "png", 300, 200)
+    assert time.perf_counter() - started < 0.5
