@@ -19,7 +19,9 @@ import atexit
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Requests that may wait for a page, per page; any more are answered busy at once.
@@ -67,15 +69,15 @@ class Renderer:
         self._started = threading.Lock()
         self._launching: asyncio.Lock | None = None
 
-    def render(self, html: str, fmt: str, width: int, height: int) -> bytes:
-        """A PNG or PDF of ``html`` at ``width`` × ``height`` pixels.
+    @contextmanager
+    def page(self) -> Iterator[None]:
+        """Hold one of the pages while the block makes its page and calls :meth:`draw`: the
+        whole of a map-image request is bounded, not only the drawing.
 
         Raises
         ------
         RenderBusy
-            When no page became free within ``wait`` seconds.
-        RenderError
-            When Chromium is missing or the page did not draw in time.
+            When the queue is full, or no page became free within ``wait`` seconds.
         """
         with self._counting:
             # Requests waiting hold a worker thread each: beyond a short queue, answer at once
@@ -93,14 +95,24 @@ class Renderer:
         if not free:
             raise self._busy()
         try:
-            future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height), self._running_loop())
-            try:
-                return future.result(timeout=RENDER_SECONDS + 5)
-            except FutureTimeout:
-                future.cancel()
-                raise RenderError("地图图片绘制超时 / drawing the map image took too long") from None
+            yield
         finally:
             self._slots.release()
+
+    def draw(self, html: str, fmt: str, width: int, height: int) -> bytes:
+        """A PNG or PDF of ``html`` at ``width`` × ``height`` pixels (inside :meth:`page`).
+
+        Raises
+        ------
+        RenderError
+            When Chromium is missing or the page did not draw in time.
+        """
+        future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height), self._running_loop())
+        try:
+            return future.result(timeout=RENDER_SECONDS + 5)
+        except FutureTimeout:
+            future.cancel()
+            raise RenderError("地图图片绘制超时 / drawing the map image took too long") from None
 
     def _busy(self) -> RenderBusy:
         return RenderBusy(
@@ -128,6 +140,7 @@ class Renderer:
 
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
+                _lower_priority_of_children()
             # Chromium's sandbox needs user namespaces a root process does not get.
             args = [*CHROMIUM_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
             self._browser = await self._playwright.chromium.launch(executable_path=self.executable, args=args)
@@ -168,6 +181,24 @@ class Renderer:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop = None
+
+
+#: How much lower than the web worker's the browser's CPU priority is (nice increment): when
+#: images and requests compete for the cores, the requests' short answers come first.
+BROWSER_NICENESS = 10
+
+
+def _lower_priority_of_children() -> None:
+    """Lower the priority of this process's children (Playwright's driver, which then starts
+    Chromium: its processes inherit the priority)."""
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == me:
+                pid = int(stat.parent.name)
+                os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, pid) + BROWSER_NICENESS)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 _renderers: dict[tuple, Renderer] = {}

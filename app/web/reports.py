@@ -154,7 +154,9 @@ def _loads(body: str | None):
 def render_image(html: str, fmt: str, width: int, height: int) -> bytes:
     """A PNG or PDF of a standalone map page, drawn by this process's headless Chromium at
     ``width`` × ``height`` (see :mod:`app.web.renderer`)."""
-    return renderer(current_app.config).render(html, fmt, width, height)
+    drawer = renderer(current_app.config)
+    with drawer.page():
+        return drawer.draw(html, fmt, width, height)
 
 
 def area_workbook(store, code: str | None, run_id: int) -> bytes:
@@ -217,13 +219,15 @@ def area_map(code: str | None, fmt: str):
             f"图片过大（上限 {MAX_PIXELS // 1_000_000} 百万像素）",
             f"the image is too large (at most {MAX_PIXELS // 1_000_000} million pixels)",
         )
-    html = standalone_map(get_store(), code, width, height)
     name = f"hongtu-{code or 'city'}-map.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "html":
-        return Response(html, mimetype="text/html", headers=disposition)
+        return Response(standalone_map(get_store(), code, width, height), mimetype="text/html", headers=disposition)
     try:
-        body = render_image(html, fmt, width, height)
+        drawer = renderer(current_app.config)
+        # The page is held from before the map is built: building it is half the work.
+        with drawer.page():
+            body = drawer.draw(standalone_map(get_store(), code, width, height), fmt, width, height)
     except RenderBusy as exc:
         return render_template("error.html", message=str(exc)), 503, {"Retry-After": str(exc.retry_after)}
     except RenderError as exc:

@@ -57,10 +57,11 @@ def test_many_map_images_share_one_browser_and_a_bounded_set_of_pages(analyzed_s
         t.start()
     for t in threads:
         t.join()
-    assert answers == [200] * 6
+    # Two pages draw and two requests wait; any more asked at the same moment are refused.
+    assert set(answers) <= {200, 503} and answers.count(200) >= 4, answers
     # One browser whatever the number of images: its own helpers (zygotes, GPU, network,
     # storage) and a renderer per page drawing, never a browser per image (8+ processes each).
-    assert all(browsers == 1 for _, browsers in counts) and max(n for n, _ in counts) <= 24, counts
+    assert all(browsers <= 1 for _, browsers in counts) and max(n for n, _ in counts) <= 24, counts
     for _ in range(3):
         assert client.get(f"/area/{street}/map.pdf?width=400&height=300").status_code == 200
     assert _chromium_processes()[1] == 1
@@ -114,6 +115,6 @@ def test_beyond_a_short_queue_a_render_is_refused_at_once():
     assert busy._slots.acquire(timeout=1)
     busy._waiting = busy.queue
     started = time.perf_counter()
-    with pytest.raises(rendering.RenderBusy):
-        busy.render("<html></html>", "png", 300, 200)
+    with pytest.raises(rendering.RenderBusy), busy.page():
+        pass
     assert time.perf_counter() - started < 0.5
