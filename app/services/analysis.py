@@ -162,9 +162,9 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
     shapes = _place_shapes(inputs.places)
     by_area = np.argsort(shapely.area(shapes), kind="stable")
     place_index, _ = assign.locate(points, shapes[by_area])
-    place_index = np.where(place_index >= 0, by_area[np.maximum(place_index, 0)], -1)
-    place_ids = inputs.places["place_id"].to_numpy()
-    located["place_id"] = np.where(place_index >= 0, place_ids[np.maximum(place_index, 0)], None)
+    inside = place_index >= 0
+    place_index[inside] = by_area[place_index[inside]]
+    located["place_id"] = _take(inputs.places["place_id"].to_numpy(), place_index)
     lap("places")
 
     status = coverage.organization_status(orgs["id"].to_numpy(), inputs.links, inputs.instructed)
@@ -305,7 +305,8 @@ def _area_rates(
     )
     industry = coverage.rates(counts, frame["industry"].fillna("未填"))
     tables.append(industry.assign(level="industry", name=industry.index.to_numpy()))
-    city = coverage.rates(counts, np.full(len(frame), "city"))
+    # Listed even when the city has no organization yet: every run has a city row.
+    city = coverage.rates(counts, np.full(len(frame), "city"), index=pd.Index(["city"]))
     tables.append(city.assign(level="city", name="全市"))
     out = pd.concat(tables)
     out.index.name = "code"
@@ -328,8 +329,15 @@ def _pair(xy: np.ndarray, streets: np.ndarray, centers: gpd.GeoDataFrame, params
         index, distance = joins.nearest(xy, community)
     else:
         index, distance = np.full(len(xy), -1), np.full(len(xy), np.nan)
-    ids = community["center_id"].to_numpy()
-    return np.where(index >= 0, ids[np.maximum(index, 0)], None), distance
+    return _take(community["center_id"].to_numpy(), index), distance
+
+
+def _take(ids: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``ids[index]``, None where ``index`` is -1 (found nothing), also when ``ids`` is empty."""
+    out = np.full(len(index), None, dtype=object)
+    found = index >= 0
+    out[found] = ids[index[found]]
+    return out
 
 
 def _pair_places(places: gpd.GeoDataFrame, centers: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -342,7 +350,7 @@ def _pair_places(places: gpd.GeoDataFrame, centers: gpd.GeoDataFrame) -> pd.Data
     return pd.DataFrame(
         {
             "place_id": chosen["place_id"].to_numpy(),
-            "center_id": np.where(index >= 0, ids[np.maximum(index, 0)], None) if len(ids) else None,
+            "center_id": _take(ids, index),
             "distance_m": np.round(distance, 1),
         }
     )

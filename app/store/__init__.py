@@ -309,8 +309,11 @@ class Store:
     def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame, geometry: str = "geometry") -> None:
         """Append a (Geo)DataFrame to ``table``, fast; its columns must be the table's columns.
 
-        The geometry column (WGS-84) is written to ``geom``; every other column as is.
+        The geometry column (WGS-84) is written to ``geom``; every other column as is. An
+        empty frame writes nothing (a city without hot spots, say).
         """
+        if frame.empty:
+            return
         columns, rows, geoms = self._rows(table, frame, geometry)
         self.backend.insert_rows(conn, table, columns, rows, geoms)
         if "id" in columns:
