@@ -624,3 +624,36 @@ def test_street_staff_import_only_within_their_street(loaded: Store, tmp_path: P
     assert "only city-wide staff" in import_file(street, "party-orgs", party).errors[0].en
     inside = orgs_csv(tmp_path, "S1,街内单位,企业,,,5,0,,102.62,25.0,,否", name="inside.csv")
     assert import_file(street, "orgs", inside).ok
+
+
+# Intake reports everything at once and in order, and accepts the columns it documents (issue 21).
+
+
+def test_point_places_may_be_given_by_lon_and_lat(loaded: Store, tmp_path):
+    path = write(tmp_path / "places.csv", "场所编号,场所名称,场所类型,经度,纬度\nPL1,翠湖大厦,商务楼宇,102.62,24.97\n")
+    report = import_file(loaded, "places", path)
+    assert report.ok and report.inserted == 1, [str(i) for i in report.issues]
+    place = loaded.read_frame("places", ["place_id"])
+    assert place.geometry.iloc[0].geom_type == "Point" and round(place.geometry.iloc[0].x, 2) == 102.62
+
+
+def test_a_file_with_only_one_of_lon_and_lat_names_the_missing_one(loaded: Store, tmp_path):
+    header = HEADER.replace(",纬度", "")
+    rows = [",".join(r.split(",")[:9] + r.split(",")[10:]) for r in GOOD_ROWS]
+    before = snapshot(loaded)
+    report = import_file(loaded, "orgs", write(tmp_path / "orgs.csv", "\n".join([header, *rows]) + "\n"))
+    assert not report.ok and snapshot(loaded) == before
+    assert [(i.row, i.column) for i in report.errors] == [(1, "lat")]
+
+
+def test_a_missing_key_column_is_reported_with_every_other_problem_in_row_order(loaded: Store, tmp_path):
+    header = HEADER.split(",", 1)[1]
+    rows = [r.split(",", 1)[1] for r in GOOD_ROWS]
+    rows[2] = rows[2].replace(",12,1,", ",许多,1,")
+    rows[0] = rows[0].replace(",25,2,", ",-3,2,")
+    report = import_file(loaded, "orgs", write(tmp_path / "orgs.csv", "\n".join([header, *rows]) + "\n"))
+    assert not report.ok
+    found = [(i.row, i.column) for i in report.errors]
+    assert found[0] == (1, "org_id") and (2, "employees") in found and (4, "employees") in found
+    rows_in_order = [r for r, _ in found]
+    assert rows_in_order == sorted(rows_in_order)

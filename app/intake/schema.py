@@ -269,6 +269,8 @@ KINDS: dict[str, Kind] = {
             ),
             Column("address", "地址", aliases=("详细地址",)),
             Column("demonstration", "是否示范点", "bool", aliases=("示范点",), default=False),
+            _LON,
+            _LAT,
         ),
         "any",
     ),

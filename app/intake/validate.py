@@ -113,19 +113,21 @@ def validate(
     has_xy = {"lon", "lat"} <= set(frame.columns)
     has_geometry = raw.geometry is not None or "wkt" in frame.columns
     missing = [c.name for c in kind.columns if c.required and c.name not in frame.columns]
-    if kind.geometry == "point" and not (has_xy or has_geometry):
+    half = sorted({"lon", "lat"} - set(frame.columns)) if {"lon", "lat"} & set(frame.columns) else []
+    if half and not has_geometry and kind.geometry in ("point", "any"):
+        # One of the pair alone places nothing: name the other, whatever else the file has.
+        missing += half
+    elif kind.geometry == "point" and not (has_xy or has_geometry):
         missing.append("lon/lat")
+    elif kind.geometry == "any" and not (has_xy or has_geometry):
+        missing.append("wkt 或 lon/lat")
     if kind.geometry == "polygon" and not has_geometry:
         missing.append("wkt")
-    if kind.geometry == "any" and not (has_xy or has_geometry):
-        missing.append("wkt 或 lon/lat")
     for name in missing:
         issues.file(name, "缺少必需的列", "required column is missing")
     n = len(frame)
     out = pd.DataFrame(index=range(n))
-    if missing:
-        return Validated(out, None, issues.items, set(frame.columns), source_crs)
-
+    # The columns present are checked even when one is missing: every problem at once.
     for column in kind.columns:
         if column.name in ("lon", "lat"):
             continue
@@ -133,6 +135,9 @@ def validate(
             out[column.name] = _parse(column, frame[column.name], issues)
         else:
             out[column.name] = column.default
+    if missing:
+        return Validated(out, None, _by_row(issues.items), set(frame.columns), source_crs)
+
     ids = frame[kind.id_column]
     duplicated = (ids.duplicated(keep="first") & (ids != "")).to_numpy()
     if duplicated.any():
@@ -154,7 +159,12 @@ def validate(
     if context.jurisdiction is not None:
         _jurisdiction(kind, out, ids, context, issues)
     out["source_crs"] = source_crs
-    return Validated(out, geometry, issues.items, set(frame.columns) - {"lon", "lat", "wkt"}, source_crs)
+    return Validated(out, geometry, _by_row(issues.items), set(frame.columns) - {"lon", "lat", "wkt"}, source_crs)
+
+
+def _by_row(items: list[Issue]) -> list[Issue]:
+    """Problems of the file as a whole first, then by row, each row's in the order found."""
+    return sorted(items, key=lambda i: (i.row is not None, i.row or 0))
 
 
 def _jurisdiction(kind: Kind, out: pd.DataFrame, ids: pd.Series, context: Context, issues: _Issues) -> None:
