@@ -6,6 +6,7 @@ console script both use it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
@@ -26,8 +27,12 @@ def create_app(config: dict | None = None) -> Flask:
     config : dict, optional
         Settings that override the environment (see :mod:`app.config`), e.g. in tests.
     """
+    instance = os.environ.get("HONGTU_INSTANCE")
     app = Flask(
         __name__,
+        # Import reports, the default database and caches live here: a deployment's own folder,
+        # not the source checkout's instance/.
+        instance_path=str(Path(instance).resolve()) if instance else None,
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),

@@ -2,6 +2,7 @@
 
 | variable | default | meaning |
 |---|---|---|
+| HONGTU_INSTANCE | instance/ of the checkout | folder of import reports, the default database and caches |
 | DATABASE_URL | sqlite:///<instance>/hongtu.sqlite | SpatiaLite file or postgresql+psycopg://… |
 | SECRET_KEY | random per process | Flask session signing key; set it in production |
 | HONGTU_BASEMAP | none (tianditu if a key is set) | none, tianditu, tianditu_img, amap, osm |

@@ -657,3 +657,11 @@ def test_a_missing_key_column_is_reported_with_every_other_problem_in_row_order(
     assert found[0] == (1, "org_id") and (2, "employees") in found and (4, "employees") in found
     rows_in_order = [r for r, _ in found]
     assert rows_in_order == sorted(rows_in_order)
+
+
+def test_the_instance_folder_is_the_deployments_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("HONGTU_INSTANCE", str(tmp_path / "hongtu-data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app({"TESTING": True})
+    assert app.instance_path == str(tmp_path / "hongtu-data")
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'hongtu-data' / 'hongtu.sqlite'}"
