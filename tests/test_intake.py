@@ -665,3 +665,25 @@ def test_the_instance_folder_is_the_deployments_own(tmp_path, monkeypatch):
     app = create_app({"TESTING": True})
     assert app.instance_path == str(tmp_path / "hongtu-data")
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'hongtu-data' / 'hongtu.sqlite'}"
+
+
+def test_probable_duplicates_are_warned_of_in_the_file_and_against_the_store(loaded: Store, tmp_path):
+    rows = [
+        "D1,云锦网络科技有限责任公司,企业,互联网,,25,2,云南省昆明市五华区翠湖路１号,102.70,25.04,,否",
+        "D2,新的单位,企业,互联网,91350100M000100Y43,5,0,,102.70,25.04,,否",
+        "D3,同名同址,企业,,,5,0,翠湖路 8 号,102.71,25.04,,否",
+        "D4,同名同址,企业,,,5,0,翠湖路8号,102.71,25.04,,否",
+    ]
+    report = import_file(loaded, "orgs", orgs_csv(tmp_path, *rows))
+    assert report.ok and report.inserted == 4, [str(i) for i in report.issues]
+    warned = {(i.row, i.column): i.zh for i in report.issues if i.severity == "warning" and "重复" in i.zh}
+    # A1 is stored as 云锦网络科技有限公司 at 翠湖路1号, credit code 91350100M000100Y43.
+    assert "A1" in warned[(2, "name")] and "A1" in warned[(3, "credit_code")]
+    assert "第 4 行" in warned[(5, "name")]
+    assert len(warned) == 3
+
+
+def test_a_scoped_import_names_no_stored_duplicate_outside_the_jurisdiction(loaded: Store, tmp_path):
+    row = "D5,云锦网络科技有限公司,企业,互联网,,25,2,翠湖路1号,102.62,24.97,,否"
+    report = import_file(loaded.scoped("530102001001"), "orgs", orgs_csv(tmp_path, row))
+    assert report.ok and not [i for i in report.issues if "A1" in i.zh]

@@ -25,7 +25,7 @@ from ..store.errors import StoreBusy
 from .issues import IntakeError, Issue, write_report
 from .readers import read_table
 from .schema import KINDS, Kind
-from .validate import Context, split_list, validate
+from .validate import Context, by_row, split_list, stored_duplicates, validate
 
 Progress = Callable[[str], None]
 #: How long an import waits for another one to finish writing before it asks to be retried (s).
@@ -170,6 +170,9 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
                 given_extras["party_org_id"] = given_extras["party_org_id"].map(
                     lambda v: ";".join(sorted(v.split(";"))) if isinstance(v, str) else None
                 )
+        if kind.name == "orgs":
+            # The stored rows were read to compare with the file: they also tell its duplicates.
+            report.issues = by_row([*report.issues, *stored_duplicates(checked, existing)])
         stored = existing.set_index(key)
         new, changed = _diff(rows, stored, key, update, checked.geometry is not None, stored_extras, given_extras)
         report.inserted, report.updated = int(new.sum()), int(changed.sum())

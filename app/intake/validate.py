@@ -20,6 +20,7 @@ from geo.codes import CODE_LENGTHS, valid_credit_codes
 from geo.shapes import as_multipolygons
 
 from .issues import Issue
+from .normalize import normalized
 from .readers import RawTable
 from .schema import YES_NO, Column, Kind, header_map
 
@@ -62,6 +63,8 @@ class Validated:
     issues: list[Issue]
     present: set[str]
     source_crs: str
+    #: How the file's first data row is numbered for the user.
+    first_row: int = 1
 
     @property
     def errors(self) -> list[Issue]:
@@ -136,7 +139,7 @@ def validate(
         else:
             out[column.name] = column.default
     if missing:
-        return Validated(out, None, _by_row(issues.items), set(frame.columns), source_crs)
+        return Validated(out, None, by_row(issues.items), set(frame.columns), source_crs, raw.first_row)
 
     ids = frame[kind.id_column]
     duplicated = (ids.duplicated(keep="first") & (ids != "")).to_numpy()
@@ -156,13 +159,91 @@ def validate(
     if kind.geometry != "none":
         geometry = _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues)
     _references(kind, out, frame, context, issues)
+    if kind.name == "orgs":
+        _duplicates(out, issues)
     if context.jurisdiction is not None:
         _jurisdiction(kind, out, ids, context, issues)
     out["source_crs"] = source_crs
-    return Validated(out, geometry, _by_row(issues.items), set(frame.columns) - {"lon", "lat", "wkt"}, source_crs)
+    present = set(frame.columns) - {"lon", "lat", "wkt"}
+    return Validated(out, geometry, by_row(issues.items), present, source_crs, raw.first_row)
 
 
-def _by_row(items: list[Issue]) -> list[Issue]:
+#: What makes two organizations probably one: the column a warning names, and its words.
+_DUPLICATE_KEYS = {
+    "credit_code": ("统一社会信用代码相同", "same credit code"),
+    "name": ("名称和地址相同", "same name and address"),
+}
+
+
+def _duplicate_key(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column == "credit_code":
+        return frame["credit_code"].fillna("").astype(str).reset_index(drop=True)
+    return _name_at_address(frame)
+
+
+def _duplicates(out: pd.DataFrame, issues: _Issues) -> None:
+    """Warn of rows with the same credit code, or the same normalised name at the same
+    normalised address, as an earlier row of the file. Warnings only: two units may share a
+    building, and spellings differ."""
+    n = len(out)
+    for column, (zh, en) in _DUPLICATE_KEYS.items():
+        key = _duplicate_key(out, column)
+        first = pd.Series(np.arange(n), index=key).groupby(level=0).transform("min").to_numpy()
+        again = (key != "").to_numpy() & (first != np.arange(n))
+        rows = first + issues.first_row
+        issues.add(
+            again,
+            column,
+            out[column],
+            _full(n, again, [f"疑似重复：与第 {r} 行{zh}" for r in rows[again]]),
+            _full(n, again, [f"probable duplicate of row {r}: {en}" for r in rows[again]]),
+            "warning",
+        )
+
+
+def stored_duplicates(checked: Validated, stored: pd.DataFrame) -> list[Issue]:
+    """Warnings for rows that probably duplicate a stored organization of another id
+    (``stored``: ``org_id`` and those of ``name``, ``address``, ``credit_code`` the file has)."""
+    out = checked.frame
+    issues = _Issues(checked.first_row)
+    stored = stored[~stored["org_id"].isin(out["org_id"])]
+    for column, (zh, en) in _DUPLICATE_KEYS.items():
+        needed = ["credit_code"] if column == "credit_code" else ["name", "address"]
+        if stored.empty or not set(needed) <= set(stored.columns) & checked.present:
+            continue
+        # Keyed together: an address is "shared" when a stored row has it too.
+        both = pd.concat([out[["org_id", *needed]], stored[["org_id", *needed]]], ignore_index=True)
+        keys = _duplicate_key(both, column)
+        key, stored_key = keys.iloc[: len(out)].reset_index(drop=True), keys.iloc[len(out) :]
+        owner = pd.Series(both["org_id"].iloc[len(out) :].to_numpy(), index=stored_key.to_numpy())
+        owner = owner[(owner.index != "") & ~owner.index.duplicated()]
+        match = key.map(owner)
+        found = (key != "").to_numpy() & match.notna().to_numpy()
+        issues.add(
+            found,
+            column,
+            out[column],
+            _full(len(out), found, [f"疑似重复：与已有组织 {o} {zh}" for o in match[found]]),
+            _full(len(out), found, [f"probable duplicate of stored organization {o}: {en}" for o in match[found]]),
+            "warning",
+        )
+    return issues.items
+
+
+def _name_at_address(frame: pd.DataFrame) -> pd.Series:
+    """The normalised address and name as one key, for rows whose address is shared with another
+    row of ``frame`` ('' for the others: they cannot be a duplicate by name and address).
+    Names are normalised only for those rows, and each distinct address once."""
+    codes, distinct = pd.factorize(frame["address"].fillna("").to_numpy(dtype=object))
+    address = normalized(pd.Series(distinct, dtype=object)).to_numpy(dtype=object)[codes]
+    name = frame["name"].fillna("").to_numpy(dtype=object)
+    shared = pd.Series(address).duplicated(keep=False).to_numpy() & (address != "") & (name != "")
+    key = np.full(len(frame), "", dtype=object)
+    key[shared] = address[shared] + "@" + normalized(pd.Series(name[shared], dtype=object)).to_numpy(dtype=object)
+    return pd.Series(key)
+
+
+def by_row(items: list[Issue]) -> list[Issue]:
     """Problems of the file as a whole first, then by row, each row's in the order found."""
     return sorted(items, key=lambda i: (i.row is not None, i.row or 0))
 
