@@ -22,6 +22,7 @@ from geo.shapes import as_multipolygons
 from .issues import Issue
 from .normalize import normalized
 from .readers import RawTable
+from .repair import REPAIR_SECONDS, repaired
 from .schema import YES_NO, Column, Kind, header_map
 
 #: Where coordinates may lie when no areas are loaded yet (mainland China, generously).
@@ -392,19 +393,32 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
     invalid = polygonal & ~shapely.is_valid(geoms)
     if invalid.any():
         reasons = _full(n, invalid, shapely.is_valid_reason(geoms[invalid]))
-        repaired = as_multipolygons(shapely.make_valid(geoms[invalid]))
-        failed = np.zeros(n, dtype=bool)
-        failed[invalid] = shapely.is_empty(repaired)
-        issues.add(
-            invalid & ~failed,
-            column,
-            reasons,
-            "多边形无效，已用 make_valid 修复",
-            "invalid polygon repaired with make_valid",
-            "warning",
-        )
-        issues.add(failed, column, reasons, "多边形无效且无法修复", "invalid polygon that cannot be repaired")
-        geoms[invalid] = repaired
+        fixed = repaired(geoms[invalid])
+        if fixed is None:
+            issues.add(
+                invalid,
+                column,
+                reasons,
+                f"多边形无效且过于复杂，{REPAIR_SECONDS} 秒内无法自动修复，请先在 GIS 软件中修复",
+                f"invalid polygon too complex to repair within {REPAIR_SECONDS} s: repair it in a GIS first",
+            )
+            geoms[invalid] = None
+            ok &= ~invalid
+            polygonal &= ~invalid
+        else:
+            fixed = as_multipolygons(fixed)
+            failed = np.zeros(n, dtype=bool)
+            failed[invalid] = shapely.is_empty(fixed)
+            issues.add(
+                invalid & ~failed,
+                column,
+                reasons,
+                "多边形无效，已用 make_valid 修复",
+                "invalid polygon repaired with make_valid",
+                "warning",
+            )
+            issues.add(failed, column, reasons, "多边形无效且无法修复", "invalid polygon that cannot be repaired")
+            geoms[invalid] = fixed
     flat = polygonal & ~invalid & (shapely.area(geoms) <= 1e-14)
     issues.add(flat, column, blank, "多边形面积为零（各点共线）", "polygon has no area (its points are collinear)")
     if kind.geometry == "polygon":

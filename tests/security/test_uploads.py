@@ -162,3 +162,26 @@ def test_a_million_vertex_polygon_is_refused_quickly_by_its_row(loaded, tmp_path
     started = time.perf_counter()
     _refused(loaded, "places", path, "顶点过多")
     assert time.perf_counter() - started < 20
+
+
+def test_a_small_polygon_that_crosses_itself_everywhere_is_refused_in_bounded_time(loaded, tmp_path, monkeypatch):
+    import time
+
+    import numpy as np
+
+    from app.intake import repair
+
+    monkeypatch.setattr(repair, "REPAIR_SECONDS", 3)
+    # 600 random vertices: GEOS's make_valid nodes ~10^5 crossings (minutes, gigabytes).
+    ring = (np.random.default_rng(1).random((600, 2)) * 0.02 + [102.61, 24.96]).round(7).tolist()
+    ring.append(ring[0])
+    feature = {
+        "type": "Feature",
+        "properties": {"place_id": "X1", "name": "乱麻", "kind": "building"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    path = tmp_path / "places.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    started = time.perf_counter()
+    _refused(loaded, "places", path, "无法自动修复")
+    assert time.perf_counter() - started < 15
