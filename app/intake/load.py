@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from sqlalchemy import text
 
@@ -25,7 +26,7 @@ from ..store.errors import StoreBusy
 from .issues import IntakeError, Issue, write_report
 from .readers import read_table
 from .schema import KINDS, Kind
-from .validate import Context, by_row, split_list, stored_duplicates, validate
+from .validate import JURISDICTION_TOLERANCE, Context, by_row, split_list, stored_duplicates, validate
 
 Progress = Callable[[str], None]
 #: How long an import waits for another one to finish writing before it asks to be retried (s).
@@ -90,6 +91,14 @@ def load_context(store: Store, kind: Kind | None = None) -> Context:
     with store.connect() as conn:
         context.foreign_ids = {r[0] for r in conn.execute(text(outside), store.scope_params())}
     context.jurisdiction = (store.scope, area.geometry.iloc[0])
+    if kind.geometry == "any":
+        # A place reaching over the boundary is shared with its neighbours: not one area's to
+        # change. (Points and areas are inside or not; their test above suffices.)
+        stored = store.scoped(None).read_frame(kind.table, [kind.id_column])
+        shared = ~shapely.covered_by(
+            np.asarray(stored.geometry.values), shapely.buffer(context.jurisdiction[1], JURISDICTION_TOLERANCE)
+        )
+        context.foreign_ids |= set(stored.loc[shared, kind.id_column])
     return context
 
 
@@ -121,7 +130,7 @@ def import_file(
         raw = read_table(Path(path), sheet=sheet, encoding=encoding, max_bytes=max_bytes)
         step("validate")
         checked = validate(kind, raw, crs, load_context(store, kind), fix_swapped=fix_swapped)
-    except (IntakeError, ValueError) as exc:
+    except (IntakeError, ValueError, pyproj.exceptions.CRSError) as exc:
         issue = exc.issue if isinstance(exc, IntakeError) else Issue(None, "--crs", crs, str(exc), str(exc))
         report.issues = [issue]
         return _finish(report, report_dir)

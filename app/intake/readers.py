@@ -30,6 +30,8 @@ SUPPORTED = TABULAR + SPATIAL
 #: (guards against decompression bombs).
 ZIP_MAX_BYTES = 1024**3
 ZIP_MAX_RATIO = 200
+#: Files a zip may hold: a Shapefile has a handful of parts.
+ZIP_MAX_MEMBERS = 100
 #: Parts of a zipped Shapefile that are unpacked; anything else in the zip is left packed.
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Zips unpacked at once by one process, and how long another waits for its turn (seconds).
@@ -204,6 +206,11 @@ def _read_zipped_shapefile(path: Path) -> RawTable:
 
 def _shapefile_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     """The parts of the one Shapefile in ``archive``, checked before a byte is unpacked."""
+    if len(archive.infolist()) > ZIP_MAX_MEMBERS:
+        raise IntakeError(
+            f"zip 中的文件过多（上限 {ZIP_MAX_MEMBERS} 个）",
+            f"the zip holds too many files (at most {ZIP_MAX_MEMBERS})",
+        )
     total = 0
     for info in archive.infolist():
         name = PurePosixPath(info.filename)

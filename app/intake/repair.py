@@ -9,12 +9,12 @@ hundred random vertices took GEOS two minutes. So an import repairs in
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import shapely
+
+from .children import run_child
 
 #: Seconds and bytes of address space the repairs of one import may take.
 REPAIR_SECONDS = 30
@@ -24,17 +24,9 @@ WORKER = Path(__file__).with_name("_repair_worker.py")
 
 def repaired(polygons: np.ndarray) -> np.ndarray | None:
     """``make_valid`` of every polygon, or None when the repairs took too long or too much memory."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-I", str(WORKER), str(REPAIR_MEMORY)],
-            input=pickle.dumps(shapely.to_wkb(polygons), protocol=pickle.HIGHEST_PROTOCOL),
-            capture_output=True,
-            timeout=REPAIR_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return None
-    if done.returncode != 0:
+    stdin = pickle.dumps(shapely.to_wkb(polygons), protocol=pickle.HIGHEST_PROTOCOL)
+    done = run_child(WORKER, [str(REPAIR_MEMORY)], REPAIR_SECONDS, stdin=stdin)
+    if done is None or done.returncode != 0:
         return None
     # Written by our own worker, as this user.
     return shapely.from_wkb(pickle.loads(done.stdout))  # noqa: S301

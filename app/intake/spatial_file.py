@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sqlite3
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +23,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from .children import run_child
 from .issues import IntakeError
 
 #: The one GDAL driver each spatial extension is opened with.
@@ -89,22 +89,14 @@ def read_spatial(path: Path) -> SpatialRead:
         encoding = _shapefile_encoding(path)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "read.pickle"
-        # -I: isolated, so neither this folder nor PYTHON* variables reach the child's imports.
-        command = [sys.executable, "-I", str(WORKER), str(path), driver, encoding, str(out)]
-        try:
-            done = subprocess.run(
-                [*command, str(READ_MEMORY)],
-                env=_worker_env(driver),
-                cwd=str(path.parent),
-                capture_output=True,
-                timeout=READ_SECONDS,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
+        done = run_child(
+            WORKER, [str(path), driver, encoding, str(out), str(READ_MEMORY)], READ_SECONDS, env=_worker_env(driver)
+        )
+        if done is None:
             raise IntakeError(
                 f"读取空间数据文件超过 {READ_SECONDS} 秒，已中止",
                 f"reading the spatial file took longer than {READ_SECONDS} s and was stopped",
-            ) from None
+            )
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
             reason = message[-1][:300] if message else f"exit status {done.returncode}"
@@ -241,8 +233,14 @@ def _check_geopackage(path: Path) -> None:
             )
 
 
+_VIRTUAL = re.compile(r'\s*CREATE\s+VIRTUAL\s+TABLE\s+(?:"[^"]*"|\S+)\s+USING\s+(\w+)', re.IGNORECASE)
+
+
 def _rtree(sql: str) -> bool:
-    return any(f"USING {module.upper()}" in sql.replace('"', "") for module in _GPKG_VIRTUAL_MODULES)
+    """Whether ``sql`` creates a virtual table of an allowed module (the module right after
+    USING, not a word anywhere: a comment may say anything)."""
+    found = _VIRTUAL.match(sql)
+    return found is not None and found.group(1).lower() in _GPKG_VIRTUAL_MODULES
 
 
 def _metadata_trigger(name: str, table: str) -> bool:

@@ -36,7 +36,9 @@ JURISDICTION_TOLERANCE = 1e-4
 #: How far outside the loaded areas' extent a point may lie, in degrees (≈ 5 km).
 EXTENT_MARGIN = 0.05
 #: Cells of a column that are all plain counts (or empty), joined by line breaks.
-_PLAIN_COUNTS = re.compile(r"[0-9]{0,15}(?:\n[0-9]{0,15})*")
+_PLAIN_COUNTS = re.compile(r"[0-9]{0,9}(?:\n[0-9]{0,9})*")
+#: Largest count a ledger may give (people, members): beyond it a value is a typing error.
+MAX_COUNT = 10**8
 _LIST_SEPARATORS = re.compile(r"(?:[;；,，、]\s*)+")
 _PARENT_LEVEL = {"street": "district", "community": "street", "grid": "community"}
 
@@ -304,7 +306,7 @@ def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
             else:
                 return pd.Series(parsed, index=values.index)
         number = pd.to_numeric(values.str.replace(",", "", regex=False), errors="coerce")
-        bad = ~empty & (number.isna() | (number % 1 != 0) | (number < 0))
+        bad = ~empty & (number.isna() | (number % 1 != 0) | (number < 0) | (number > MAX_COUNT))
         issues.add(bad, column.name, values, "不是有效的非负整数", "not a whole non-negative number")
         return number.where(~empty & ~bad, column.default or 0).astype("int64")
     if column.type == "bool":
@@ -352,6 +354,10 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
     else:
         geoms = np.full(n, None, dtype=object)
         column = "lon/lat"
+    # An empty geometry (POINT EMPTY) places nothing: refused, then left out as a missing one.
+    empty = ~shapely.is_missing(geoms) & shapely.is_empty(geoms)
+    issues.add(empty, column, blank, "几何为空（EMPTY）", "the geometry is empty")
+    geoms[empty] = None
     geoms, too_big = _bounded(geoms, column, issues)
     # Rows given by lon/lat are checked (and their problems reported) on the way in.
     from_xy = np.zeros(n, dtype=bool)
@@ -446,6 +452,9 @@ def _inside_jurisdiction(kind, frame, geoms, placed, column, jurisdiction, issue
         own = placed & (frame["code"].to_numpy(dtype=object) == code)
         redrawn = np.zeros(n, dtype=bool)
         redrawn[own] = ~shapely.equals_exact(geoms[own], polygon, JURISDICTION_TOLERANCE)
+        # Within the tolerance it is the stored boundary, written back unchanged: moving each
+        # vertex a little per import would otherwise grow the area without limit.
+        geoms[own & ~redrawn] = polygon
         issues.add(
             redrawn,
             column,

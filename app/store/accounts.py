@@ -237,7 +237,10 @@ def login_wait(store: Store, username: str, address: str | None) -> timedelta:
         with store.connect() as conn:
             latest_any = conn.execute(
                 select(func.max(audit_log.c.at)).where(
-                    audit_log.c.action == "login", audit_log.c.ok.is_(False), audit_log.c.address == address
+                    audit_log.c.action == "login",
+                    audit_log.c.ok.is_(False),
+                    audit_log.c.detail.is_(None),
+                    audit_log.c.address == address,
                 )
             ).scalar()
         return max(

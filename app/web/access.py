@@ -228,13 +228,17 @@ def _with_area(endpoint: str, code: str) -> str:
 
 
 def audit_exports(response: Response) -> Response:
-    """Record every successful export (area ledgers and tables, map images, reports) in the audit log."""
-    if response.status_code == 200 and _rule(request.endpoint or "")[0] == "export":
+    """Record every export (area ledgers and tables, map images, reports) in the audit log,
+    with refused-as-busy renders as failed ones."""
+    # A render refused as busy counts too: the per-user limit bounds attempts, so that one user
+    # cannot keep the shared pages busy by asking again and again.
+    if response.status_code in (200, 503) and _rule(request.endpoint or "")[0] == "export":
         accounts.audit(
             base_store(),
             (g.get("user") or {}).get("username"),
             "export",
             target=request.full_path.rstrip("?"),
+            ok=response.status_code == 200,
             address=request.remote_addr,
         )
     return response
