@@ -1,6 +1,7 @@
 """gunicorn settings for Hongtu; gunicorn reads this file from the directory it starts in."""
 
 import gc
+import sys
 
 
 def post_worker_init(worker) -> None:
@@ -12,6 +13,10 @@ def post_worker_init(worker) -> None:
     worker, and the first full collection, which scanned all of it, had fallen inside the
     first map page (0.12 of its 0.26 s at 100k organizations).
     """
+    # A thread building a map image holds the GIL for the whole switch interval (5 ms) each
+    # time: a request that needs it a hundred times then waits half a second. A shorter
+    # interval hands it over sooner.
+    sys.setswitchinterval(0.0005)
     env = worker.wsgi.jinja_env
     for name in env.list_templates(extensions=("html",)):
         env.get_template(name)
