@@ -144,6 +144,18 @@ def test_concurrent_unpacking_is_bounded_and_the_next_is_told_to_retry(loaded, t
             readers._EXTRACTIONS.release()
 
 
+def _building(tmp_path: Path, place_id: str, name: str, ring: list) -> Path:
+    """A places GeoJSON of one building whose outline is ``ring``."""
+    feature = {
+        "type": "Feature",
+        "properties": {"place_id": place_id, "name": name, "kind": "building"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+    }
+    path = tmp_path / "places.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    return path
+
+
 def test_a_million_vertex_polygon_is_refused_quickly_by_its_row(loaded, tmp_path):
     import time
 
@@ -152,13 +164,7 @@ def test_a_million_vertex_polygon_is_refused_quickly_by_its_row(loaded, tmp_path
     angles = np.linspace(0, 2 * np.pi, 1_000_000)
     ring = np.column_stack([102.62 + 0.01 * np.cos(angles), 24.97 + 0.01 * np.sin(angles)]).round(7).tolist()
     ring[-1] = ring[0]
-    feature = {
-        "type": "Feature",
-        "properties": {"place_id": "H1", "name": "巨型楼宇", "kind": "building"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-    }
-    path = tmp_path / "places.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    path = _building(tmp_path, "H1", "巨型楼宇", ring)
     started = time.perf_counter()
     _refused(loaded, "places", path, "顶点过多")
     assert time.perf_counter() - started < 20
@@ -175,13 +181,7 @@ def test_a_small_polygon_that_crosses_itself_everywhere_is_refused_in_bounded_ti
     # 600 random vertices: GEOS's make_valid nodes ~10^5 crossings (minutes, gigabytes).
     ring = (np.random.default_rng(1).random((600, 2)) * 0.02 + [102.61, 24.96]).round(7).tolist()
     ring.append(ring[0])
-    feature = {
-        "type": "Feature",
-        "properties": {"place_id": "X1", "name": "乱麻", "kind": "building"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-    }
-    path = tmp_path / "places.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    path = _building(tmp_path, "X1", "乱麻", ring)
     started = time.perf_counter()
     _refused(loaded, "places", path, "无法自动修复")
     assert time.perf_counter() - started < 15
