@@ -8,6 +8,8 @@ positions the way the user sees them: spreadsheet rows (header = row 1) or featu
 from __future__ import annotations
 
 import io
+import json
+import pickle
 import shutil
 import tempfile
 import threading
@@ -20,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..spreadsheets import restore
+from . import _xlsx_worker
+from .children import run_child
 from .issues import IntakeError
 from .spatial_file import DRIVERS, read_spatial
 
@@ -32,6 +36,12 @@ ZIP_MAX_BYTES = 1024**3
 ZIP_MAX_RATIO = 200
 #: Files a zip may hold: a Shapefile has a handful of parts.
 ZIP_MAX_MEMBERS = 100
+#: Parts an Excel workbook may hold (a ledger has a few dozen), and the seconds and bytes of
+#: address space its parsing may take.
+XLSX_MAX_PARTS = 1000
+XLSX_SECONDS = 120
+XLSX_MEMORY = 3 * 1024**3
+XLSX_WORKER = Path(__file__).with_name("_xlsx_worker.py")
 #: Parts of a zipped Shapefile that are unpacked; anything else in the zip is left packed.
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 #: Zips unpacked at once by one process, and how long another waits for its turn (seconds).
@@ -146,24 +156,51 @@ def _read_csv(path: Path, encoding: str | None) -> RawTable:
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
-    # openpyxl parses with defusedxml when it is installed (a dependency): entity expansion
-    # ("billion laughs") and external entities raise instead of running.
-    try:
-        with pd.ExcelFile(path, engine="openpyxl") as book:
-            if sheet is not None and sheet not in book.sheet_names:
-                raise IntakeError(
-                    f"找不到工作表 {sheet!r}，现有：{'、'.join(book.sheet_names)}",
-                    f"no sheet named {sheet!r}; the workbook has: {', '.join(book.sheet_names)}",
-                )
-            frame = pd.read_excel(book, sheet_name=sheet if sheet is not None else 0, dtype=str, keep_default_na=False)
-    except IntakeError:
-        raise
-    except Exception as exc:  # openpyxl raises zip, XML, entity and key errors for damaged files
-        raise IntakeError(
-            f"不是有效的 Excel（.xlsx）文件，可能已损坏或被截断，或含有不安全的 XML（{type(exc).__name__}）",
-            f"not a valid Excel (.xlsx) file; it may be damaged, truncated or hold unsafe XML ({type(exc).__name__})",
-        ) from None
+    """Parse a workbook in a bounded child (:mod:`app.intake._xlsx_worker`), after checking
+    that its zip does not expand past what a ledger needs."""
+    _check_workbook_zip(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sheet.pickle"
+        done = run_child(XLSX_WORKER, [str(path), sheet or "", str(out), str(XLSX_MEMORY)], XLSX_SECONDS)
+        if done is None:
+            raise IntakeError(
+                f"解析 Excel 文件超过 {XLSX_SECONDS} 秒，已中止；请删去空白行列或另存为 CSV",
+                f"parsing the Excel file took longer than {XLSX_SECONDS} s and was stopped; "
+                "delete blank rows and columns or save it as CSV",
+            )
+        if done.returncode == _xlsx_worker.MISSING_SHEET:
+            names = json.loads(done.stdout.decode("utf-8"))
+            raise IntakeError(
+                f"找不到工作表 {sheet!r}，现有：{'、'.join(names)}",
+                f"no sheet named {sheet!r}; the workbook has: {', '.join(names)}",
+            )
+        if done.returncode != 0:
+            reason = done.stderr.decode("utf-8", "replace").strip()[-80:] or f"exit {done.returncode}"
+            raise IntakeError(
+                f"不是有效的 Excel（.xlsx）文件，可能已损坏或被截断，或含有不安全的 XML（{reason}）",
+                f"not a valid Excel (.xlsx) file; it may be damaged, truncated or hold unsafe XML ({reason})",
+            )
+        with open(out, "rb") as handle:
+            # Written by our own worker, as this user: no more trusted or less than this process.
+            frame = pickle.load(handle)  # noqa: S301
     return RawTable(_strip(frame), None, first_row=2, file_crs=None)
+
+
+def _check_workbook_zip(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as book:
+            members = book.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise IntakeError(
+            "不是有效的 Excel（.xlsx）文件，可能已损坏或被截断",
+            "not a valid Excel (.xlsx) file; it may be damaged or truncated",
+        ) from None
+    expanded = sum(m.file_size for m in members)
+    if len(members) > XLSX_MAX_PARTS or expanded > ZIP_MAX_BYTES:
+        raise IntakeError(
+            f"Excel 文件解压后过大（{len(members)} 个部件，{expanded / 1e6:.0f} MB）",
+            f"the Excel file expands too far ({len(members)} parts, {expanded / 1e6:.0f} MB)",
+        )
 
 
 def _read_spatial(path: Path) -> RawTable:

@@ -185,3 +185,37 @@ def test_a_small_polygon_that_crosses_itself_everywhere_is_refused_in_bounded_ti
     started = time.perf_counter()
     _refused(loaded, "places", path, "无法自动修复")
     assert time.perf_counter() - started < 15
+
+
+def test_a_workbook_is_parsed_outside_the_web_worker(loaded, tmp_path, monkeypatch):
+    import pandas as pd
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an upload's workbook was parsed inside the web worker")
+
+    monkeypatch.setattr(pd, "read_excel", refuse)
+    monkeypatch.setattr(pd, "ExcelFile", refuse)
+    pd.DataFrame({"org_id": ["X1", "X2"], "name": ["甲", "乙"]}).to_excel(tmp_path / "orgs.xlsx", index=False)
+    raw = readers.read_table(tmp_path / "orgs.xlsx")
+    assert raw.frame.to_dict("list") == {"org_id": ["X1", "X2"], "name": ["甲", "乙"]}
+
+
+def test_a_workbook_slower_to_parse_than_the_limit_is_stopped_and_changes_nothing(loaded, tmp_path, monkeypatch):
+    # A million cells in 120 KB of zip: the child is stopped at the limit, the upload refused.
+    monkeypatch.setattr(readers, "XLSX_SECONDS", 1)
+    upload = Path(shutil.copy(ATTACKS / "million_cells.xlsx", tmp_path / "orgs.xlsx"))
+    _refused(loaded, "orgs", upload, "超过 1 秒", "longer than 1 s")
+
+
+def test_a_workbook_expanding_past_the_limit_is_refused_before_parsing(loaded, tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "ZIP_MAX_BYTES", 1_000_000)
+    upload = Path(shutil.copy(ATTACKS / "million_cells.xlsx", tmp_path / "orgs.xlsx"))
+    _refused(loaded, "orgs", upload, "解压后过大")
+
+
+def test_a_missing_sheet_is_named_with_the_sheets_there_are(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"org_id": ["X1"]}).to_excel(tmp_path / "orgs.xlsx", index=False, sheet_name="台账")
+    with pytest.raises(IntakeError, match="找不到工作表 '汇总'，现有：台账"):
+        readers.read_table(tmp_path / "orgs.xlsx", sheet="汇总")
