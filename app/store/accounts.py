@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import case, func, insert, select, text, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import Store
+from . import Store, result_frame
 from .models import AREA_CODE_LENGTHS, ROLES, access_tokens, audit_log, ended_sessions, users
 
 #: What each role may do. ``contacts``: see secretaries' names and phones unmasked.
@@ -543,6 +543,6 @@ def audit_entries(store: Store, action: str | None = None, limit: int | None = 5
         query = query.limit(limit)
     with store.connect() as conn:
         result = conn.execute(query)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        frame = result_frame(result)
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     return frame

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import text
 
-from . import Store
+from . import Store, result_frame
 from .models import AREA_CODE_LENGTHS, AREA_LEVELS
 from .queries import LEVEL_BY_CODE_LENGTH
 
@@ -55,7 +55,7 @@ def child_level(level: str) -> str | None:
 def _frame(store: Store, sql: str, params: dict) -> pd.DataFrame:
     with store.connect() as conn:
         result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return result_frame(result)
 
 
 def trail(store: Store, code: str) -> list[dict]:

@@ -418,7 +418,6 @@ class SpatiaLiteBackend(Backend):
         conn.execute(text(f"SELECT DisableSpatialIndex('{table}', 'geom')"))
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS idx_{table}_geom")
 
-
     @contextmanager
     def exclusive(self, store, name: str, wait: float) -> Iterator[None]:
         # A lock file beside the database: SQLite serves processes on one host only.

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from . import Store, StoreError
+from . import Store, StoreError, result_frame
 
 BBox = tuple[float, float, float, float]
 
@@ -124,7 +124,7 @@ def area_rates(store: Store, run_id: int, level: str):
     )
     with store.connect() as conn:
         result = conn.execute(text(sql), {"run": run_id, "level": level, **scope})
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        frame = result_frame(result)
     return frame.set_index("code")
 
 
@@ -574,7 +574,7 @@ def pairing_lines(store: Store, bbox: BBox, run_id: int, limit: int) -> pd.DataF
     sql, params = _kept_in_scope(store, sql, {**bbox_params(bbox), "run": run_id, "lim": limit})
     with store.connect() as conn:
         result = conn.execute(text(f"{sql} ORDER BY t.id LIMIT :lim"), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return result_frame(result)
 
 
 def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
@@ -592,7 +592,7 @@ def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
         result = conn.execute(
             text(f"{sql} ORDER BY j.proposal_id, j.org_id"), {**bbox_params(bbox), "run": run_id, **scope}
         )
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return result_frame(result)
 
 
 def area_choices(store: Store) -> list[dict]:

@@ -86,11 +86,11 @@ def _wants_json() -> bool:
     return request.path.startswith(("/api", "/map/"))
 
 
-def _refuse(status: int, zh: str, en: str) -> Response:
+def _refuse(status: int, zh: str, en: str, audited: bool = True) -> Response:
     """The refusal, as JSON for data endpoints or Hongtu's page; a 403 or 429 is audited with
-    who asked and from where."""
+    who asked and from where (unless ``audited`` is false)."""
     message = f"{zh} / {en}"
-    if status in (403, 429):
+    if audited and status in (403, 429):
         caller = g.get("user")
         accounts.audit(
             base_store(),
@@ -193,12 +193,24 @@ def authorize() -> Response | None:
 
 def _rate_limited(caller: dict) -> Response | None:
     """429 + Retry-After when the caller asked for more exports and renders in the last minute
-    than ``HONGTU_EXPORTS_PER_MIN``; counted from the audit log, as failed logins are."""
+    than ``HONGTU_EXPORTS_PER_MIN``; counted from the audit log, as failed logins are. The
+    first refusal of a minute is audited; the ones after it in that minute are not."""
     limit = current_app.config["HONGTU_EXPORTS_PER_MIN"]
-    if accounts.recent(base_store(), "export", caller["username"], timedelta(minutes=1)) < limit:
-        return None
+    name = caller["username"]
+    # Users this app has found over the limit, and when (time.monotonic) it lets them count
+    # again: a client asking in a loop is refused without a count or an audit entry each time.
+    limited_until = current_app.extensions.setdefault("hongtu-export-limited", {})
+    now = time.monotonic()
+    known = limited_until.get(name, 0.0) > now
+    if not known:
+        if accounts.recent(base_store(), "export", name, timedelta(minutes=1)) < limit:
+            return None
+        limited_until[name] = now + 60
     response = _refuse(
-        429, f"导出过于频繁（每分钟至多 {limit} 次），请稍后再试", f"too many exports (at most {limit} a minute)"
+        429,
+        f"导出过于频繁（每分钟至多 {limit} 次），请稍后再试",
+        f"too many exports (at most {limit} a minute)",
+        audited=not known,
     )
     response.headers["Retry-After"] = "60"
     return response

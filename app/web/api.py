@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import numpy as np
-import pandas as pd
 import shapely
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from sqlalchemy import select, text
@@ -21,7 +20,7 @@ from sqlalchemy import select, text
 from ..db import get_store
 from ..services.analysis import compare_runs
 from ..spreadsheets import to_csv
-from ..store import features, point_pages, queries
+from ..store import features, point_pages, queries, result_frame
 from ..store.models import AREA_LEVELS, AnalysisRun
 from . import openapi
 from .params import BadParameter, parse_bbox, parse_int
@@ -366,7 +365,7 @@ def stats(level: str):
     sql, scope = store.restrict("SELECT * FROM run_areas t WHERE run_id = :run AND level = :level", "areas", "t")
     with store.connect() as conn:
         result = conn.execute(text(f"{sql} ORDER BY code"), {"run": run_id, "level": level, **scope})
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        frame = result_frame(result)
     return _json({"run": run_id or None, "level": level, "rows": frame.drop(columns="run_id").to_dict("records")})
 
 

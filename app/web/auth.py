@@ -75,8 +75,10 @@ def login_post():
         return _login_page(str(exc), 429 if exc.retry_after else 401, wait)
     if user is None:
         return _login_page(gettext("用户名或密码错误") + " / wrong user name or password", 401)
-    if current_app.config["HONGTU_ADMIN_2FA"] and user["role"] == "admin" and not accounts.has_second_factor(
-        store, username
+    if (
+        current_app.config["HONGTU_ADMIN_2FA"]
+        and user["role"] == "admin"
+        and not accounts.has_second_factor(store, username)
     ):
         accounts.audit(store, username, "login", ok=False, address=request.remote_addr, detail="second factor missing")
         return _login_page(

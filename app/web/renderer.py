@@ -139,6 +139,7 @@ class Renderer:
             from playwright.async_api import async_playwright
 
             if self._playwright is None:
+                _keep_children_from_raising_priority()
                 self._playwright = await async_playwright().start()
                 _lower_priority_of_children()
             # Chromium's sandbox needs user namespaces a root process does not get.
@@ -183,20 +184,41 @@ class Renderer:
         self._loop = None
 
 
-#: How much lower than the web worker's the browser's CPU priority is (nice increment): when
-#: images and requests compete for the cores, the requests' short answers come first.
-BROWSER_NICENESS = 10
+#: The browser's CPU priority (nice value, the lowest there is): when images and requests
+#: compete for the cores, the requests' short answers come first.
+BROWSER_NICE = 19
+#: Linux's ``prctl`` option and capability numbers (``<linux/prctl.h>``, ``<linux/capability.h>``).
+_PR_CAPBSET_DROP = 24
+_CAP_SYS_NICE = 23
+
+
+def _keep_children_from_raising_priority() -> None:
+    """Drop CAP_SYS_NICE from the calling thread's capability bounding set, so that the
+    processes it starts cannot have it even as root.
+
+    Chromium raises its main threads to nice 0 and its compositing threads to −8 whenever it
+    may; root may, so the lowered priority it inherits would not last. Only this thread (the
+    renderer's, which starts Playwright's driver) loses the capability; the web worker keeps it.
+    """
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_CAPBSET_DROP, _CAP_SYS_NICE, 0, 0, 0) != 0:
+        raise RenderError(f"cannot drop CAP_SYS_NICE for the renderer: {os.strerror(ctypes.get_errno())}")
 
 
 def _lower_priority_of_children() -> None:
-    """Lower the priority of this process's children (Playwright's driver, which then starts
-    Chromium: its processes inherit the priority)."""
+    """Set every thread of this process's children (Playwright's driver, which then starts
+    Chromium: its processes inherit the priority) to ``BROWSER_NICE``."""
     me = os.getpid()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == me:
-                pid = int(stat.parent.name)
-                os.setpriority(os.PRIO_PROCESS, pid, os.getpriority(os.PRIO_PROCESS, pid) + BROWSER_NICENESS)
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != me:
+                continue
+            for task in (stat.parent / "task").iterdir():
+                os.setpriority(os.PRIO_PROCESS, int(task.name), BROWSER_NICE)
         except (OSError, ValueError, IndexError):
             continue
 
