@@ -94,25 +94,10 @@ def _signed_in(base: str) -> urllib.request.OpenerDirector:
 
 def _chromium(root_pid: int) -> tuple[int, int]:
     """Chromium processes under ``root_pid`` and their resident memory (bytes)."""
-    parent, name, rss = {}, {}, {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, tail = stat.read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        fields = tail.split()
-        name[pid], parent[pid], rss[pid] = head.split("(", 1)[1], int(fields[1]), int(fields[21]) * 4096
+    from app.processes import descendants
 
-    def under(pid: int) -> bool:
-        while pid > 1:
-            pid = parent.get(pid, 0)
-            if pid == root_pid:
-                return True
-        return False
-
-    mine = [pid for pid, n in name.items() if "chrom" in n.lower() and under(pid)]
-    return len(mine), sum(rss[p] for p in mine)
+    mine = [p for p in descendants(root_pid) if "chrom" in p.name.lower()]
+    return len(mine), sum(p.rss for p in mine)
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..processes import processes, thread_ids
+
 #: Requests that may wait for a page, per page; any more are answered busy at once.
 QUEUE_PER_PAGE = 1
 #: Longest one image may take to draw, in seconds.
@@ -213,14 +215,14 @@ def _lower_priority_of_children() -> None:
     """Set every thread of this process's children (Playwright's driver, which then starts
     Chromium: its processes inherit the priority) to ``BROWSER_NICE``."""
     me = os.getpid()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != me:
-                continue
-            for task in (stat.parent / "task").iterdir():
-                os.setpriority(os.PRIO_PROCESS, int(task.name), BROWSER_NICE)
-        except (OSError, ValueError, IndexError):
+    for child in processes().values():
+        if child.parent != me:
             continue
+        for tid in thread_ids(child.pid):
+            try:
+                os.setpriority(os.PRIO_PROCESS, tid, BROWSER_NICE)
+            except OSError:
+                continue
 
 
 _renderers: dict[tuple, Renderer] = {}

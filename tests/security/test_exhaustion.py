@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import pytest
 
 from app import create_app
+from app.processes import Process, descendants, thread_ids, thread_nice
 from app.store import Store
 from app.web import renderer as rendering
 
@@ -18,28 +18,17 @@ from ..conftest import signed_in
 from ..test_reports import need_chromium
 
 
+def _chromium() -> list[Process]:
+    """Chromium processes descended from this one."""
+    return [p for p in descendants(os.getpid()) if "chrom" in p.name.lower()]
+
+
 def _chromium_processes() -> tuple[int, int]:
     """Chromium processes descended from this one, and how many of them are browsers (not a
-    browser's own helpers), read from /proc."""
-    parent, name = {}, {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        name[pid] = fields[0].split("(", 1)[1]
-        parent[pid] = int(fields[1].split()[1])
-
-    def mine(pid: int) -> bool:
-        while pid > 1:
-            pid = parent.get(pid, 0)
-            if pid == os.getpid():
-                return True
-        return False
-
-    chromium = {pid for pid, n in name.items() if "chrom" in n.lower() and mine(pid)}
-    return len(chromium), sum(1 for pid in chromium if parent[pid] not in chromium)
+    browser's own helpers)."""
+    chromium = _chromium()
+    pids = {p.pid for p in chromium}
+    return len(chromium), sum(1 for p in chromium if p.parent not in pids)
 
 
 def test_many_map_images_share_one_browser_and_a_bounded_set_of_pages(analyzed_store: Store, street):
@@ -65,6 +54,15 @@ def test_many_map_images_share_one_browser_and_a_bounded_set_of_pages(analyzed_s
     for _ in range(3):
         assert client.get(f"/area/{street}/map.pdf?width=400&height=300").status_code == 200
     assert _chromium_processes()[1] == 1
+
+
+def test_the_browser_stays_at_the_lowest_priority_even_when_run_as_root(analyzed_store: Store, street):
+    need_chromium()
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_EXPORTS_PER_MIN": 1000})
+    assert signed_in(app).get(f"/area/{street}/map.png?width=400&height=300").status_code == 200
+    # Chromium raises its main and compositing threads to nice 0 and -8 whenever it may.
+    nice = {thread_nice(tid) for p in _chromium() for tid in thread_ids(p.pid)} - {None}
+    assert nice == {rendering.BROWSER_NICE}, nice
 
 
 def test_a_busy_renderer_answers_503_with_retry_after(analyzed_store: Store, street):
