@@ -27,6 +27,11 @@ GEOMETRY = {
     "any": "a polygon or point geometry, WKT in a `wkt` column, or `lon`/`lat` for a point",
     "none": "no geometry",
 }
+LOCATABLE = (
+    "; a row without coordinates is placed inside the place `place` names, else the place its address names, "
+    "else somewhere in its stated `community` or `street` (approximate), else kept unplaced and listed for "
+    "placing by hand: `located_by` says which (see docs/domain.md)"
+)
 
 
 def render() -> str:
@@ -47,7 +52,8 @@ def render() -> str:
         lines += [
             f"## `{key}` — {kind.zh}",
             "",
-            f"Geometry: {GEOMETRY[kind.geometry]}. Re-imports update rows by `{kind.id_column}`.",
+            f"Geometry: {GEOMETRY[kind.geometry]}{LOCATABLE if kind.locatable else ''}. "
+            f"Re-imports update rows by `{kind.id_column}`.",
             "",
             "| column | 中文 | required | type | aliases | notes |",
             "|---|---|---|---|---|---|",
@@ -57,8 +63,9 @@ def render() -> str:
             if c.choices:
                 allowed = ": " + ", ".join(f"{k}→{v}" if k != v else k for k, v in c.choices.items())
             default = f" (default {c.default})" if c.default not in (None, "") and not c.required else ""
+            required = "filled by Hongtu" if c.computed else ("yes" if c.required else "")
             lines.append(
-                f"| `{c.name}` | {c.zh} | {'yes' if c.required else ''} | {TYPES[c.type]}{allowed} | "
+                f"| `{c.name}` | {c.zh} | {required} | {TYPES[c.type]}{allowed} | "
                 f"{'、'.join(c.aliases)} | {c.doc}{default} |"
             )
         lines.append("")

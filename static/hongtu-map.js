@@ -279,7 +279,12 @@
     }
     var markers = data.features.map(function (f) {
       var c = f.geometry.coordinates, s = STATUS[f.properties.status] || STATUS.blank;
-      var marker = L.circleMarker([c[1], c[0]], {
+      // Placed only somewhere in its community or street: a hollow, dashed ring, never a dot
+      // that claims an exact position.
+      var approximate = (cfg.approximate || []).indexOf(f.properties.located_by) >= 0;
+      var marker = L.circleMarker([c[1], c[0]], approximate ? {
+        radius: 7, color: s.color, weight: 2, dashArray: "3 3", fillColor: "#fff", fillOpacity: 0.6, bubblingMouseEvents: false
+      } : {
         radius: 6, color: "#fff", weight: 1, fillColor: s.color, fillOpacity: 0.95, bubblingMouseEvents: false
       });
       return bindCard(marker, f.properties, cfg);

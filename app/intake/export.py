@@ -110,7 +110,7 @@ def _write_xlsx(table: pd.DataFrame, out: Path, kind: Kind) -> None:
 def write_template(kind_name: str, out: Path) -> None:
     """An empty xlsx to fill in: one sheet with the headers, one documenting every column."""
     kind = KINDS[kind_name]
-    names = [c.name for c in kind.columns]
+    names = [c.name for c in kind.columns if not c.computed]
     if kind.geometry in ("polygon", "any"):
         names.append("wkt")
     empty = pd.DataFrame(columns=[header(kind, n) for n in names])
@@ -118,7 +118,7 @@ def write_template(kind_name: str, out: Path) -> None:
         [
             {
                 "列 column": header(kind, c.name),
-                "必填 required": "是" if c.required else "否",
+                "必填 required": "由红图填写" if c.computed else "是" if c.required else "否",
                 "类型 type": {
                     "str": "文本",
                     "int": "整数",

@@ -23,12 +23,25 @@ from sqlalchemy import text
 from ..bulk import collector_paused
 from ..store import Store
 from ..store.errors import StoreBusy
+from ..store.models import LOCATED_BY
 from .issues import IntakeError, Issue, write_report
+from .locate import Gazetteer
 from .readers import read_table
 from .schema import KINDS, Kind
 from .validate import JURISDICTION_TOLERANCE, Context, by_row, split_list, stored_duplicates, validate
 
 Progress = Callable[[str], None]
+#: How the import report names each way of placing a row.
+LOCATED_BY_NAMES = {
+    "coordinates": "坐标 coordinates",
+    "place": "所在楼宇 place",
+    "address": "地址 address",
+    "geocoder": "地理编码 geocoder",
+    "community": "所属社区（近似）community, approximate",
+    "street": "所属街道（近似）street, approximate",
+    "manual": "手工 by hand",
+    "unplaced": "待定位 unplaced",
+}
 #: How long an import waits for another one to finish writing before it asks to be retried (s).
 IMPORT_WAIT_SECONDS = 20
 
@@ -47,6 +60,8 @@ class ImportReport:
     written: bool = False
     dry_run: bool = False
     report_path: Path | None = None
+    #: Rows per way of placing them (``located_by``), for kinds that place rows.
+    located: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Issue]:
@@ -66,11 +81,15 @@ class ImportReport:
             if self.dry_run
             else ("导入完成", "imported")
         )
-        return (
+        text = (
             f"{verb[0]}：{self.rows} 行，新增 {self.inserted}，更新 {self.updated}，未变 {self.unchanged} / "
             f"{verb[1]}: {self.rows} rows, {self.inserted} new, {self.updated} updated, "
             f"{self.unchanged} unchanged"
         )
+        if self.located:
+            ways = "，".join(f"{LOCATED_BY_NAMES[k]} {v}" for k, v in self.located.items())
+            text += f"\n定位 / placed by：{ways}"
+        return text
 
 
 def load_context(store: Store, kind: Kind | None = None) -> Context:
@@ -82,6 +101,13 @@ def load_context(store: Store, kind: Kind | None = None) -> Context:
         codes = set(conn.execute(text("SELECT code FROM areas")).scalars().all())
         party = set(conn.execute(text("SELECT party_org_id FROM party_orgs")).scalars().all())
     context = Context(codes, party, store.extent("areas"))
+    if kind is not None and kind.locatable:
+        # Every place and area of the city: a row may name one outside the user's jurisdiction,
+        # and is then refused for where it lands rather than left unplaced.
+        city = store.scoped(None)
+        context.gazetteer = Gazetteer.of(
+            city.read_frame("places", ["place_id", "name"]), city.read_frame("areas", ["code", "name", "level"])
+        )
     if store.scope is None or kind is None:
         return context
     if kind.geometry == "none":
@@ -136,6 +162,9 @@ def import_file(
         return _finish(report, report_dir)
     report.rows = len(checked.frame)
     report.issues = checked.issues
+    if kind.locatable:
+        counts = checked.frame["located_by"].value_counts()
+        report.located = {k: int(counts[k]) for k in LOCATED_BY if k in counts}
     if report.ok:
         step("write")
         try:
@@ -246,7 +275,9 @@ def _diff(rows, stored, key, update, spatial: bool, stored_extras: pd.DataFrame 
     for column in update:
         changed[old] |= _differs(after[column], before[column])
     if spatial:
-        changed[old] |= ~shapely.equals_exact(after["geometry"].values, before.geometry.values, 1e-9)
+        a, b = np.asarray(after["geometry"].values), np.asarray(before.geometry.values)
+        same = shapely.equals_exact(a, b, 1e-9) | (shapely.is_missing(a) & shapely.is_missing(b))
+        changed[old] |= ~same
     if stored_extras is not None:
         for column in stored_extras.columns:
             changed[old] |= _differs(given_extras.loc[old, column], stored_extras.loc[keys, column])

@@ -15,8 +15,11 @@ import pandas as pd
 
 _BRACKETS = r"[\s()\[\]{}【】〔〕<>《》\"'“”‘’·・,，.。、;；:：\-_]"
 #: Leading administrative names: a province (or autonomous region), then a city, then a
-#: district or county — each 2–7 characters before its suffix, as the codes' names are.
-_ADMIN_PREFIX = r"^(?:[^省市区县]{2,7}(?:省|自治区))?(?:[^省市区县]{2,7}市)?(?:[^省市区县]{1,7}[区县])?"
+#: district or county — each 2–7 characters before its suffix, as the codes' names are. A 区
+#: that ends 社区, 小区, 园区, 景区, 校区, 厂区, 片区 or 营区 names no district: "翠湖西路社区"
+#: stays whole.
+_DISTRICT = r"[^省市区县]{1,7}(?:(?<![社小园景校厂片营])区|县)"
+_ADMIN_PREFIX = rf"^(?:[^省市区县]{{2,7}}(?:省|自治区))?(?:[^省市区县]{{2,7}}市)?(?:{_DISTRICT})?"
 _COMPANY_FORMS = {"有限责任公司": "有限公司", "股份有限公司": "股份公司"}
 
 

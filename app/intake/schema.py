@@ -39,6 +39,8 @@ class Column:
     default: object = None
     #: False for columns that are not a column of the kind's table (lon/lat, links).
     stored: bool = True
+    #: True for stored columns Hongtu fills in itself (how a row was placed): never read from a file.
+    computed: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Kind:
     geometry: str
     #: Values written when a row is first inserted and never changed by a re-import.
     on_insert: dict = field(default_factory=dict)
+    #: Whether rows without coordinates are placed by their place, address or stated area
+    #: (``app.intake.locate``) rather than refused.
+    locatable: bool = False
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -130,9 +135,50 @@ KINDS: dict[str, Kind] = {
             ),
             Column("employees", "从业人员数", "int", aliases=("从业人员", "职工人数", "员工人数", "人数"), default=0),
             Column("party_members", "正式党员数", "int", aliases=("党员数", "党员人数", "正式党员"), default=0),
-            Column("address", "地址", aliases=("详细地址", "注册地址", "经营地址")),
+            Column("address", "地址", aliases=("详细地址", "注册地址", "经营地址", "住所")),
             _LON,
             _LAT,
+            Column(
+                "community",
+                "所属社区",
+                aliases=("社区", "所在社区", "社区代码", "所属社区代码", "所属村社区", "村（社区）"),
+                doc="12 位社区代码，或本市唯一的社区名称；无坐标时据此定位（近似）",
+                stored=False,
+            ),
+            Column(
+                "street",
+                "所属街道",
+                aliases=("街道", "所在街道", "街道代码", "所属街道代码", "所属乡镇", "乡镇", "乡镇（街道）"),
+                doc="9 位街道代码或本市唯一的街道名称；无坐标、无社区时据此定位（近似）",
+                stored=False,
+            ),
+            Column(
+                "place",
+                "所在楼宇",
+                aliases=(
+                    "所在楼宇/园区/商圈/市场",
+                    "所在园区",
+                    "所在商圈",
+                    "所在市场",
+                    "所在场所",
+                    "楼宇",
+                    "场所编号",
+                ),
+                doc="已导入场所（places）的编号或名称；无坐标时定位到该场所内",
+                stored=False,
+            ),
+            Column(
+                "located_by",
+                "定位方式",
+                aliases=("定位",),
+                doc="由红图填写：coordinates 坐标、place 场所、address 地址、community 社区、street 街道、"
+                "manual 手工、unplaced 待定位",
+                computed=True,
+            ),
+            Column(
+                "location_precision_m", "定位精度（米）", "float", doc="由红图填写：位置可能偏差的半径", computed=True
+            ),
+            Column("stated_area_code", "所属区划代码", doc="由红图填写：台账所述的社区或街道代码", computed=True),
             Column(
                 "party_org_id",
                 "所属党组织编号",
@@ -153,6 +199,7 @@ KINDS: dict[str, Kind] = {
             Column("demonstration", "是否示范点", "bool", aliases=("示范点",), default=False),
         ),
         "point",
+        locatable=True,
     ),
     "party-orgs": Kind(
         "party-orgs",
@@ -328,6 +375,8 @@ def header_map(kind: Kind, headers: list[str]) -> dict[str, str]:
     """
     lookup: dict[str, str] = {}
     for c in kind.columns:
+        if c.computed:
+            continue
         for spelling in (c.name, c.zh, *c.aliases):
             lookup.setdefault(spelling.strip().lower(), c.name)
     for w in WKT_COLUMNS:

@@ -10,6 +10,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
@@ -20,6 +21,7 @@ from geo.codes import CODE_LENGTHS, valid_credit_codes
 from geo.shapes import as_multipolygons
 
 from .issues import Issue
+from .locate import Gazetteer, locate, resolve_areas
 from .normalize import normalized
 from .readers import RawTable
 from .repair import REPAIR_SECONDS, repaired
@@ -55,6 +57,8 @@ class Context:
     jurisdiction: tuple[str, object] | None = None
     #: Ids of the kind already stored outside the jurisdiction: a file may not change them.
     foreign_ids: set[str] = field(default_factory=set)
+    #: The stored places and areas rows without coordinates are placed by (locatable kinds).
+    gazetteer: Gazetteer | None = None
 
 
 @dataclass
@@ -123,7 +127,7 @@ def validate(
     if half and not has_geometry and kind.geometry in ("point", "any"):
         # One of the pair alone places nothing: name the other, whatever else the file has.
         missing += half
-    elif kind.geometry == "point" and not (has_xy or has_geometry):
+    elif kind.geometry == "point" and not (has_xy or has_geometry or kind.locatable):
         missing.append("lon/lat")
     elif kind.geometry == "any" and not (has_xy or has_geometry):
         missing.append("wkt 或 lon/lat")
@@ -135,7 +139,7 @@ def validate(
     out = pd.DataFrame(index=range(n))
     # The columns present are checked even when one is missing: every problem at once.
     for column in kind.columns:
-        if column.name in ("lon", "lat"):
+        if column.name in ("lon", "lat") or column.computed:
             continue
         if column.name in frame.columns:
             out[column.name] = _parse(column, frame[column.name], issues)
@@ -159,15 +163,20 @@ def validate(
         )
 
     geometry = None
+    present = set(frame.columns) - {"lon", "lat", "wkt"}
     if kind.geometry != "none":
-        geometry = _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues)
+        geometry, placed, column, unplaced = _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues)
+        if kind.locatable:
+            placed |= _locate_rows(out, geometry, unplaced, context, issues)
+            present |= {c.name for c in kind.columns if c.computed}
+        if context.jurisdiction is not None:
+            _inside_jurisdiction(kind, frame, geometry, placed, column, context.jurisdiction, issues)
     _references(kind, out, frame, context, issues)
     if kind.name == "orgs":
         _duplicates(out, issues)
     if context.jurisdiction is not None:
         _jurisdiction(kind, out, ids, context, issues)
     out["source_crs"] = source_crs
-    present = set(frame.columns) - {"lon", "lat", "wkt"}
     return Validated(out, geometry, by_row(issues.items), present, source_crs, raw.first_row)
 
 
@@ -361,11 +370,24 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
     geoms, too_big = _bounded(geoms, column, issues)
     # Rows given by lon/lat are checked (and their problems reported) on the way in.
     from_xy = np.zeros(n, dtype=bool)
+    # Rows with no position at all, which a locatable kind places by other means.
+    unplaced = np.zeros(n, dtype=bool)
     if {"lon", "lat"} <= set(frame.columns) and kind.geometry in ("point", "any"):
         from_xy = shapely.is_missing(geoms) & ~_wkt_reported(frame) & ~too_big
+        if kind.locatable:
+            unplaced = from_xy & (frame["lon"] == "").to_numpy() & (frame["lat"] == "").to_numpy()
+            from_xy &= ~unplaced
         geoms[from_xy] = _points_from_xy(frame, source_crs, context, fix_swapped, issues, from_xy)
+    elif kind.locatable:
+        unplaced = shapely.is_missing(geoms) & ~_wkt_reported(frame) & ~too_big
     missing = shapely.is_missing(geoms)
-    issues.add(missing & ~from_xy & ~_wkt_reported(frame) & ~too_big, column, blank, "缺少几何", "geometry is missing")
+    issues.add(
+        missing & ~from_xy & ~unplaced & ~_wkt_reported(frame) & ~too_big,
+        column,
+        blank,
+        "缺少几何",
+        "geometry is missing",
+    )
     type_id = shapely.get_type_id(geoms)
     wanted = {"point": (0, 4), "polygon": (3, 6), "any": (0, 3, 6)}[kind.geometry]
     wrong = ~missing & ~np.isin(type_id, wanted)
@@ -435,11 +457,66 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
         outside = np.zeros(n, dtype=bool)
         outside[ok] = ~_in_box(shapely.get_x(points), shapely.get_y(points), _grown(context.extent))
         issues.add(outside, column, blank, "不在已载入区划范围内", "outside the extent of the loaded areas")
-    if context.jurisdiction is not None:
-        # Points from lon/lat included (``ok`` leaves them out: they were checked on the way in).
-        placed = ~shapely.is_missing(geoms) & ~wrong & ~out_of_range
-        _inside_jurisdiction(kind, frame, geoms, placed, column, context.jurisdiction, issues)
-    return geoms
+    # Points from lon/lat included (``ok`` leaves them out: they were checked on the way in).
+    placed = ~shapely.is_missing(geoms) & ~wrong & ~out_of_range
+    return geoms, placed, column, unplaced
+
+
+def _locate_rows(out: pd.DataFrame, geoms: np.ndarray, unplaced: np.ndarray, context: Context, issues: _Issues):
+    """Fill in how each row is placed (``app.intake.locate``), placing the ``unplaced`` ones
+    into ``geoms``; answers which of them now have a position."""
+    n = len(out)
+    gazetteer = context.gazetteer or Gazetteer.of(_no_places(), _no_areas())
+
+    def report(rows_of_todo, column, zh, en):
+        mask = np.zeros(n, dtype=bool)
+        mask[np.flatnonzero(unplaced)[np.asarray(rows_of_todo, dtype=bool)]] = True
+        issues.add(mask, column, out[column].fillna(""), zh, en, "warning")
+
+    def report_all(column):
+        def add(mask, zh, en):
+            issues.add(mask, column, out[column], zh, en)
+
+        return add
+
+    community = resolve_areas(out["community"], "community", gazetteer, report_all("community"))
+    street = resolve_areas(out["street"], "street", gazetteer, report_all("street"))
+    clash = (community.notna() & street.notna() & (community.str[:9] != street)).to_numpy()
+    issues.add(
+        clash, "community", out["community"], "所属社区不在所属街道内", "the community is not in the street given"
+    )
+    stated = community.where(community.notna(), street)
+    if context.jurisdiction is not None and len(context.jurisdiction[0]) in (9, 12):
+        # A community's (or street's) own staff state their own area for the rows they leave unsaid.
+        stated = stated.where(stated.notna(), context.jurisdiction[0])
+    todo = np.flatnonzero(unplaced)
+    found = locate(
+        out["org_id"].iloc[todo],
+        out["address"].iloc[todo],
+        out["place"].iloc[todo],
+        stated.iloc[todo],
+        gazetteer,
+        report,
+    )
+    geoms[todo] = found.geometry
+    located_by = np.full(n, "coordinates", dtype=object)
+    located_by[todo] = found.located_by
+    precision = np.full(n, np.nan)
+    precision[todo] = found.precision_m
+    out["located_by"] = located_by
+    out["location_precision_m"] = precision
+    out["stated_area_code"] = stated.to_numpy(dtype=object)
+    placed = np.zeros(n, dtype=bool)
+    placed[todo] = ~shapely.is_missing(found.geometry)
+    return placed
+
+
+def _no_places():
+    return gpd.GeoDataFrame({"place_id": [], "name": []}, geometry=[], crs=4326)
+
+
+def _no_areas():
+    return gpd.GeoDataFrame({"code": [], "name": [], "level": []}, geometry=[], crs=4326)
 
 
 def _inside_jurisdiction(kind, frame, geoms, placed, column, jurisdiction, issues) -> None:

@@ -26,6 +26,8 @@ from ..bulk import collector_paused
 from ..spreadsheets import to_csv
 from ..store import Store, queries, result_frame
 from ..store.models import (
+    APPROXIMATE,
+    AREA_CODE_LENGTHS,
     AnalysisRun,
     run_areas,
     run_joint_branches,
@@ -62,7 +64,8 @@ class Parameters:
 
 @dataclass
 class Inputs:
-    """What a run reads from the store, in the city's metric CRS."""
+    """What a run reads from the store, in the city's metric CRS. ``orgs`` may leave out
+    ``located_by`` and ``stated_area_code``: every organization is then at its coordinates."""
 
     areas: gpd.GeoDataFrame
     orgs: gpd.GeoDataFrame
@@ -97,7 +100,17 @@ def load_inputs(store: Store) -> Inputs:
         areas = store.read_frame("areas", ["code", "name", "level", "parent_code"], conn=conn)
         orgs = store.read_frame(
             "organizations",
-            ["id", "org_id", "org_type", "industry", "employees", "party_members", "operating"],
+            [
+                "id",
+                "org_id",
+                "org_type",
+                "industry",
+                "employees",
+                "party_members",
+                "operating",
+                "located_by",
+                "stated_area_code",
+            ],
             conn=conn,
         )
         links = pd.DataFrame(
@@ -153,15 +166,21 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
 
     orgs, areas = inputs.orgs, inputs.areas
     points = np.asarray(orgs.geometry.values)
-    xy = shapely.get_coordinates(points)
-    located, new_grids = _locate(points, areas, params, joins)
+    # Organizations without a position take part in no spatial join and no distance: their
+    # coordinates are NaN, and their areas are the ones their ledger states, if any.
+    placed = ~shapely.is_missing(points)
+    xy = np.full((len(points), 2), np.nan)
+    xy[placed] = shapely.get_coordinates(points[placed])
+    located, new_grids = _locate(points[placed], areas, params, joins)
+    located = _stated_areas(_spread_back(located, placed), orgs)
     lap("assignment")
 
     # The smallest place containing an organization is the most specific: a building inside a
     # business circle, not the circle.
     shapes = _place_shapes(inputs.places)
     by_area = np.argsort(shapely.area(shapes), kind="stable")
-    place_index, _ = assign.locate(points, shapes[by_area])
+    place_index = np.full(len(points), -1)
+    place_index[placed], _ = assign.locate(points[placed], shapes[by_area])
     inside = place_index >= 0
     place_index[inside] = by_area[place_index[inside]]
     located["place_id"] = _take(inputs.places["place_id"].to_numpy(), place_index)
@@ -180,12 +199,16 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
     area_table = _area_rates(frame, areas, new_grids, inputs.places)
     lap("coverage")
 
-    center_id, distance = _pair(xy, frame["street_code"].to_numpy(), inputs.centers, params, joins)
+    center_id = np.full(len(frame), None, dtype=object)
+    distance = np.full(len(frame), np.nan)
+    center_id[placed], distance[placed] = _pair(
+        xy[placed], frame["street_code"].to_numpy()[placed], inputs.centers, params, joins
+    )
     frame["center_id"], frame["pair_distance_m"] = center_id, np.round(distance, 1)
     place_pairings = _pair_places(inputs.places, inputs.centers)
     lap("pairing")
 
-    blank = (frame["status"] == "blank").to_numpy() & scoped
+    blank = (frame["status"] == "blank").to_numpy() & scoped & placed
     hot = coverage.lattice_clusters(xy[blank, 0], xy[blank, 1], params.hotspot_cell_m, params.hotspot_min)
     hot = hot.set_crs(inputs.epsg, allow_override=True)
     frame["hotspot"] = pd.array(np.full(len(frame), pd.NA), dtype="Int64")
@@ -194,18 +217,24 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
     lap("hotspots")
 
     all_centers = shapely.get_coordinates(np.asarray(inputs.centers.geometry.values))
-    _, reach = joins.nearest(xy, inputs.centers) if len(all_centers) else (None, np.full(len(xy), np.inf))
+    reach = np.full(len(xy), np.nan)
+    if len(all_centers):
+        reach[placed] = joins.nearest(xy[placed], inputs.centers)[1]
+    else:
+        reach[placed] = np.inf
     frame["reach_distance_m"] = np.round(reach, 1)
     gaps = {}
     for radius in sorted({params.radius_m, params.extra_radius_m}):
-        _, found = coverage.service_gaps(xy, all_centers, radius, params.hotspot_cell_m)
+        _, found = coverage.service_gaps(xy[placed], all_centers, radius, params.hotspot_cell_m)
         gaps[radius] = found.set_crs(inputs.epsg, allow_override=True)
     lap("service_reach")
 
     sites = _sites(xy[(reach > params.radius_m) & scoped], inputs.places, areas, new_grids, params)
     lap("siting")
 
-    eligible = frame["party_members"].between(1, 2) & frame["status"].isin(["work", "blank"]) & frame["operating"]
+    eligible = (
+        frame["party_members"].between(1, 2) & frame["status"].isin(["work", "blank"]) & frame["operating"] & placed
+    )
     units = pd.DataFrame(
         {
             "org_id": frame.loc[eligible, "org_id"],
@@ -234,7 +263,10 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
         "joint_branch_proposals": int(proposals["proposal_id"].nunique()) if len(proposals) else 0,
         "units_in_proposals": int(len(proposals)),
         "branch_flags": flags.to_dict("records"),
-        "unpaired": int(pd.isna(frame["center_id"]).sum()),
+        "unpaired": int(pd.isna(frame["center_id"][placed]).sum()),
+        # Left out of every distance (pairing, reach, hot spots, joint branches), and counted.
+        "unplaced": int((~placed).sum()),
+        "approximate": int(orgs["located_by"].isin(APPROXIMATE).sum()) if "located_by" in orgs else 0,
     }
     return Results(frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary)
 
@@ -266,6 +298,41 @@ def _locate(
         consistent = grid_code.str[:12].to_numpy() == out["community_code"].to_numpy()
         out["grid_code"] = np.where(consistent, grid_code, None)
     return out, new_grids
+
+
+def _spread_back(located: pd.DataFrame, placed: np.ndarray) -> pd.DataFrame:
+    """``located`` (one row per placed organization) with a row for every organization: those
+    without a position have no area and count as unassigned."""
+    out = located.set_axis(np.flatnonzero(placed)).reindex(np.arange(len(placed)))
+    for column in located.columns:
+        if located[column].dtype == bool:
+            out[column] = out[column].fillna(column == "unassigned").astype(bool)
+    return out.astype({c: object for c in located.columns if c.endswith("_code")})
+
+
+def _stated_areas(located: pd.DataFrame, orgs: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The areas of organizations placed only approximately (by a place, an address or their
+    stated area), or not at all, taken from the community or street their ledger states: the
+    analysis trusts the ledger's word over a point spread inside a building or a community."""
+    if "stated_area_code" not in orgs:
+        return located
+    stated = orgs["stated_area_code"].to_numpy(dtype=object)
+    trust = ~orgs["located_by"].isin(("coordinates", "geocoder", "manual")).to_numpy() & pd.notna(stated)
+    if not trust.any():
+        return located
+    codes = pd.Series(stated[trust], dtype=object).astype(str)
+    for level, digits in AREA_CODE_LENGTHS.items():
+        if level == "grid":
+            continue
+        column = located[f"{level}_code"].to_numpy(dtype=object, copy=True)
+        column[trust] = codes.str[:digits].where(codes.str.len() >= digits, None).to_numpy(dtype=object)
+        located[f"{level}_code"] = column
+    grid_code = located["grid_code"].to_numpy(dtype=object, copy=True)
+    consistent = (pd.Series(grid_code).str[:12] == located["community_code"].reset_index(drop=True)).to_numpy()
+    grid_code[trust & ~consistent] = None
+    located["grid_code"] = grid_code
+    located.loc[trust, "unassigned"] = False
+    return located
 
 
 def _empty_grids(crs) -> gpd.GeoDataFrame:

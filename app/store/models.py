@@ -33,6 +33,12 @@ AREA_LEVELS = ("district", "street", "community", "grid")
 AREA_CODE_LENGTHS = {"district": 6, "street": 9, "community": 12, "grid": 15}
 PLACE_KINDS = ("park", "business_circle", "market", "building")
 ORG_TYPES = ("enterprise", "social_org")
+#: How an organization's position was found, most exact first: its own coordinates; inside the
+#: place its row names (``place``) or its address names (``address``); a geocoder's answer;
+#: somewhere in its stated community or street (approximate); placed by hand; not at all.
+LOCATED_BY = ("coordinates", "place", "address", "geocoder", "community", "street", "manual", "unplaced")
+#: Of those, the positions that only say which area an organization is in.
+APPROXIMATE = ("community", "street")
 PARTY_ORG_TYPES = ("党委", "党总支", "党支部", "联合党支部")
 COVERAGE_KINDS = ("own", "joint", "area", "industry")
 CENTER_LEVELS = ("street", "community", "building", "park")
@@ -112,6 +118,13 @@ class Organization(Base):
     operating: Mapped[bool] = mapped_column(Boolean, default=True)
     demonstration: Mapped[bool] = mapped_column(Boolean, default=False)
     source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    #: One of ``LOCATED_BY``; NULL geometry exactly when "unplaced".
+    located_by: Mapped[str] = mapped_column(String(16), default="coordinates", server_default="coordinates")
+    #: How far the true position may be from the stored one (m); NULL for coordinates given.
+    location_precision_m: Mapped[float | None] = mapped_column(Float)
+    #: The community (or street) code the ledger states for it, which the analysis trusts over
+    #: an approximate position.
+    stated_area_code: Mapped[str | None] = mapped_column(String(15))
     geom = mapped_column(_point())
 
     party_orgs: Mapped[list[PartyOrg]] = relationship(secondary=party_org_coverage, back_populates="organizations")

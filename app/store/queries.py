@@ -73,7 +73,7 @@ def _organizations(store: Store, filters: dict[str, str]) -> tuple[str, dict]:
     """
     sql = (
         "SELECT * FROM (SELECT t.id, t.org_id, t.name, t.org_type, t.industry, t.employees, t.party_members, "
-        f"t.address, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, {MAP_STATUS_SQL} AS status "
+        f"t.address, t.located_by, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, {MAP_STATUS_SQL} AS status "
         "FROM organizations t LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
         f"WHERE {store.backend.bbox_clause('organizations', 't')}"
     )

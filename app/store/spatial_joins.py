@@ -27,7 +27,8 @@ class PostGISJoins:
     Parameters
     ----------
     store : Store
-        A PostGIS store; its ``organizations`` (in id order) are the points of every call.
+        A PostGIS store; its placed ``organizations`` (in id order; those without a position
+        are left out) are the points of every call.
     epsg : int
         The metric CRS the analysis works in.
     """
@@ -38,7 +39,7 @@ class PostGISJoins:
         self.store, self.epsg = store, int(epsg)
         with store.connect() as conn:
             self.stored_codes = {r[0] for r in conn.execute(text("SELECT code FROM areas"))}
-            self.count = conn.execute(text("SELECT count(*) FROM organizations")).scalar()
+            self.count = conn.execute(text("SELECT count(*) FROM organizations WHERE geom IS NOT NULL")).scalar()
 
     def _copy(self, conn, name: str, select: str, params: dict) -> None:
         """A temporary copy of some rows, transformed to the metric CRS, with its own GiST index."""
@@ -53,7 +54,7 @@ class PostGISJoins:
             return MemoryJoins().assign(points, polygons, tolerance_m)
         query = (
             "SELECT i.code AS inside, n.code AS near FROM "
-            "(SELECT o.id, ST_Transform(o.geom, :epsg) AS g FROM organizations o) p "
+            "(SELECT o.id, ST_Transform(o.geom, :epsg) AS g FROM organizations o WHERE o.geom IS NOT NULL) p "
             "LEFT JOIN LATERAL (SELECT q.code FROM hongtu_polygons q WHERE ST_Contains(q.geom, p.g) "
             "ORDER BY q.id LIMIT 1) i ON true "
             "LEFT JOIN LATERAL (SELECT k.code FROM (SELECT q.code, q.id, q.geom <-> p.g AS d FROM hongtu_polygons q "
@@ -79,7 +80,7 @@ class PostGISJoins:
         ids = targets["center_id"].astype(str).reset_index(drop=True)
         query = (
             "SELECT n.center_id, ST_Distance(n.geom, p.g) FROM "
-            "(SELECT o.id, ST_Transform(o.geom, :epsg) AS g FROM organizations o) p "
+            "(SELECT o.id, ST_Transform(o.geom, :epsg) AS g FROM organizations o WHERE o.geom IS NOT NULL) p "
             "LEFT JOIN LATERAL (SELECT k.center_id, k.geom FROM (SELECT t.center_id, t.id, t.geom, "
             "t.geom <-> p.g AS d FROM hongtu_targets t ORDER BY t.geom <-> p.g LIMIT 4) k "
             "ORDER BY k.d, k.id LIMIT 1) n ON true ORDER BY p.id"

@@ -16,6 +16,7 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from ..i18n import gettext
+from ..store.models import APPROXIMATE
 from .assets import vendor_url
 
 #: Base maps: name shown, tile URL templates, subdomains, attribution.
@@ -213,6 +214,8 @@ def build_city_map(
         "search": url_for("maps.search"),
         "nearby": url_for("maps.nearby"),
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
+        # The ways of placing that give only an area: drawn as a hollow ring.
+        "approximate": list(APPROXIMATE),
         "minZoom": min_zoom,
         "area": area,
         "filters": filters or {},

@@ -1,0 +1,265 @@
+"""Positions for organizations whose ledger row has no coordinates.
+
+Real ledgers give a name, an address and the community a unit belongs to, seldom a point. In
+order of evidence a row is placed (``located_by``, see ``LOCATED_BY``):
+
+1. inside the place its ``place`` column names (by id, else by name);
+2. inside the place whose name its address contains: the longest stored place name found in
+   the normalised address, preferring places in the row's stated community or street;
+3. somewhere inside its stated community (``community``: a 12-digit code or a name unique in
+   the city), else its stated street, marked approximate; a user bound to a community or
+   street states their own;
+4. nowhere: kept without a position and listed for placing.
+
+Points inside a place or an area are spread by the organization's id (:mod:`geo.spread`), so
+that fifty units of one building do not sit on one pixel, and a re-import puts each where it
+was. Every step works on whole columns; the address step runs one Aho–Corasick automaton of
+every place name over each address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick_rs
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.spread import spread_inside
+
+from ..store.models import AREA_CODE_LENGTHS
+from .normalize import normalized
+
+#: Radius (degrees, ≈ 15 m) of the spiral on which units of a point-only place are set.
+POINT_PLACE_RADIUS = 0.00015
+#: Shortest normalised place name looked for in addresses: one or two characters (``大厦``)
+#: are part of too many addresses to tell a place.
+MIN_PLACE_NAME = 3
+_METRES_PER_DEGREE = 111_320.0
+
+
+@dataclass
+class Located:
+    """How each row was placed: its point (None: unplaced), ``located_by``, the precision in
+    metres (NaN for given coordinates), and the stated area code (None: none stated)."""
+
+    geometry: np.ndarray
+    located_by: np.ndarray
+    precision_m: np.ndarray
+    stated_area: np.ndarray
+
+
+@dataclass
+class Gazetteer:
+    """What places can be found by: the stored places and the areas a ledger may name."""
+
+    #: place_id, name, geometry (WGS-84) and the community code the place lies in.
+    places: gpd.GeoDataFrame
+    #: code, name, level, geometry (WGS-84) of the streets and communities.
+    areas: gpd.GeoDataFrame
+
+    @classmethod
+    def of(cls, places: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> Gazetteer:
+        areas = areas[areas["level"].isin(("street", "community"))].reset_index(drop=True)
+        places = places.reset_index(drop=True).copy()
+        communities = areas[areas["level"] == "community"]
+        where = np.full(len(places), None, dtype=object)
+        if len(places) and len(communities):
+            tree = shapely.STRtree(np.asarray(communities.geometry.values))
+            inner = shapely.point_on_surface(np.asarray(places.geometry.values))
+            place_i, community_i = tree.query(inner, predicate="within")
+            where[place_i] = communities["code"].to_numpy()[community_i]
+        places["community_code"] = where
+        places["key"] = normalized(places["name"])
+        areas["key"] = normalized(areas["name"])
+        return cls(places, areas)
+
+
+def resolve_areas(values: pd.Series, level: str, gazetteer: Gazetteer, report) -> pd.Series:
+    """The area code of ``level`` each value names (a code, or a name unique in the city);
+    None where empty or not resolved, and ``report(mask, zh, en)`` told why (an error)."""
+    digits = AREA_CODE_LENGTHS[level]
+    areas = gazetteer.areas[gazetteer.areas["level"] == level]
+    text = values.fillna("").astype(str).str.strip()
+    out = pd.Series(None, index=values.index, dtype=object)
+    is_code = text.str.fullmatch(rf"\d{{{digits}}}").to_numpy()
+    known = set(areas["code"])
+    code_ok = is_code & text.isin(known).to_numpy()
+    out[code_ok] = text[code_ok]
+    level_zh = {"community": "社区", "street": "街道"}[level]
+    plural = {"community": "communities", "street": "streets"}[level]
+    report(is_code & ~code_ok, f"{level_zh}代码不在本市区划中", f"no {level} with this code in the city")
+    named = (text != "").to_numpy() & ~is_code
+    if named.any():
+        keys = normalized(text[named])
+        counts = areas["key"].value_counts()
+        first = areas.drop_duplicates("key").set_index("key")["code"]
+        n = keys.map(counts).fillna(0).to_numpy()
+        rows = np.flatnonzero(named)
+        out.iloc[rows[n == 1]] = keys[n == 1].map(first).to_numpy()
+        twice = np.zeros(len(text), dtype=bool)
+        twice[rows[n > 1]] = True
+        missing = np.zeros(len(text), dtype=bool)
+        missing[rows[n == 0]] = True
+        report(
+            twice, f"本市有多个同名{level_zh}，请填写{digits}位代码", f"several {plural} have this name: give the code"
+        )
+        report(missing, f"本市没有这个{level_zh}", f"no {level} of this name in the city")
+    return out
+
+
+def locate(
+    ids: pd.Series,
+    addresses: pd.Series,
+    place_names: pd.Series,
+    stated: pd.Series,
+    gazetteer: Gazetteer,
+    report,
+) -> Located:
+    """Place every row (see the module's description).
+
+    Parameters
+    ----------
+    ids : Series of str
+        The organizations' ids (what spreads them).
+    addresses, place_names : Series of str
+        The row's address and the place it names ('' when not given).
+    stated : Series of str or None
+        The community (else street) code stated for the row.
+    gazetteer : Gazetteer
+        The stored places and areas.
+    report : callable
+        ``report(mask, column, zh, en)`` records a warning for the rows of ``mask``.
+    """
+    n = len(ids)
+    stated = stated.reset_index(drop=True)
+    place = np.full(n, -1)
+    by = np.full(n, "unplaced", dtype=object)
+    places = gazetteer.places
+    if len(places):
+        named = _named_place(place_names.reset_index(drop=True), stated, places, report)
+        place[named >= 0] = named[named >= 0]
+        by[named >= 0] = "place"
+        todo = place < 0
+        rows = np.flatnonzero(todo)
+
+        def report_rows(mask, column, zh, en):
+            full = np.zeros(n, dtype=bool)
+            full[rows[np.asarray(mask, dtype=bool)]] = True
+            report(full, column, zh, en)
+
+        found = _place_in_address(addresses.reset_index(drop=True)[todo], stated[todo], places, report_rows)
+        place[rows[found >= 0]] = found[found >= 0]
+        by[rows[found >= 0]] = "address"
+    geometry = np.full(n, None, dtype=object)
+    precision = np.full(n, np.nan)
+    in_place = place >= 0
+    if in_place.any():
+        shapes = np.asarray(places.geometry.values)[place[in_place]]
+        geometry[in_place] = spread_inside(ids.to_numpy()[in_place], shapes, POINT_PLACE_RADIUS)
+        precision[in_place] = _radius_m(shapes, POINT_PLACE_RADIUS)
+    in_area = ~in_place & stated.notna().to_numpy()
+    if in_area.any():
+        areas = gazetteer.areas.set_index("code")
+        codes = stated[in_area].to_numpy()
+        shapes = np.asarray(areas.geometry.reindex(codes).values)
+        geometry[in_area] = spread_inside(ids.to_numpy()[in_area], shapes, POINT_PLACE_RADIUS)
+        precision[in_area] = _radius_m(shapes, POINT_PLACE_RADIUS)
+        by[in_area] = np.where([len(c) == AREA_CODE_LENGTHS["community"] for c in codes], "community", "street")
+    report(by == "unplaced", "address", "未能定位：已列入待定位清单", "could not be placed: listed for placing by hand")
+    return Located(geometry, by, precision, stated.to_numpy(dtype=object))
+
+
+def _named_place(names: pd.Series, stated: pd.Series, places: gpd.GeoDataFrame, report) -> np.ndarray:
+    """The place each row's ``place`` column names, by id or else by name (-1: none)."""
+    out = np.full(len(names), -1)
+    text = names.fillna("").astype(str).str.strip()
+    given = (text != "").to_numpy()
+    if not given.any():
+        return out
+    by_id = pd.Series(np.arange(len(places)), index=places["place_id"].to_numpy())
+    hit = text.map(by_id[~by_id.index.duplicated()]).fillna(-1).to_numpy(dtype=int)
+    out[given & (hit >= 0)] = hit[given & (hit >= 0)]
+    rest = np.flatnonzero(given & (hit < 0))
+    if not len(rest):
+        return out
+    # Each row's candidates: the places whose normalised name is the one given.
+    wanted = pd.DataFrame({"row": rest, "key": normalized(text.iloc[rest]).to_numpy()})
+    named = pd.DataFrame({"place": np.arange(len(places)), "key": places["key"].to_numpy()})
+    pairs = wanted.merge(named, on="key")
+    chosen, ambiguous = _choose(len(names), pairs["row"].to_numpy(), pairs["place"].to_numpy(), stated, places)
+    out[rest] = chosen[rest]
+    unknown = np.zeros(len(names), dtype=bool)
+    unknown[rest] = (chosen[rest] < 0) & ~ambiguous[rest]
+    report(
+        ambiguous,
+        "place",
+        "多个场所同名且都不在所属社区内，请填写场所编号",
+        "several places have this name: give its id",
+    )
+    report(unknown, "place", "没有这个场所，改按地址定位", "no place of this name: placed by the address instead")
+    return out
+
+
+def _choose(
+    n: int, rows: np.ndarray, candidates: np.ndarray, stated: pd.Series, places: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """One place per row among its candidates (pairs ``rows``, ``candidates``): those in the
+    row's stated area first, then the longest name. Answers the chosen place (-1: none) and
+    whether a row had several equally good ones."""
+    chosen = np.full(n, -1)
+    ambiguous = np.zeros(n, dtype=bool)
+    if not len(rows):
+        return chosen, ambiguous
+    area = stated.to_numpy(dtype=object)[rows]
+    community = pd.Series(places["community_code"].to_numpy(dtype=object)[candidates]).fillna("")
+    stated_length = pd.Series(area).fillna("").str.len().to_numpy()
+    inside = (stated_length > 0) & (
+        np.where(stated_length == 9, community.str[:9], community.str[:12]).astype(object) == area
+    )
+    pairs = pd.DataFrame(
+        {"row": rows, "place": candidates, "inside": inside, "length": places["key"].str.len().to_numpy()[candidates]}
+    ).drop_duplicates(["row", "place"])
+    # Inside the stated area beats outside it; then the longer name beats the shorter.
+    pairs = pairs[pairs["inside"] >= pairs.groupby("row")["inside"].transform("max")]
+    pairs = pairs[pairs["length"] == pairs.groupby("row")["length"].transform("max")]
+    count = pairs.groupby("row")["place"].transform("size").to_numpy()
+    one = pairs[count == 1]
+    chosen[one["row"].to_numpy()] = one["place"].to_numpy()
+    ambiguous[pairs.loc[count > 1, "row"].to_numpy()] = True
+    return chosen, ambiguous
+
+
+def _place_in_address(addresses: pd.Series, stated: pd.Series, places: gpd.GeoDataFrame, report) -> np.ndarray:
+    """The place whose name each address contains (-1: none)."""
+    text = normalized(addresses.fillna("")).to_numpy()
+    patterns = places["key"][places["key"].str.len() >= MIN_PLACE_NAME].drop_duplicates().to_numpy()
+    if not len(patterns) or not (text != "").any():
+        return np.full(len(text), -1)
+    automaton = ahocorasick_rs.AhoCorasick(patterns.tolist())
+    # One call of the automaton per address (its work is in Rust); the rest on whole columns.
+    found = [[m[0] for m in automaton.find_matches_as_indexes(a, overlapping=True)] if a else [] for a in text]
+    counts = np.fromiter((len(f) for f in found), dtype=int, count=len(found))
+    hits = pd.DataFrame(
+        {"row": np.repeat(np.arange(len(text)), counts), "key": patterns[np.concatenate([[], *found]).astype(int)]}
+    )
+    named = pd.DataFrame({"place": np.arange(len(places)), "key": places["key"].to_numpy()})
+    pairs = hits.merge(named, on="key")
+    chosen, ambiguous = _choose(len(text), pairs["row"].to_numpy(), pairs["place"].to_numpy(), stated, places)
+    report(
+        ambiguous,
+        "address",
+        "地址中的场所名对应多个场所，未按地址定位",
+        "the place named in the address matches several places: not placed by it",
+    )
+    return chosen
+
+
+def _radius_m(shapes: np.ndarray, point_radius: float) -> np.ndarray:
+    """Radius (m) of the circle as large as each shape; a point's spiral radius for points."""
+    lat = shapely.get_y(shapely.centroid(shapes))
+    scale = _METRES_PER_DEGREE**2 * np.cos(np.radians(lat))
+    radius = np.sqrt(shapely.area(shapes) * scale / np.pi)
+    return np.round(np.where(shapely.get_type_id(shapes) == 0, point_radius * _METRES_PER_DEGREE, radius), 1)
