@@ -200,3 +200,9 @@ def test_the_example_ledger_imports_on_the_demo_and_shows_every_way_of_placing(s
         "unplaced": 1,
     }
     assert "待定位 unplaced 1" in report.summary()
+
+
+def test_a_ledger_missing_a_required_column_is_reported_not_a_crash(city: Store, tmp_path):
+    report = import_file(city, "orgs", write(tmp_path / "ledger.csv", "组织编号,地址\nM1,金鼎大厦\n"))
+    assert not report.ok and not report.located
+    assert {i.column for i in report.errors} >= {"name", "org_type"}

@@ -162,7 +162,7 @@ def import_file(
         return _finish(report, report_dir)
     report.rows = len(checked.frame)
     report.issues = checked.issues
-    if kind.locatable:
+    if "located_by" in checked.frame:  # placed (a file missing a required column is not)
         counts = checked.frame["located_by"].value_counts()
         report.located = {k: int(counts[k]) for k in LOCATED_BY if k in counts}
     if report.ok:
