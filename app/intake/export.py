@@ -118,7 +118,7 @@ def write_template(kind_name: str, out: Path) -> None:
         [
             {
                 "列 column": header(kind, c.name),
-                "必填 required": "由红图填写" if c.computed else "是" if c.required else "否",
+                "必填 required": "是" if c.required else "否",
                 "类型 type": {
                     "str": "文本",
                     "int": "整数",
@@ -130,7 +130,9 @@ def write_template(kind_name: str, out: Path) -> None:
                 "可选值 allowed": "、".join(sorted(set(c.choices.values()))) if c.choices else "",
                 "说明 notes": c.doc,
             }
+            # What Hongtu fills in itself is no column to fill (docs/columns.md lists it).
             for c in kind.columns
+            if not c.computed
         ]
         + (
             [
