@@ -21,6 +21,11 @@ _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
 
 #: Names accepted for the source CRS of input data, mapped to canonical names.
+#: Metres in a degree of latitude, and of longitude on the equator (WGS-84, mean values: good
+#: to a fraction of a per cent for distances of a city).
+METRES_PER_DEGREE_LAT = 110_574.0
+METRES_PER_DEGREE_LON = 111_320.0
+
 CRS_ALIASES = {
     "wgs84": "wgs84",
     "epsg:4326": "wgs84",

@@ -21,7 +21,8 @@ _GOLDEN = np.pi * (3 - np.sqrt(5))
 
 def _uniform(keys: np.ndarray, salt: int) -> tuple[np.ndarray, np.ndarray]:
     """Two numbers in [0, 1) per key, fixed by the key and ``salt``."""
-    hashed = pd.util.hash_array(np.asarray([f"{k}\x1f{salt}" for k in keys], dtype=object))
+    salted = pd.Series(keys, dtype=object).astype(str) + f"\x1f{salt}"
+    hashed = pd.util.hash_array(salted.to_numpy(dtype=object))
     return (hashed >> np.uint64(32)).astype(float) / 2**32, (hashed & np.uint64(0xFFFFFFFF)).astype(float) / 2**32
 
 

@@ -8,6 +8,7 @@ instructor is assigned (work coverage).
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,15 @@ class ImportReport:
         return text
 
 
+def _gazetteer(store: Store) -> Gazetteer:
+    """Every place and area of the city: a row may name one outside the user's jurisdiction,
+    and is then refused for where it lands rather than left unplaced."""
+    city = store.scoped(None)
+    return Gazetteer.of(
+        city.read_frame("places", ["place_id", "name"]), city.read_frame("areas", ["code", "name", "level"])
+    )
+
+
 def load_context(store: Store, kind: Kind | None = None) -> Context:
     """The codes, ids and extent already in the store that an input file may refer to; for a
     scoped store (a user bound to a jurisdiction) also that jurisdiction and the ids of
@@ -102,12 +112,7 @@ def load_context(store: Store, kind: Kind | None = None) -> Context:
         party = set(conn.execute(text("SELECT party_org_id FROM party_orgs")).scalars().all())
     context = Context(codes, party, store.extent("areas"))
     if kind is not None and kind.locatable:
-        # Every place and area of the city: a row may name one outside the user's jurisdiction,
-        # and is then refused for where it lands rather than left unplaced.
-        city = store.scoped(None)
-        context.gazetteer = Gazetteer.of(
-            city.read_frame("places", ["place_id", "name"]), city.read_frame("areas", ["code", "name", "level"])
-        )
+        context.gazetteer = functools.partial(_gazetteer, store)
     if store.scope is None or kind is None:
         return context
     if kind.geometry == "none":

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo import assign
+from geo.crs import METRES_PER_DEGREE_LAT, METRES_PER_DEGREE_LON
 from geo.spread import spread_inside
 
 from ..store.models import AREA_CODE_LENGTHS
@@ -37,18 +39,16 @@ POINT_PLACE_RADIUS = 0.00015
 #: Shortest normalised place name looked for in addresses: one or two characters (``大厦``)
 #: are part of too many addresses to tell a place.
 MIN_PLACE_NAME = 3
-_METRES_PER_DEGREE = 111_320.0
 
 
 @dataclass
 class Located:
-    """How each row was placed: its point (None: unplaced), ``located_by``, the precision in
-    metres (NaN for given coordinates), and the stated area code (None: none stated)."""
+    """How each row was placed: its point (None: unplaced), ``located_by`` and the precision
+    in metres (NaN when unplaced)."""
 
     geometry: np.ndarray
     located_by: np.ndarray
     precision_m: np.ndarray
-    stated_area: np.ndarray
 
 
 @dataclass
@@ -65,16 +65,23 @@ class Gazetteer:
         areas = areas[areas["level"].isin(("street", "community"))].reset_index(drop=True)
         places = places.reset_index(drop=True).copy()
         communities = areas[areas["level"] == "community"]
-        where = np.full(len(places), None, dtype=object)
-        if len(places) and len(communities):
-            tree = shapely.STRtree(np.asarray(communities.geometry.values))
-            inner = shapely.point_on_surface(np.asarray(places.geometry.values))
-            place_i, community_i = tree.query(inner, predicate="within")
-            where[place_i] = communities["code"].to_numpy()[community_i]
-        places["community_code"] = where
+        # A place lies in the community holding its interior point (on a shared border, the
+        # community stored first, as the analysis assigns).
+        index, _ = assign.locate(
+            shapely.point_on_surface(np.asarray(places.geometry.values)), np.asarray(communities.geometry.values)
+        )
+        places["community_code"] = np.append(communities["code"].to_numpy(dtype=object), None)[index]
         places["key"] = normalized(places["name"])
         areas["key"] = normalized(areas["name"])
         return cls(places, areas)
+
+    @classmethod
+    def empty(cls) -> Gazetteer:
+        """No place and no area to go by: every row without coordinates stays unplaced."""
+        return cls.of(
+            gpd.GeoDataFrame({"place_id": [], "name": []}, geometry=[], crs=4326),
+            gpd.GeoDataFrame({"code": [], "name": [], "level": []}, geometry=[], crs=4326),
+        )
 
 
 def resolve_areas(values: pd.Series, level: str, gazetteer: Gazetteer, report) -> pd.Series:
@@ -153,23 +160,21 @@ def locate(
         found = _place_in_address(addresses.reset_index(drop=True)[todo], stated[todo], places, report_rows)
         place[rows[found >= 0]] = found[found >= 0]
         by[rows[found >= 0]] = "address"
+    in_place = place >= 0
+    in_area = ~in_place & stated.notna().to_numpy()
+    by[in_area] = np.where(stated[in_area].str.len() == AREA_CODE_LENGTHS["community"], "community", "street")
+    # Each row's shape to be put in: its place, else its stated area, else none.
+    shapes = np.full(n, None, dtype=object)
+    shapes[in_place] = np.asarray(places.geometry.values)[place[in_place]]
+    shapes[in_area] = np.asarray(gazetteer.areas.set_index("code").geometry.reindex(stated[in_area]).values)
     geometry = np.full(n, None, dtype=object)
     precision = np.full(n, np.nan)
-    in_place = place >= 0
-    if in_place.any():
-        shapes = np.asarray(places.geometry.values)[place[in_place]]
-        geometry[in_place] = spread_inside(ids.to_numpy()[in_place], shapes, POINT_PLACE_RADIUS)
-        precision[in_place] = _radius_m(shapes, POINT_PLACE_RADIUS)
-    in_area = ~in_place & stated.notna().to_numpy()
-    if in_area.any():
-        areas = gazetteer.areas.set_index("code")
-        codes = stated[in_area].to_numpy()
-        shapes = np.asarray(areas.geometry.reindex(codes).values)
-        geometry[in_area] = spread_inside(ids.to_numpy()[in_area], shapes, POINT_PLACE_RADIUS)
-        precision[in_area] = _radius_m(shapes, POINT_PLACE_RADIUS)
-        by[in_area] = np.where([len(c) == AREA_CODE_LENGTHS["community"] for c in codes], "community", "street")
+    where = in_place | in_area
+    if where.any():
+        geometry[where] = spread_inside(ids.to_numpy()[where], shapes[where], POINT_PLACE_RADIUS)
+        precision[where] = _radius_m(shapes[where], POINT_PLACE_RADIUS)
     report(by == "unplaced", "address", "未能定位：已列入待定位清单", "could not be placed: listed for placing by hand")
-    return Located(geometry, by, precision, stated.to_numpy(dtype=object))
+    return Located(geometry, by, precision)
 
 
 def _named_place(names: pd.Series, stated: pd.Series, places: gpd.GeoDataFrame, report) -> np.ndarray:
@@ -186,10 +191,8 @@ def _named_place(names: pd.Series, stated: pd.Series, places: gpd.GeoDataFrame, 
     if not len(rest):
         return out
     # Each row's candidates: the places whose normalised name is the one given.
-    wanted = pd.DataFrame({"row": rest, "key": normalized(text.iloc[rest]).to_numpy()})
-    named = pd.DataFrame({"place": np.arange(len(places)), "key": places["key"].to_numpy()})
-    pairs = wanted.merge(named, on="key")
-    chosen, ambiguous = _choose(len(names), pairs["row"].to_numpy(), pairs["place"].to_numpy(), stated, places)
+    rows, candidates = _places_named(rest, normalized(text.iloc[rest]).to_numpy(), places)
+    chosen, ambiguous = _choose(len(names), rows, candidates, stated, places)
     out[rest] = chosen[rest]
     unknown = np.zeros(len(names), dtype=bool)
     unknown[rest] = (chosen[rest] < 0) & ~ambiguous[rest]
@@ -201,6 +204,15 @@ def _named_place(names: pd.Series, stated: pd.Series, places: gpd.GeoDataFrame, 
     )
     report(unknown, "place", "没有这个场所，改按地址定位", "no place of this name: placed by the address instead")
     return out
+
+
+def _places_named(rows: np.ndarray, keys: np.ndarray, places: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (row, place) of every place whose normalised name is a row's key (``rows`` and
+    ``keys`` are pairs too: a row may have several keys)."""
+    wanted = pd.DataFrame({"row": rows, "key": keys})
+    named = pd.DataFrame({"place": np.arange(len(places)), "key": places["key"].to_numpy()})
+    pairs = wanted.merge(named, on="key")
+    return pairs["row"].to_numpy(), pairs["place"].to_numpy()
 
 
 def _choose(
@@ -242,12 +254,9 @@ def _place_in_address(addresses: pd.Series, stated: pd.Series, places: gpd.GeoDa
     # One call of the automaton per address (its work is in Rust); the rest on whole columns.
     found = [[m[0] for m in automaton.find_matches_as_indexes(a, overlapping=True)] if a else [] for a in text]
     counts = np.fromiter((len(f) for f in found), dtype=int, count=len(found))
-    hits = pd.DataFrame(
-        {"row": np.repeat(np.arange(len(text)), counts), "key": patterns[np.concatenate([[], *found]).astype(int)]}
-    )
-    named = pd.DataFrame({"place": np.arange(len(places)), "key": places["key"].to_numpy()})
-    pairs = hits.merge(named, on="key")
-    chosen, ambiguous = _choose(len(text), pairs["row"].to_numpy(), pairs["place"].to_numpy(), stated, places)
+    keys = patterns[np.concatenate([[], *found]).astype(int)]
+    rows, candidates = _places_named(np.repeat(np.arange(len(text)), counts), keys, places)
+    chosen, ambiguous = _choose(len(text), rows, candidates, stated, places)
     report(
         ambiguous,
         "address",
@@ -260,6 +269,6 @@ def _place_in_address(addresses: pd.Series, stated: pd.Series, places: gpd.GeoDa
 def _radius_m(shapes: np.ndarray, point_radius: float) -> np.ndarray:
     """Radius (m) of the circle as large as each shape; a point's spiral radius for points."""
     lat = shapely.get_y(shapely.centroid(shapes))
-    scale = _METRES_PER_DEGREE**2 * np.cos(np.radians(lat))
+    scale = METRES_PER_DEGREE_LAT * METRES_PER_DEGREE_LON * np.cos(np.radians(lat))
     radius = np.sqrt(shapely.area(shapes) * scale / np.pi)
-    return np.round(np.where(shapely.get_type_id(shapes) == 0, point_radius * _METRES_PER_DEGREE, radius), 1)
+    return np.round(np.where(shapely.get_type_id(shapes) == 0, point_radius * METRES_PER_DEGREE_LAT, radius), 1)

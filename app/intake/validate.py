@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
@@ -57,8 +57,9 @@ class Context:
     jurisdiction: tuple[str, object] | None = None
     #: Ids of the kind already stored outside the jurisdiction: a file may not change them.
     foreign_ids: set[str] = field(default_factory=set)
-    #: The stored places and areas rows without coordinates are placed by (locatable kinds).
-    gazetteer: Gazetteer | None = None
+    #: Reads the stored places and areas that rows without coordinates are placed by (locatable
+    #: kinds); called only for a file that has such rows or names communities or streets.
+    gazetteer: Callable[[], Gazetteer] | None = None
 
 
 @dataclass
@@ -466,7 +467,9 @@ def _locate_rows(out: pd.DataFrame, geoms: np.ndarray, unplaced: np.ndarray, con
     """Fill in how each row is placed (``app.intake.locate``), placing the ``unplaced`` ones
     into ``geoms``; answers which of them now have a position."""
     n = len(out)
-    gazetteer = context.gazetteer or Gazetteer.of(_no_places(), _no_areas())
+    stated_anywhere = (out[["community", "street"]].fillna("") != "").to_numpy().any()
+    needed = context.gazetteer is not None and (unplaced.any() or stated_anywhere)
+    gazetteer = context.gazetteer() if needed else Gazetteer.empty()
 
     def report(rows_of_todo, column, zh, en):
         mask = np.zeros(n, dtype=bool)
@@ -509,14 +512,6 @@ def _locate_rows(out: pd.DataFrame, geoms: np.ndarray, unplaced: np.ndarray, con
     placed = np.zeros(n, dtype=bool)
     placed[todo] = ~shapely.is_missing(found.geometry)
     return placed
-
-
-def _no_places():
-    return gpd.GeoDataFrame({"place_id": [], "name": []}, geometry=[], crs=4326)
-
-
-def _no_areas():
-    return gpd.GeoDataFrame({"code": [], "name": [], "level": []}, geometry=[], crs=4326)
 
 
 def _inside_jurisdiction(kind, frame, geoms, placed, column, jurisdiction, issues) -> None:

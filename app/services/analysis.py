@@ -28,6 +28,7 @@ from ..store import Store, queries, result_frame
 from ..store.models import (
     APPROXIMATE,
     AREA_CODE_LENGTHS,
+    EXACT,
     AnalysisRun,
     run_areas,
     run_joint_branches,
@@ -317,7 +318,7 @@ def _stated_areas(located: pd.DataFrame, orgs: gpd.GeoDataFrame) -> pd.DataFrame
     if "stated_area_code" not in orgs:
         return located
     stated = orgs["stated_area_code"].to_numpy(dtype=object)
-    trust = ~orgs["located_by"].isin(("coordinates", "geocoder", "manual")).to_numpy() & pd.notna(stated)
+    trust = ~orgs["located_by"].isin(EXACT).to_numpy() & pd.notna(stated)
     if not trust.any():
         return located
     codes = pd.Series(stated[trust], dtype=object).astype(str)

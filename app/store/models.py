@@ -39,6 +39,9 @@ ORG_TYPES = ("enterprise", "social_org")
 LOCATED_BY = ("coordinates", "place", "address", "geocoder", "community", "street", "manual", "unplaced")
 #: Of those, the positions that only say which area an organization is in.
 APPROXIMATE = ("community", "street")
+#: And those that are the organization's own point: only for the others does the analysis take
+#: the area its ledger states over the area its point falls in.
+EXACT = ("coordinates", "geocoder", "manual")
 PARTY_ORG_TYPES = ("党委", "党总支", "党支部", "联合党支部")
 COVERAGE_KINDS = ("own", "joint", "area", "industry")
 CENTER_LEVELS = ("street", "community", "building", "park")

@@ -11,7 +11,14 @@ import pyproj
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from geo.crs import from_wgs84_xy, to_wgs84_xy, wgs84_to_bd09, wgs84_to_gcj02
+from geo.crs import (
+    METRES_PER_DEGREE_LAT,
+    METRES_PER_DEGREE_LON,
+    from_wgs84_xy,
+    to_wgs84_xy,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
 
 from ..db import get_store
 from ..store import area_stats, queries
@@ -152,8 +159,8 @@ def nearby():
             f"超出范围（半径不超过 {NEARBY_MAX_M:.0f} 米）",
             f"out of range (radius at most {NEARBY_MAX_M:.0f} m)",
         )
-    dlat = radius / 110_574.0
-    dlon = radius / (111_320.0 * max(np.cos(np.radians(lat)), 1e-6))
+    dlat = radius / METRES_PER_DEGREE_LAT
+    dlon = radius / (METRES_PER_DEGREE_LON * max(np.cos(np.radians(lat)), 1e-6))
     bbox = (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
     store = get_store()
     orgs = pd.DataFrame(queries.organization_points(store, bbox, 5000, queries.latest_run_id(store)))
