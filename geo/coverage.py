@@ -25,6 +25,12 @@ from scipy.spatial import cKDTree
 #: Status values, strongest coverage first: an organization covered several ways counts once.
 STATUSES = ("own", "joint", "area", "industry", "work", "blank")
 COUNT_COLUMNS = ("own", "joint", "area_based", "industry_based", "work", "blank")
+#: Organizations (in scope or not) without a position of their own: none at all, or only the
+#: area their ledger states. Every rate table carries them, so that no figure hides them.
+POSITION_COLUMNS = ("unplaced", "approximate")
+RATE_COLUMNS = ("org_coverage_rate", "own_rate", "work_rate", "both_rate")
+#: Every count of a rate table, in order.
+TALLY_COLUMNS = ("orgs", "in_scope", *COUNT_COLUMNS, *POSITION_COLUMNS)
 _COUNT_OF = dict(zip(STATUSES, COUNT_COLUMNS, strict=True))
 
 
@@ -66,16 +72,26 @@ def in_scope(orgs: pd.DataFrame, scope: Scope = Scope()) -> np.ndarray:
     return inside
 
 
-def status_counts(status: np.ndarray, scoped: np.ndarray) -> pd.DataFrame:
-    """One row per organization: 1 in the column of its status (in scope only), ``orgs`` and
-    ``in_scope``. Built once, then summed by any key with :func:`rates`."""
+def status_counts(
+    status: np.ndarray,
+    scoped: np.ndarray,
+    unplaced: np.ndarray | None = None,
+    approximate: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """One row per organization: 1 in the column of its status (in scope only), ``orgs``,
+    ``in_scope``, and whether it is ``unplaced`` or placed ``approximate`` (booleans, all
+    False when not given). Built once, then summed by any key with :func:`rates`."""
+    n = len(status)
     codes = pd.Categorical(status, categories=STATUSES).codes
     scoped = np.asarray(scoped, dtype=np.int64)
-    matrix = np.zeros((len(codes), len(STATUSES) + 2), dtype=np.int64)
-    matrix[np.arange(len(codes)), codes] = scoped
-    matrix[:, -2] = 1
-    matrix[:, -1] = scoped
-    return pd.DataFrame(matrix, columns=[*COUNT_COLUMNS, "orgs", "in_scope"])
+    matrix = np.zeros((n, len(TALLY_COLUMNS)), dtype=np.int64)
+    matrix[np.arange(n), 2 + codes] = scoped
+    matrix[:, 0] = 1
+    matrix[:, 1] = scoped
+    for i, flags in enumerate((unplaced, approximate), start=2 + len(STATUSES)):
+        if flags is not None:
+            matrix[:, i] = np.asarray(flags, dtype=bool)
+    return pd.DataFrame(matrix, columns=list(TALLY_COLUMNS))
 
 
 def rates(counts: pd.DataFrame, keys, index: pd.Index | None = None) -> pd.DataFrame:
@@ -87,7 +103,7 @@ def rates(counts: pd.DataFrame, keys, index: pd.Index | None = None) -> pd.DataF
     table = counts.groupby(np.asarray(keys), dropna=True, sort=True).sum()
     if index is not None:
         table = table.reindex(index, fill_value=0)
-    return add_rates(table[["orgs", "in_scope", *COUNT_COLUMNS]])
+    return add_rates(table[list(TALLY_COLUMNS)])
 
 
 def add_rates(table: pd.DataFrame) -> pd.DataFrame:

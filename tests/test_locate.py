@@ -13,7 +13,7 @@ import shapely
 
 from app.intake import import_file
 from app.services.analysis import Parameters, run_analysis
-from app.store import Store
+from app.store import Store, area_stats
 
 from .test_intake import areas_geojson, snapshot, write
 
@@ -171,17 +171,21 @@ def test_the_analysis_trusts_the_stated_area_and_leaves_unplaced_ones_out_of_dis
             "A1,楼宇公司,企业,金鼎大厦,,,530102001002,,",
             "A2,无从定位公司,企业,,,,,,",
             "A3,坐标公司,企业,,102.61,24.91,,,",
+            "A4,社区公司,企业,,,,530102001002,,",
         ),
     )
     assert report.ok, report.issues
-    _, results = run_analysis(city, Parameters())
+    run_id, results = run_analysis(city, Parameters())
     rows = results.organizations.set_index("org_id")
     assert rows.loc["A1", "community_code"] == "530102001002"
     assert rows.loc["A3", "community_code"] == "530102001001"
     assert pd.isna(rows.loc["A2", "community_code"]) and bool(rows.loc["A2", "unassigned"])
     assert pd.isna(rows.loc["A2", "reach_distance_m"]) and pd.isna(rows.loc["A2", "center_id"])
     assert rows.loc["A3", "reach_distance_m"] > 0
-    assert results.summary["unplaced"] == 1 and results.summary["organizations"] == 3
+    assert results.summary["unplaced"] == 1 and results.summary["organizations"] == 4
+    # Every rate table says how many have no position, or only their stated area.
+    tallies = {code: area_stats.figures(city, code, run_id) for code in (None, "530102001", "530102001002")}
+    assert [(t["unplaced"], t["approximate"], t["orgs"]) for t in tallies.values()] == [(1, 1, 4), (0, 1, 3), (0, 1, 2)]
 
 
 def test_the_example_ledger_imports_on_the_demo_and_shows_every_way_of_placing(store: Store):

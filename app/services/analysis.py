@@ -197,7 +197,9 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
         axis=1,
     )
     frame["status"], frame["in_scope"] = status, scoped
-    area_table = _area_rates(frame, areas, new_grids, inputs.places)
+    approximate = orgs["located_by"].isin(APPROXIMATE).to_numpy() if "located_by" in orgs else np.zeros(len(orgs), bool)
+    counts = coverage.status_counts(status, scoped, ~placed, approximate)
+    area_table = _area_rates(counts, frame, areas, new_grids, inputs.places)
     lap("coverage")
 
     center_id = np.full(len(frame), None, dtype=object)
@@ -267,7 +269,7 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
         "unpaired": int(pd.isna(frame["center_id"][placed]).sum()),
         # Left out of every distance (pairing, reach, hot spots, joint branches), and counted.
         "unplaced": int((~placed).sum()),
-        "approximate": int(orgs["located_by"].isin(APPROXIMATE).sum()) if "located_by" in orgs else 0,
+        "approximate": int(approximate.sum()),
     }
     return Results(frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary)
 
@@ -349,10 +351,15 @@ def _place_shapes(places: gpd.GeoDataFrame) -> np.ndarray:
 
 
 def _area_rates(
-    frame: pd.DataFrame, areas: gpd.GeoDataFrame, new_grids: gpd.GeoDataFrame, places: gpd.GeoDataFrame
+    counts: pd.DataFrame,
+    frame: pd.DataFrame,
+    areas: gpd.GeoDataFrame,
+    new_grids: gpd.GeoDataFrame,
+    places: gpd.GeoDataFrame,
 ) -> pd.DataFrame:
+    """Counts and rates per area, place, industry and for the city (``counts`` per row of
+    ``frame``, from :func:`geo.coverage.status_counts`)."""
     names = pd.concat([areas.set_index("code")["name"], new_grids.set_index("code")["name"]])
-    counts = coverage.status_counts(frame["status"].to_numpy(), frame["in_scope"].to_numpy())
     tables = []
     for level in AREA_LEVELS:
         codes = pd.Index(

@@ -11,12 +11,12 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import text
 
+from geo.coverage import RATE_COLUMNS, TALLY_COLUMNS
+
 from . import Store, result_frame
 from .models import AREA_CODE_LENGTHS, AREA_LEVELS
 from .queries import LEVEL_BY_CODE_LENGTH
 
-RATE_COLUMNS = ("org_coverage_rate", "own_rate", "work_rate", "both_rate")
-COUNT_COLUMNS = ("orgs", "in_scope", "own", "joint", "area_based", "industry_based", "work", "blank")
 #: Columns of the blank-organization ledger (台账), in order.
 LEDGER_COLUMNS = (
     "org_id",
@@ -72,7 +72,7 @@ def trail(store: Store, code: str) -> list[dict]:
 
 
 def _run_columns(alias: str) -> str:
-    return ", ".join(f"{alias}.{c}" for c in (*COUNT_COLUMNS, *RATE_COLUMNS))
+    return ", ".join(f"{alias}.{c}" for c in (*TALLY_COLUMNS, *RATE_COLUMNS))
 
 
 def children(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
@@ -97,7 +97,7 @@ def figures(store: Store, code: str | None, run_id: int) -> dict | None:
         return None
     row = frame.iloc[0]
     return {
-        **{c: int(row[c]) for c in COUNT_COLUMNS},
+        **{c: int(row[c]) for c in TALLY_COLUMNS},
         **{c: None if pd.isna(row[c]) else float(row[c]) for c in RATE_COLUMNS},
     }
 

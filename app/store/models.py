@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from geo import coverage
+
 SRID = 4326
 
 AREA_LEVELS = ("district", "street", "community", "grid")
@@ -251,11 +253,8 @@ run_areas = Table(
     Column("level", String(16), primary_key=True),
     Column("code", String(64), primary_key=True),
     Column("name", String(200)),
-    *[
-        Column(c, Integer, nullable=False)
-        for c in ("orgs", "in_scope", "own", "joint", "area_based", "industry_based", "work", "blank")
-    ],
-    *[Column(c, Float) for c in ("org_coverage_rate", "own_rate", "work_rate", "both_rate")],
+    *[Column(c, Integer, nullable=False, server_default="0") for c in coverage.TALLY_COLUMNS],
+    *[Column(c, Float) for c in coverage.RATE_COLUMNS],
 )
 
 #: Result geometries: blank hot spots, service gaps per radius, proposed sites.

@@ -37,6 +37,8 @@ HEADERS = {
     "industry_based": "行业组建",
     "work": "工作覆盖",
     "blank": "空白",
+    "unplaced": "待定位",
+    "approximate": "近似位置",
     "covered": "组织覆盖",
     **RATE_NAMES,
 }
