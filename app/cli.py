@@ -96,10 +96,22 @@ _STAGES = {"read": "读取 read", "validate": "校验 validate", "write": "写�
 @click.option("--sheet", help="Excel 工作表名 / sheet name (default: the first)")
 @click.option("--encoding", help="CSV 编码 / CSV encoding (default: UTF-8, else GB18030/GBK)")
 @click.option("--fix-swapped", is_flag=True, help="自动互换填反的经纬度 / swap lon/lat back where swapped")
+@click.option(
+    "--overwrite-positions",
+    is_flag=True,
+    help="以文件坐标替换手工定位的位置 / let the file's coordinates replace positions placed by hand",
+)
 @with_appcontext
 @_friendly
 def import_command(
-    kind: str, file: Path, crs: str, dry_run: bool, sheet: str | None, encoding: str | None, fix_swapped: bool
+    kind: str,
+    file: Path,
+    crs: str,
+    dry_run: bool,
+    sheet: str | None,
+    encoding: str | None,
+    fix_swapped: bool,
+    overwrite_positions: bool,
 ) -> None:
     """导入台账文件 / import a file (xlsx, csv, geojson, gpkg, shp, zip): all rows or none."""
     from .intake import import_file
@@ -121,6 +133,7 @@ def import_command(
             sheet=sheet,
             encoding=encoding,
             fix_swapped=fix_swapped,
+            overwrite_positions=overwrite_positions,
             max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
             report_dir=Path(current_app.instance_path) / "reports",
             progress=step,

@@ -12,24 +12,32 @@ import functools
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from ..bulk import collector_paused
 from ..store import Store
 from ..store.errors import StoreBusy
-from ..store.models import LOCATED_BY
+from ..store.models import LOCATED_BY, placements
 from .issues import IntakeError, Issue, write_report
-from .locate import Gazetteer
+from .locate import UNPLACED, Gazetteer
 from .readers import read_table
 from .schema import KINDS, Kind
-from .validate import JURISDICTION_TOLERANCE, Context, by_row, split_list, stored_duplicates, validate
+from .validate import (
+    JURISDICTION_TOLERANCE,
+    Context,
+    by_row,
+    split_list,
+    stored_duplicates,
+    validate,
+    warn_rows,
+)
 
 Progress = Callable[[str], None]
 #: How the import report names each way of placing a row.
@@ -144,6 +152,7 @@ def import_file(
     sheet: str | None = None,
     encoding: str | None = None,
     fix_swapped: bool = False,
+    overwrite_positions: bool = False,
     max_bytes: int | None = None,
     report_dir: Path | None = None,
     progress: Progress | None = None,
@@ -152,6 +161,7 @@ def import_file(
 
     Nothing is written when any row has an error, or on ``dry_run``. When ``report_dir`` is
     given and there are issues, they are written there as a CSV (``report.report_path``).
+    A position set by hand stays unless the file gives coordinates and ``overwrite_positions``.
     """
     kind = KINDS[kind_name]
     step = progress or (lambda _stage: None)
@@ -175,7 +185,7 @@ def import_file(
         try:
             # Imports queue here: SQLite would fail all but one with "database is locked".
             with store.exclusive("import", IMPORT_WAIT_SECONDS):
-                _write(store, kind, checked, report, dry_run)
+                _write(store, kind, checked, report, dry_run, overwrite_positions)
         except StoreBusy as exc:
             report.issues = [Issue(None, "", "", exc.zh, exc.en)]
     return _finish(report, report_dir)
@@ -189,7 +199,7 @@ def _finish(report: ImportReport, report_dir: Path | None) -> ImportReport:
     return report
 
 
-def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> None:
+def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool, overwrite_positions: bool) -> None:
     frame = checked.frame
     key = kind.id_column
     table_columns = kind.table_columns
@@ -213,9 +223,11 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
                 given_extras["party_org_id"] = given_extras["party_org_id"].map(
                     lambda v: ";".join(sorted(v.split(";"))) if isinstance(v, str) else None
                 )
+        replaced = pd.DataFrame()
         if kind.name == "orgs":
             # The stored rows were read to compare with the file: they also tell its duplicates.
             report.issues = by_row([*report.issues, *stored_duplicates(checked, existing)])
+            replaced = _keep_hand_placed(store, conn, rows, checked, overwrite_positions, report)
         stored = existing.set_index(key)
         new, changed = _diff(rows, stored, key, update, checked.geometry is not None, stored_extras, given_extras)
         report.inserted, report.updated = int(new.sum()), int(changed.sum())
@@ -235,7 +247,74 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool) -> 
         if kind.name == "orgs":
             written = new | changed
             _write_org_extras(store, conn, frame[written], ids[written], changed[written], checked.present)
+            _record_replaced(conn, replaced, rows, ids)
         report.written = True
+
+
+def _keep_hand_placed(
+    store: Store, conn, rows: pd.DataFrame, checked, overwrite: bool, report: ImportReport
+) -> pd.DataFrame:
+    """Give the rows of organizations placed by hand their stored position back, unless the
+    file gives coordinates and ``overwrite`` is asked: someone stood there, a ledger seldom
+    knows better. Answers the hand-set positions replaced (``org_id`` index, ``geometry``)."""
+    manual = store.read_frame(
+        "organizations", ["org_id", "location_precision_m"], where={"located_by": "manual"}, conn=conn
+    )
+    manual = manual.set_index("org_id")
+    hand = rows["org_id"].isin(manual.index).to_numpy()
+    if not hand.any():
+        return manual.iloc[:0]
+    given = (checked.frame["located_by"] == "coordinates").to_numpy()
+    replace = hand & given & overwrite
+    keep = hand & ~replace
+    kept = rows.loc[keep, "org_id"]
+    rows.loc[keep, "located_by"] = "manual"
+    rows.loc[keep, "location_precision_m"] = (
+        pd.to_numeric(manual["location_precision_m"]).reindex(kept).to_numpy(dtype=float)
+    )
+    rows.loc[keep, "source_crs"] = "wgs84"
+    geometry = np.array(rows["geometry"].to_numpy(), dtype=object)
+    geometry[keep] = np.asarray(manual.geometry.reindex(kept).values)
+    rows["geometry"] = geometry
+    # A row kept where a hand placed it is not left unplaced, whatever the file lacks.
+    kept_rows = set((np.flatnonzero(keep) + checked.first_row).tolist())
+    report.issues = by_row(
+        [
+            *(i for i in report.issues if not (i.row in kept_rows and (i.zh, i.en) == UNPLACED)),
+            *warn_rows(
+                checked,
+                keep & given,
+                "lon",
+                "保留手工定位的位置，未用文件中的坐标（需要时加 --overwrite-positions）",
+                "kept the position placed by hand, not the file's coordinates (--overwrite-positions takes them)",
+            ),
+        ]
+    )
+    counts = rows["located_by"].value_counts()
+    report.located = {k: int(counts[k]) for k in LOCATED_BY if k in counts}
+    return manual.loc[rows.loc[replace, "org_id"]]
+
+
+def _record_replaced(conn, replaced: pd.DataFrame, rows: pd.DataFrame, ids: np.ndarray) -> None:
+    """Add a placement history entry for each hand-set position an import replaced."""
+    if replaced.empty:
+        return
+    at = rows["org_id"].isin(replaced.index).to_numpy()
+    before = np.asarray(replaced.geometry.reindex(rows.loc[at, "org_id"]).values)
+    after = np.asarray(rows.loc[at, "geometry"].to_numpy(), dtype=object)
+    entries = pd.DataFrame(
+        {
+            "organization_id": ids[at],
+            "at": datetime.now(UTC),
+            "source": "import",
+            "from_located_by": "manual",
+            "from_lon": shapely.get_x(before),
+            "from_lat": shapely.get_y(before),
+            "to_lon": shapely.get_x(after),
+            "to_lat": shapely.get_y(after),
+        }
+    )
+    conn.execute(insert(placements), entries.to_dict("records"))
 
 
 def _read_plain(conn, table: str, columns: list[str]) -> pd.DataFrame:

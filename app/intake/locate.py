@@ -39,6 +39,8 @@ POINT_PLACE_RADIUS = 0.00015
 #: Shortest normalised place name looked for in addresses: one or two characters (``大厦``)
 #: are part of too many addresses to tell a place.
 MIN_PLACE_NAME = 3
+#: The warning for a row left without a position.
+UNPLACED = ("未能定位：已列入待定位清单", "could not be placed: listed for placing by hand")
 
 
 @dataclass
@@ -172,8 +174,8 @@ def locate(
     where = in_place | in_area
     if where.any():
         geometry[where] = spread_inside(ids.to_numpy()[where], shapes[where], POINT_PLACE_RADIUS)
-        precision[where] = _radius_m(shapes[where], POINT_PLACE_RADIUS)
-    report(by == "unplaced", "address", "未能定位：已列入待定位清单", "could not be placed: listed for placing by hand")
+        precision[where] = place_radius_m(shapes[where], POINT_PLACE_RADIUS)
+    report(by == "unplaced", "address", *UNPLACED)
     return Located(geometry, by, precision)
 
 
@@ -266,7 +268,7 @@ def _place_in_address(addresses: pd.Series, stated: pd.Series, places: gpd.GeoDa
     return chosen
 
 
-def _radius_m(shapes: np.ndarray, point_radius: float) -> np.ndarray:
+def place_radius_m(shapes: np.ndarray, point_radius: float) -> np.ndarray:
     """Radius (m) of the circle as large as each shape; a point's spiral radius for points."""
     lat = shapely.get_y(shapely.centroid(shapes))
     scale = METRES_PER_DEGREE_LAT * METRES_PER_DEGREE_LON * np.cos(np.radians(lat))

@@ -256,6 +256,15 @@ def _name_at_address(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(key)
 
 
+def warn_rows(checked: Validated, mask: np.ndarray, column: str, zh: str, en: str) -> list[Issue]:
+    """Warnings for the rows of ``mask`` of a checked file, found after its check (as it is
+    written); the value shown is the file's, when the column is one it kept."""
+    issues = _Issues(checked.first_row)
+    values = checked.frame[column] if column in checked.frame else np.full(len(checked.frame), "")
+    issues.add(mask, column, values, zh, en, "warning")
+    return issues.items
+
+
 def by_row(items: list[Issue]) -> list[Issue]:
     """Problems of the file as a whole first, then by row, each row's in the order found."""
     return sorted(items, key=lambda i: (i.row is not None, i.row or 0))

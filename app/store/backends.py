@@ -56,6 +56,10 @@ class Backend:
         """A spatial predicate as a condition (SpatiaLite answers 1, 0 or -1 for bad input)."""
         return predicate
 
+    def point_sql(self, x: str, y: str) -> str:
+        """SQL of a WGS-84 point from two SQL expressions (bound parameters, say)."""
+        return f"ST_SetSRID(ST_MakePoint({x}, {y}), {SRID})"
+
     def bbox_clause(self, table: str, alias: str) -> str:
         """SQL condition selecting rows whose geometry meets the (non-degenerate) bound box."""
         return f"{self.index_clause(table, alias)} AND ST_Intersects({alias}.geom, {self.envelope()})"
@@ -241,6 +245,9 @@ class SpatiaLiteBackend(Backend):
 
     def is_true(self, predicate: str) -> str:
         return f"{predicate} = 1"
+
+    def point_sql(self, x: str, y: str) -> str:
+        return f"MakePoint({x}, {y}, {SRID})"
 
     def adapt_datetimes(self, values: pd.Series) -> pd.Series:
         # SQLAlchemy's SQLite DateTime reads back naive UTC in this exact format.

@@ -44,6 +44,9 @@ APPROXIMATE = ("community", "street")
 #: And those that are the organization's own point: only for the others does the analysis take
 #: the area its ledger states over the area its point falls in.
 EXACT = ("coordinates", "geocoder", "manual")
+#: How a position was set by hand: a click on the map, a place chosen from search, the phone's
+#: own position; or by an import given ``--overwrite-positions`` over a hand-set one.
+PLACEMENT_SOURCES = ("map", "place", "gps", "import")
 PARTY_ORG_TYPES = ("党委", "党总支", "党支部", "联合党支部")
 COVERAGE_KINDS = ("own", "joint", "area", "industry")
 CENTER_LEVELS = ("street", "community", "building", "park")
@@ -359,6 +362,41 @@ access_tokens = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     Column("credential_version", Integer, nullable=False, default=1, server_default="1"),
+)
+
+#: Every position set by hand, and every import that replaced one: who, when, from where to
+#: where. Positions are WGS-84 degrees; "from" is empty for an organization that had none.
+placements = Table(
+    "placements",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organization_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, default=_now),
+    Column("username", String(64)),
+    Column("source", String(16), nullable=False),
+    Column("from_located_by", String(16), nullable=False),
+    Column("from_lon", Float),
+    Column("from_lat", Float),
+    Column("to_lon", Float, nullable=False),
+    Column("to_lat", Float, nullable=False),
+    #: The phone's stated accuracy (m) for a position from its GPS.
+    Column("accuracy_m", Float),
+    #: The place chosen, for a position from search.
+    Column("place_id", String(64)),
+)
+
+#: A geocoder's answers by normalised address, so that a re-import asks the provider nothing.
+#: lon/lat are WGS-84 (converted from the provider's datum); NULL when it found nothing.
+geocodes = Table(
+    "geocodes",
+    Base.metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("address_key", String(300), primary_key=True),
+    Column("lon", Float),
+    Column("lat", Float),
+    #: The provider's word for how exact the answer is (e.g. 门牌号, 兴趣点).
+    Column("level", String(32)),
+    Column("answered_at", DateTime(timezone=True), nullable=False, default=_now),
 )
 
 #: Who did what when: logins, imports, analyses, exports, account and token changes.

@@ -65,6 +65,7 @@ def upload():
                 sheet=request.form.get("sheet") or None,
                 encoding=request.form.get("encoding") or None,
                 fix_swapped=bool(request.form.get("fix_swapped")),
+                overwrite_positions=bool(request.form.get("overwrite_positions")),
                 max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
                 report_dir=_reports_dir(),
             )

@@ -1,0 +1,182 @@
+"""Placing an organization by hand: the 待定位 list's one write.
+
+Street and community staff place the organizations an import could not place, or placed only
+somewhere in their community: by a click on the map, by choosing a place from search, or with
+the phone's own position. Every placement is one transaction that moves the organization,
+marks it ``manual`` (a later import keeps it, see :func:`app.intake.import_file`) and appends
+who, when, from and to to its history (``placements``).
+
+A position must lie inside the city's areas and, for a user bound to a jurisdiction, inside
+that jurisdiction; the organization must be one the user can see.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import insert, text
+
+from geo.crs import to_wgs84_xy
+from geo.spread import spread_inside
+
+from ..intake.locate import POINT_PLACE_RADIUS, place_radius_m
+from ..store import Store, result_frame
+from ..store.models import PLACEMENT_SOURCES, placements
+
+#: Ways a user places by hand (an import's replacement is recorded, never asked for).
+USER_SOURCES = tuple(s for s in PLACEMENT_SOURCES if s != "import")
+#: A phone's fix vaguer than this (m) says less than the community it is in: refused.
+MAX_GPS_ACCURACY_M = 100.0
+#: Columns of the 待定位 list.
+LIST_COLUMNS = ("org_id", "name", "address", "located_by", "location_precision_m", "stated_area_code", "lon", "lat")
+#: Columns of an organization's placement history, newest first.
+HISTORY_COLUMNS = ("at", "username", "source", "from_located_by", "from_lon", "from_lat", "to_lon", "to_lat")
+
+
+class PlacementError(ValueError):
+    """A placement refused, with the HTTP status that says why and a message in both languages."""
+
+    def __init__(self, status: int, zh: str, en: str):
+        super().__init__(f"{zh} / {en}")
+        self.status, self.zh, self.en = status, zh, en
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One placement asked for: where (``lon``/``lat`` in ``crs``, or a ``place_id``) and how."""
+
+    org_id: str
+    source: str
+    lon: float | None = None
+    lat: float | None = None
+    #: The datum of ``lon``/``lat``: a map under AMap tiles clicks in GCJ-02; a phone's GPS
+    #: and every other base map answer WGS-84.
+    crs: str = "wgs84"
+    place_id: str | None = None
+    accuracy_m: float | None = None
+
+
+def to_place(store: Store, located_by: tuple[str, ...], limit: int = 500) -> tuple[pd.DataFrame, int]:
+    """The organizations the store can see that are placed only ``located_by`` (e.g. unplaced
+    and approximate), most in need first (unplaced, then the vaguest), with their total."""
+    marks = ", ".join(f":l{i}" for i in range(len(located_by)))
+    where, scope = store.restrict(
+        f"SELECT {{}} FROM organizations t WHERE t.located_by IN ({marks})", "organizations", "t"
+    )
+    params = {**scope, **{f"l{i}": v for i, v in enumerate(located_by)}}
+    columns = ", ".join(f"t.{c}" for c in LIST_COLUMNS[:-2]) + ", ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat"
+    order = " ORDER BY t.geom IS NOT NULL, t.location_precision_m DESC, t.org_id LIMIT :limit"
+    with store.connect() as conn:
+        total = conn.execute(text(where.format("count(*)")), params).scalar()
+        frame = result_frame(conn.execute(text(where.format(columns) + order), {**params, "limit": limit}))
+    return frame, int(total)
+
+
+def history(store: Store, org_id: str) -> pd.DataFrame:
+    """Where an organization the store can see was placed by hand, newest first."""
+    sql, scope = store.restrict(
+        f"SELECT {', '.join('p.' + c for c in HISTORY_COLUMNS)} FROM placements p "
+        "JOIN organizations t ON t.id = p.organization_id WHERE t.org_id = :org",
+        "organizations",
+        "t",
+    )
+    with store.connect() as conn:
+        return result_frame(conn.execute(text(sql + " ORDER BY p.id DESC"), {**scope, "org": org_id}))
+
+
+def place(store: Store, asked: Placement, username: str | None) -> dict:
+    """Move one organization where ``asked`` says, mark it placed by hand, and record it.
+
+    Answers the history entry written (``from_*``, ``to_*``, ``located_by`` before). Raises
+    :class:`PlacementError`: 400 for a bad position or source, 404 for an organization or
+    place the store cannot see, 403 for a position outside the user's jurisdiction.
+    """
+    if asked.source not in USER_SOURCES:
+        raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
+    organization = _visible(store, "organizations", "org_id", asked.org_id, "ST_X(t.geom), ST_Y(t.geom), t.located_by")
+    if organization is None:
+        raise PlacementError(404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction")
+    internal, from_lon, from_lat, from_by = organization
+    point, precision = _position(store, asked)
+    with store.connect(write=True) as conn:
+        _check_inside(store, conn, point)
+        conn.execute(
+            text(
+                "UPDATE organizations SET geom = "
+                f"{store.backend.point_sql(':x', ':y')}, located_by = 'manual', "
+                "location_precision_m = :precision, source_crs = 'wgs84' WHERE id = :id"
+            ),
+            {"x": point.x, "y": point.y, "precision": precision, "id": internal},
+        )
+        entry = {
+            "organization_id": internal,
+            "at": datetime.now(UTC),
+            "username": username,
+            "source": asked.source,
+            "from_located_by": from_by,
+            "from_lon": from_lon,
+            "from_lat": from_lat,
+            "to_lon": point.x,
+            "to_lat": point.y,
+            "accuracy_m": asked.accuracy_m if asked.source == "gps" else None,
+            "place_id": asked.place_id if asked.source == "place" else None,
+        }
+        conn.execute(insert(placements).values(**entry))
+        store.data_changed(conn)
+    return entry
+
+
+def _visible(store: Store, table: str, key: str, value: str, columns: str):
+    """One row (id and ``columns``) of ``table`` whose ``key`` is ``value``, if the store sees it."""
+    sql, scope = store.restrict(f"SELECT t.id, {columns} FROM {table} t WHERE t.{key} = :value", table, "t")
+    with store.connect() as conn:
+        return conn.execute(text(sql), {**scope, "value": value}).first()
+
+
+def _position(store: Store, asked: Placement) -> tuple[shapely.Point, float | None]:
+    """The WGS-84 point asked for and its precision (m; None for a click)."""
+    if asked.source == "place":
+        found = _visible(store, "places", "place_id", asked.place_id or "", "ST_AsBinary(t.geom)")
+        if found is None:
+            raise PlacementError(404, "没有这个场所，或不在您的管辖范围内", "no such place within your jurisdiction")
+        shape = np.array([shapely.from_wkb(bytes(found[1]))], dtype=object)
+        point = spread_inside(np.array([asked.org_id], dtype=object), shape, POINT_PLACE_RADIUS)[0]
+        return point, float(place_radius_m(shape, POINT_PLACE_RADIUS)[0])
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (asked.lon, asked.lat)):
+        raise PlacementError(400, "经纬度应为数字", "lon and lat must be numbers")
+    if not (-180 <= asked.lon <= 180 and -90 <= asked.lat <= 90):
+        raise PlacementError(400, "经纬度超出范围", "lon or lat out of range")
+    if asked.crs not in ("wgs84", "gcj02"):
+        raise PlacementError(400, "坐标系应为 wgs84 或 gcj02", "crs must be wgs84 or gcj02")
+    precision = None
+    if asked.source == "gps":
+        accuracy = asked.accuracy_m
+        if not isinstance(accuracy, int | float) or not math.isfinite(accuracy) or accuracy < 0:
+            raise PlacementError(400, "缺少定位精度", "the phone's accuracy (m) is missing")
+        if accuracy > MAX_GPS_ACCURACY_M:
+            raise PlacementError(
+                400,
+                f"手机定位精度 {accuracy:.0f} 米，超过 {MAX_GPS_ACCURACY_M:.0f} 米：请到室外重试或在地图上点选",
+                f"the phone's fix is {accuracy:.0f} m wide (over {MAX_GPS_ACCURACY_M:.0f} m): retry outdoors",
+            )
+        precision = round(float(accuracy), 1)
+    x, y = to_wgs84_xy(np.array([asked.lon], dtype=float), np.array([asked.lat], dtype=float), asked.crs)
+    return shapely.Point(float(x[0]), float(y[0])), precision
+
+
+def _check_inside(store: Store, conn, point: shapely.Point) -> None:
+    """Refuse a point outside every area of the city, or outside the store's jurisdiction."""
+    geom = store.backend.point_sql(":x", ":y")
+    inside = store.backend.is_true(f"ST_Intersects(a.geom, {geom})")
+    params = {"x": point.x, "y": point.y}
+    if conn.execute(text(f"SELECT 1 FROM areas a WHERE {inside} LIMIT 1"), params).first() is None:
+        raise PlacementError(400, "该位置不在本市区划范围内", "that position is outside the city's areas")
+    if store.scope is not None:
+        sql = f"SELECT 1 FROM areas a WHERE a.code = :scope AND {inside}"
+        if conn.execute(text(sql), {**params, "scope": store.scope}).first() is None:
+            raise PlacementError(403, "该位置超出您的管辖范围", "that position is outside your jurisdiction")
