@@ -46,6 +46,11 @@ class PlacementError(ValueError):
         self.status, self.zh, self.en = status, zh, en
 
 
+_NO_ORGANIZATION = PlacementError(
+    404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction"
+)
+
+
 @dataclass(frozen=True)
 class Placement:
     """One placement asked for: where (``lon``/``lat`` in ``crs``, or a ``place_id``) and how."""
@@ -78,7 +83,10 @@ def to_place(store: Store, located_by: tuple[str, ...], limit: int = 500) -> tup
 
 
 def history(store: Store, org_id: str) -> pd.DataFrame:
-    """Where an organization the store can see was placed by hand, newest first."""
+    """Where an organization the store can see was placed by hand, newest first; 404
+    (:class:`PlacementError`) for one it cannot see."""
+    if _visible(store, "organizations", "org_id", org_id, "t.org_id") is None:
+        raise _NO_ORGANIZATION
     sql, scope = store.restrict(
         f"SELECT {', '.join('p.' + c for c in HISTORY_COLUMNS)} FROM placements p "
         "JOIN organizations t ON t.id = p.organization_id WHERE t.org_id = :org",
@@ -96,11 +104,11 @@ def place(store: Store, asked: Placement, username: str | None) -> dict:
     :class:`PlacementError`: 400 for a bad position or source, 404 for an organization or
     place the store cannot see, 403 for a position outside the user's jurisdiction.
     """
-    if asked.source not in USER_SOURCES:
-        raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
     organization = _visible(store, "organizations", "org_id", asked.org_id, "ST_X(t.geom), ST_Y(t.geom), t.located_by")
     if organization is None:
-        raise PlacementError(404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction")
+        raise _NO_ORGANIZATION
+    if asked.source not in USER_SOURCES:
+        raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
     internal, from_lon, from_lat, from_by = organization
     point, precision = _position(store, asked)
     with store.connect(write=True) as conn:

@@ -531,9 +531,14 @@ def center_card(store: Store, center_id: str, run_id: int) -> dict | None:
     return dict(row) if row else None
 
 
+def _like(text_: str) -> str:
+    """``text_`` for a LIKE pattern with ESCAPE '\\': its own wildcards match only themselves."""
+    return text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Organizations whose name or address contains ``query``, or whose credit code starts with it."""
-    pattern = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = _like(query)
     sql, scope = store.restrict(
         "SELECT org_id, name, address, credit_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM organizations t "
         "WHERE (name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\' "
@@ -545,6 +550,23 @@ def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict
         rows = conn.execute(
             text(f"{sql} ORDER BY length(name), org_id LIMIT :lim"),
             {"contains": f"%{pattern}%", "prefix": f"{pattern.upper()}%", "lim": limit, **scope},
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def search_places(store: Store, query: str, limit: int = 20) -> list[dict]:
+    """Places whose name or address contains ``query``, with a point surely inside each."""
+    sql, scope = store.restrict(
+        "SELECT place_id, name, kind, address, ST_X(ST_PointOnSurface(geom)) AS lon, "
+        "ST_Y(ST_PointOnSurface(geom)) AS lat FROM places t "
+        "WHERE (name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\')",
+        "places",
+        "t",
+    )
+    with store.connect() as conn:
+        rows = conn.execute(
+            text(f"{sql} ORDER BY length(name), place_id LIMIT :lim"),
+            {"contains": f"%{_like(query)}%", "lim": limit, **scope},
         ).mappings()
         return [dict(r) for r in rows]
 

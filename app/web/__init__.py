@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..i18n import gettext
-from . import admin, api, areas, assets, auth, charts, dashboard, embed, intake, maps, reports
+from . import admin, api, areas, assets, auth, charts, dashboard, embed, intake, maps, placing, reports
 from .params import BadParameter
 
 
@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(embed.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(placing.bp)
     app.after_request(embed.frame_ancestors)
 
     @app.errorhandler(BadParameter)

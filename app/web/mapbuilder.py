@@ -84,10 +84,10 @@ class HongtuLayers(MacroElement):
 
 def basemap_ids() -> list[str]:
     """The base maps this configuration offers."""
-    return [b["id"] for b in _basemaps()]
+    return [b["id"] for b in basemap_choices()]
 
 
-def _basemaps(preferred: str | None = None) -> list[dict]:
+def basemap_choices(preferred: str | None = None) -> list[dict]:
     """Base-map choices for the configured key, ``preferred`` (else the configured default)
     first; 'none' always."""
     cfg = current_app.config
@@ -206,7 +206,7 @@ def build_city_map(
     # A page with its own content around the map keeps the control folded.
     control = folium.LayerControl(collapsed=area is not None).add_to(m)
     config = {
-        "basemaps": _basemaps(basemap),
+        "basemaps": basemap_choices(basemap),
         "data": url_for("maps.data", layer="__layer__"),
         "card": url_for("maps.organization", org_id="__org__"),
         "centerCard": url_for("maps.center", center_id="__center__"),
