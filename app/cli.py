@@ -114,7 +114,7 @@ def import_command(
     overwrite_positions: bool,
 ) -> None:
     """导入台账文件 / import a file (xlsx, csv, geojson, gpkg, shp, zip): all rows or none."""
-    from .intake import import_file
+    from .intake import geocode, import_file
 
     store = get_store()
     store.init_schema()
@@ -134,6 +134,7 @@ def import_command(
             encoding=encoding,
             fix_swapped=fix_swapped,
             overwrite_positions=overwrite_positions,
+            geocoder=geocode.from_config(current_app.config),
             max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
             report_dir=Path(current_app.instance_path) / "reports",
             progress=step,

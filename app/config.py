@@ -19,6 +19,13 @@
 | HONGTU_RENDER_PAGES | 2 | map images (PNG/PDF) rendered at once per process |
 | HONGTU_RENDER_WAIT_S | 20 | how long a render waits for a page before answering 503 + Retry-After |
 | HONGTU_EXPORTS_PER_MIN | 20 | exports and renders one user may ask for per minute (then 429 + Retry-After) |
+| HONGTU_GEOCODER | none | none, tianditu or amap: geocode ledger addresses that name no stored place |
+| HONGTU_GEOCODER_KEY | HONGTU_TIANDITU_KEY for tianditu | the provider's web-service key |
+| HONGTU_GEOCODER_URL | the provider's | its endpoint (a proxy on an intranet) |
+| HONGTU_GEOCODER_RATE | 3 | requests per second at most |
+| HONGTU_GEOCODER_MAX | 300 | requests per import at most |
+| HONGTU_GEOCODER_TIMEOUT_S | 5 | how long one request may take |
+| HONGTU_GEOCODER_CITY | (empty) | AMap's city (name or adcode) to search in |
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import secrets
 from pathlib import Path
 
 BASEMAPS = ("none", "tianditu", "tianditu_img", "amap", "osm")
+GEOCODERS = ("none", "tianditu", "amap")
 
 
 def from_env(instance_path: str) -> dict:
@@ -36,6 +44,11 @@ def from_env(instance_path: str) -> dict:
     basemap = os.environ.get("HONGTU_BASEMAP", "tianditu" if key else "none")
     if basemap not in BASEMAPS:
         raise ValueError(f"HONGTU_BASEMAP must be one of {', '.join(BASEMAPS)}, not {basemap!r}")
+    geocoder = os.environ.get("HONGTU_GEOCODER", "none")
+    if geocoder not in GEOCODERS:
+        raise ValueError(f"HONGTU_GEOCODER must be one of {', '.join(GEOCODERS)}, not {geocoder!r}")
+    if geocoder != "none" and not (os.environ.get("HONGTU_GEOCODER_KEY") or (geocoder == "tianditu" and key)):
+        raise ValueError(f"HONGTU_GEOCODER={geocoder} needs HONGTU_GEOCODER_KEY")
     return {
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{Path(instance_path) / 'hongtu.sqlite'}"),
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_hex(32),
@@ -53,4 +66,11 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_RENDER_PAGES": int(os.environ.get("HONGTU_RENDER_PAGES", "2")),
         "HONGTU_RENDER_WAIT_S": float(os.environ.get("HONGTU_RENDER_WAIT_S", "20")),
         "HONGTU_EXPORTS_PER_MIN": int(os.environ.get("HONGTU_EXPORTS_PER_MIN", "20")),
+        "HONGTU_GEOCODER": geocoder,
+        "HONGTU_GEOCODER_KEY": os.environ.get("HONGTU_GEOCODER_KEY", ""),
+        "HONGTU_GEOCODER_URL": os.environ.get("HONGTU_GEOCODER_URL", ""),
+        "HONGTU_GEOCODER_RATE": float(os.environ.get("HONGTU_GEOCODER_RATE", "3")),
+        "HONGTU_GEOCODER_MAX": int(os.environ.get("HONGTU_GEOCODER_MAX", "300")),
+        "HONGTU_GEOCODER_TIMEOUT_S": float(os.environ.get("HONGTU_GEOCODER_TIMEOUT_S", "5")),
+        "HONGTU_GEOCODER_CITY": os.environ.get("HONGTU_GEOCODER_CITY", ""),
     }

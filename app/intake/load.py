@@ -25,8 +25,10 @@ from ..bulk import collector_paused
 from ..store import Store
 from ..store.errors import StoreBusy
 from ..store.models import LOCATED_BY, placements
+from .geocode import Geocoder
 from .issues import IntakeError, Issue, write_report
 from .locate import UNPLACED, Gazetteer
+from .normalize import normalized
 from .readers import read_table
 from .schema import KINDS, Kind
 from .validate import (
@@ -110,10 +112,10 @@ def _gazetteer(store: Store) -> Gazetteer:
     )
 
 
-def load_context(store: Store, kind: Kind | None = None) -> Context:
+def load_context(store: Store, kind: Kind | None = None, geocoder: Geocoder | None = None) -> Context:
     """The codes, ids and extent already in the store that an input file may refer to; for a
     scoped store (a user bound to a jurisdiction) also that jurisdiction and the ids of
-    ``kind`` stored outside it."""
+    ``kind`` stored outside it; and the ``geocoder`` for the rows of a locatable kind."""
     with store.connect() as conn:
         # All rows at once: psycopg fetching 30,000 party organizations one by one took 0.1 s.
         codes = set(conn.execute(text("SELECT code FROM areas")).scalars().all())
@@ -121,6 +123,10 @@ def load_context(store: Store, kind: Kind | None = None) -> Context:
     context = Context(codes, party, store.extent("areas"))
     if kind is not None and kind.locatable:
         context.gazetteer = functools.partial(_gazetteer, store)
+        if geocoder is not None:
+            # The cache is the city's, whoever imports: an address is where it is.
+            city = store.scoped(None)
+            context.geocode = lambda addresses: geocoder.answers(city, addresses, normalized(addresses))
     if store.scope is None or kind is None:
         return context
     if kind.geometry == "none":
@@ -153,6 +159,7 @@ def import_file(
     encoding: str | None = None,
     fix_swapped: bool = False,
     overwrite_positions: bool = False,
+    geocoder: Geocoder | None = None,
     max_bytes: int | None = None,
     report_dir: Path | None = None,
     progress: Progress | None = None,
@@ -162,6 +169,7 @@ def import_file(
     Nothing is written when any row has an error, or on ``dry_run``. When ``report_dir`` is
     given and there are issues, they are written there as a CSV (``report.report_path``).
     A position set by hand stays unless the file gives coordinates and ``overwrite_positions``.
+    Rows without coordinates or a known place are given to the ``geocoder``, if any.
     """
     kind = KINDS[kind_name]
     step = progress or (lambda _stage: None)
@@ -170,7 +178,7 @@ def import_file(
         step("read")
         raw = read_table(Path(path), sheet=sheet, encoding=encoding, max_bytes=max_bytes)
         step("validate")
-        checked = validate(kind, raw, crs, load_context(store, kind), fix_swapped=fix_swapped)
+        checked = validate(kind, raw, crs, load_context(store, kind, geocoder), fix_swapped=fix_swapped)
     except (IntakeError, ValueError, pyproj.exceptions.CRSError) as exc:
         issue = exc.issue if isinstance(exc, IntakeError) else Issue(None, "--crs", crs, str(exc), str(exc))
         report.issues = [issue]

@@ -6,10 +6,13 @@ order of evidence a row is placed (``located_by``, see ``LOCATED_BY``):
 1. inside the place its ``place`` column names (by id, else by name);
 2. inside the place whose name its address contains: the longest stored place name found in
    the normalised address, preferring places in the row's stated community or street;
-3. somewhere inside its stated community (``community``: a 12-digit code or a name unique in
+3. at the point an online geocoder answers for its address, when one is configured
+   (:mod:`app.intake.geocode`) and the point is exact enough and inside the stated area (or,
+   with none stated, inside the city);
+4. somewhere inside its stated community (``community``: a 12-digit code or a name unique in
    the city), else its stated street, marked approximate; a user bound to a community or
    street states their own;
-4. nowhere: kept without a position and listed for placing.
+5. nowhere: kept without a position and listed for placing.
 
 Points inside a place or an area are spread by the organization's id (:mod:`geo.spread`), so
 that fifty units of one building do not sit on one pixel, and a re-import puts each where it
@@ -19,6 +22,7 @@ every place name over each address.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ahocorasick_rs
@@ -32,6 +36,7 @@ from geo.crs import METRES_PER_DEGREE_LAT, METRES_PER_DEGREE_LON
 from geo.spread import spread_inside
 
 from ..store.models import AREA_CODE_LENGTHS
+from .geocode import LEVEL_PRECISION_M
 from .normalize import normalized
 
 #: Radius (degrees, ≈ 15 m) of the spiral on which units of a point-only place are set.
@@ -59,12 +64,12 @@ class Gazetteer:
 
     #: place_id, name, geometry (WGS-84) and the community code the place lies in.
     places: gpd.GeoDataFrame
-    #: code, name, level, geometry (WGS-84) of the streets and communities.
+    #: code, name, level, geometry (WGS-84) of the districts, streets and communities.
     areas: gpd.GeoDataFrame
 
     @classmethod
     def of(cls, places: gpd.GeoDataFrame, areas: gpd.GeoDataFrame) -> Gazetteer:
-        areas = areas[areas["level"].isin(("street", "community"))].reset_index(drop=True)
+        areas = areas[areas["level"].isin(("district", "street", "community"))].reset_index(drop=True)
         places = places.reset_index(drop=True).copy()
         communities = areas[areas["level"] == "community"]
         # A place lies in the community holding its interior point (on a shared border, the
@@ -126,6 +131,7 @@ def locate(
     stated: pd.Series,
     gazetteer: Gazetteer,
     report,
+    geocode: Callable[[pd.Series], pd.DataFrame] | None = None,
 ) -> Located:
     """Place every row (see the module's description).
 
@@ -141,6 +147,10 @@ def locate(
         The stored places and areas.
     report : callable
         ``report(mask, column, zh, en)`` records a warning for the rows of ``mask``.
+    geocode : callable, optional
+        Asks an online geocoder for a Series of addresses (``app.intake.geocode``): a frame
+        of ``lon``, ``lat`` (WGS-84), ``level`` and ``error`` per address. Asked only for the
+        rows no place was found for.
     """
     n = len(ids)
     stated = stated.reset_index(drop=True)
@@ -162,21 +172,80 @@ def locate(
         found = _place_in_address(addresses.reset_index(drop=True)[todo], stated[todo], places, report_rows)
         place[rows[found >= 0]] = found[found >= 0]
         by[rows[found >= 0]] = "address"
+    geometry = np.full(n, None, dtype=object)
+    precision = np.full(n, np.nan)
+    text = addresses.reset_index(drop=True).fillna("").astype(str).str.strip()
+    ask = (place < 0) & (text != "").to_numpy()
+    if geocode is not None and ask.any():
+        rows = np.flatnonzero(ask)
+        points, metres = _geocoded(text.iloc[rows], stated.iloc[rows], gazetteer, geocode, rows, n, report)
+        taken = rows[~shapely.is_missing(points)]
+        geometry[taken], precision[taken] = points[~shapely.is_missing(points)], metres[~shapely.is_missing(points)]
+        by[taken] = "geocoder"
     in_place = place >= 0
-    in_area = ~in_place & stated.notna().to_numpy()
+    in_area = ~in_place & (by != "geocoder") & stated.notna().to_numpy()
     by[in_area] = np.where(stated[in_area].str.len() == AREA_CODE_LENGTHS["community"], "community", "street")
     # Each row's shape to be put in: its place, else its stated area, else none.
     shapes = np.full(n, None, dtype=object)
     shapes[in_place] = np.asarray(places.geometry.values)[place[in_place]]
     shapes[in_area] = np.asarray(gazetteer.areas.set_index("code").geometry.reindex(stated[in_area]).values)
-    geometry = np.full(n, None, dtype=object)
-    precision = np.full(n, np.nan)
     where = in_place | in_area
     if where.any():
         geometry[where] = spread_inside(ids.to_numpy()[where], shapes[where], POINT_PLACE_RADIUS)
         precision[where] = place_radius_m(shapes[where], POINT_PLACE_RADIUS)
     report(by == "unplaced", "address", *UNPLACED)
     return Located(geometry, by, precision)
+
+
+def _geocoded(
+    addresses: pd.Series, stated: pd.Series, gazetteer: Gazetteer, geocode, rows: np.ndarray, n: int, report
+) -> tuple[np.ndarray, np.ndarray]:
+    """The geocoder's points for ``addresses`` (rows ``rows`` of ``n``) that may be taken, else
+    None, with their precision (m): an answer must be exact enough, and lie inside the row's
+    stated area, or inside the city when none is stated."""
+
+    def warn(mask, zh, en):
+        full = np.zeros(n, dtype=bool)
+        full[rows[np.asarray(mask, dtype=bool)]] = True
+        report(full, "address", zh, en)
+
+    answers = geocode(addresses.reset_index(drop=True))
+    error = answers["error"].to_numpy(dtype=object)
+    for reason in pd.unique(error[error != ""]):
+        zh, _, en = str(reason).partition(" / ")
+        warn(error == reason, zh, en or zh)
+    found = answers["lon"].notna().to_numpy() & (error == "")
+    points = np.full(len(answers), None, dtype=object)
+    points[found] = shapely.points(
+        answers.loc[found, "lon"].to_numpy(dtype=float), answers.loc[found, "lat"].to_numpy(dtype=float)
+    )
+    metres = answers["level"].map(LEVEL_PRECISION_M).to_numpy(dtype=float)
+    coarse = found & np.isnan(metres)
+    warn(
+        coarse,
+        "地理编码结果只精确到区县或城市，未采用",
+        "the geocoder's answer is no finer than a district or city: not taken",
+    )
+    shapes = gazetteer.areas.set_index("code").geometry
+    has_stated = stated.notna().to_numpy()
+    inside = np.zeros(len(answers), dtype=bool)
+    check = found & ~coarse & has_stated
+    inside[check] = shapely.covers(np.asarray(shapes.reindex(stated[check]).values), points[check])
+    city = found & ~coarse & ~has_stated
+    if city.any():
+        inside[city] = assign.locate(points[city], np.asarray(gazetteer.areas.geometry.values))[0] >= 0
+    warn(
+        found & ~coarse & has_stated & ~inside,
+        "地理编码结果不在所属社区或街道内，未采用",
+        "the geocoder's answer lies outside the stated community or street: not taken",
+    )
+    warn(
+        city & ~inside,
+        "地理编码结果不在本市区划内（地址可能在外地），未采用",
+        "the geocoder's answer lies outside the city's areas (an address elsewhere?): not taken",
+    )
+    points[~inside] = None
+    return points, np.where(inside, metres, np.nan)
 
 
 def _named_place(names: pd.Series, stated: pd.Series, places: gpd.GeoDataFrame, report) -> np.ndarray:

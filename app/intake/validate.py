@@ -60,6 +60,8 @@ class Context:
     #: Reads the stored places and areas that rows without coordinates are placed by (locatable
     #: kinds); called only for a file that has such rows or names communities or streets.
     gazetteer: Callable[[], Gazetteer] | None = None
+    #: Asks an online geocoder for addresses (``app.intake.locate.locate``'s ``geocode``).
+    geocode: Callable[[pd.Series], pd.DataFrame] | None = None
 
 
 @dataclass
@@ -509,6 +511,7 @@ def _locate_rows(out: pd.DataFrame, geoms: np.ndarray, unplaced: np.ndarray, con
         stated.iloc[todo],
         gazetteer,
         report,
+        context.geocode,
     )
     geoms[todo] = found.geometry
     located_by = np.full(n, "coordinates", dtype=object)

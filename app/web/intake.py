@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, g, render_template, request, send_from_directory
 
 from ..db import base_store, get_store
-from ..intake import KINDS, import_file
+from ..intake import KINDS, geocode, import_file
 from ..intake.export import write_template
 from ..intake.readers import SUPPORTED
 from ..store import accounts
@@ -66,6 +66,7 @@ def upload():
                 encoding=request.form.get("encoding") or None,
                 fix_swapped=bool(request.form.get("fix_swapped")),
                 overwrite_positions=bool(request.form.get("overwrite_positions")),
+                geocoder=geocode.from_config(current_app.config),
                 max_bytes=current_app.config["HONGTU_MAX_UPLOAD_BYTES"],
                 report_dir=_reports_dir(),
             )
