@@ -29,8 +29,9 @@ GEOMETRY = {
 }
 LOCATABLE = (
     "; a row without coordinates is placed inside the place `place` names, else the place its address names, "
-    "else somewhere in its stated `community` or `street` (approximate), else kept unplaced and listed for "
-    "placing by hand: `located_by` says which (see docs/domain.md)"
+    "else where a configured geocoder puts its address, else somewhere in its stated `community` or `street` "
+    "(approximate), else kept unplaced and listed for placing by hand: `located_by` says which "
+    "(see docs/domain.md); a position placed by hand stays unless `--overwrite-positions`"
 )
 
 

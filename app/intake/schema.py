@@ -171,8 +171,8 @@ KINDS: dict[str, Kind] = {
                 "located_by",
                 "定位方式",
                 aliases=("定位",),
-                doc="由红图填写：coordinates 坐标、place 场所、address 地址、community 社区、street 街道、"
-                "manual 手工、unplaced 待定位",
+                doc="由红图填写：coordinates 坐标、place 场所、address 地址、geocoder 地理编码、community 社区、"
+                "street 街道、manual 手工、unplaced 待定位",
                 computed=True,
             ),
             Column(
