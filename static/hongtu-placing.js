@@ -14,7 +14,6 @@
   var outlines = L.layerGroup().addTo(map);
   var marks = L.layerGroup().addTo(map);
   var selected = null;
-  var candidate = null;
   var el = function (id) { return document.getElementById(id); };
 
   if (cfg.extent) {
@@ -54,7 +53,10 @@
           },
           onEachFeature: function (f, l) {
             if (f.properties.code === stated || (layer === "places" && map.getZoom() >= 16)) {
-              l.bindTooltip(f.properties.name, { permanent: true, direction: "center", className: "ht-area-label" });
+              // A name is text from a ledger: given to Leaflet as a text node, never as HTML.
+              var label = document.createElement("span");
+              label.textContent = f.properties.name;
+              l.bindTooltip(label, { permanent: true, direction: "center", className: "ht-area-label" });
             }
           },
           pointToLayer: function (_f, ll) { return L.circleMarker(ll, { radius: 3, color: "#6d4c41" }); },
@@ -73,15 +75,14 @@
         list.textContent = "";
         (body.placements || []).forEach(function (p) {
           var li = document.createElement("li");
-          li.textContent = p.at.slice(0, 16) + " · " + (p.username || "") + " · " + p.source + " · " +
-            p.from_located_by + " → " + p.to_lon.toFixed(5) + ", " + p.to_lat.toFixed(5);
+          // Stored in UTC; shown in the reader's own time.
+          var when = new Date(p.at).toLocaleString(cfg.lang === "en" ? "en-GB" : "zh-CN", { dateStyle: "short", timeStyle: "short" });
+          li.textContent = when + " · " + (p.username || "") + " · " + (T.sources[p.source] || p.source) +
+            (p.place_name ? "「" + p.place_name + "」" : "") + " · " +
+            (T.ways[p.from_located_by] || p.from_located_by) + " → " + p.to_lon.toFixed(5) + ", " + p.to_lat.toFixed(5);
           list.appendChild(li);
         });
-        if (!list.children.length) {
-          var none = document.createElement("li");
-          none.textContent = T.nohistory;
-          list.appendChild(none);
-        }
+        el("ht-history").querySelector("p").hidden = list.children.length > 0;
       });
   }
 
@@ -89,7 +90,9 @@
     document.querySelectorAll("#ht-to-place button").forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
     button.setAttribute("aria-pressed", "true");
     selected = button;
-    candidate = null;
+    propose(null);
+    el("ht-place-hits").textContent = "";
+    el("ht-place-q").value = "";
     marks.clearLayers();
     el("ht-selected").textContent = button.querySelector("b").textContent + " — " + T.click;
     el("ht-gps").disabled = false;
@@ -117,13 +120,25 @@
     b.addEventListener("click", function () { select(b); });
   });
 
+  // Every way of placing proposes a position first; only 保存 sends it, so that a slip of the
+  // finger is seen on the map before it is saved.
+  var pending = null;
+  var pendingMarks = L.layerGroup().addTo(map);
+  function propose(body, ll, radius, label) {
+    pending = body;
+    pendingMarks.clearLayers();
+    el("ht-save").disabled = !body;
+    el("ht-save").textContent = T.save + (label ? " · " + label : "");
+    if (!body) return;
+    if (radius) pendingMarks.addLayer(L.circle(ll, { radius: radius, color: "#1565c0", weight: 1, fillOpacity: 0.1, interactive: false }));
+    pendingMarks.addLayer(L.marker(ll));
+    map.setView(ll, Math.max(map.getZoom(), 17), { animate: false });
+  }
+
   map.on("click", function (e) {
     if (!selected) { say(T.pick); return; }
-    candidate = e.latlng;
-    marks.clearLayers();
-    marks.addLayer(L.marker(e.latlng));
-    el("ht-save").disabled = false;
-    el("ht-save").textContent = T.save + " (" + e.latlng.lng.toFixed(5) + ", " + e.latlng.lat.toFixed(5) + ")";
+    var ll = e.latlng;
+    propose({ source: "map", lon: ll.lng, lat: ll.lat, crs: cfg.crs }, ll, 0, ll.lng.toFixed(5) + ", " + ll.lat.toFixed(5));
   });
 
   function send(body) {
@@ -135,8 +150,9 @@
       body: JSON.stringify(body),
     }).then(function (r) {
       return r.json().then(function (answer) {
-        if (!r.ok) { say(answer.error || T.failed); return; }
+        if (!r.ok) { say(answer[cfg.lang] || answer.error || T.failed); return; }
         var ll = [answer.display[1], answer.display[0]];
+        propose(null);
         marks.clearLayers();
         marks.addLayer(L.circleMarker(ll, { radius: 7, color: "#fff", weight: 2, fillColor: "#b71c1c", fillOpacity: 1 }));
         map.setView(ll, Math.max(map.getZoom(), 17), { animate: false });
@@ -147,8 +163,6 @@
         selected.dataset.x = answer.display[0];
         selected.dataset.y = answer.display[1];
         selected.dataset.precision = "0";
-        el("ht-save").disabled = true;
-        el("ht-save").textContent = T.save;
         say(T.saved + " · " + answer.lon.toFixed(6) + ", " + answer.lat.toFixed(6), true);
         showHistory(selected.dataset.org);
       });
@@ -156,15 +170,21 @@
   }
 
   el("ht-save").addEventListener("click", function () {
-    if (selected && candidate) send({ source: "map", lon: candidate.lng, lat: candidate.lat, crs: cfg.crs });
+    if (selected && pending) send(pending);
   });
 
   el("ht-gps").addEventListener("click", function () {
     if (!navigator.geolocation) { say(T.nogps); return; }
     say(T.locating, true);
     navigator.geolocation.getCurrentPosition(function (p) {
-      // A phone answers WGS-84, whatever the base map is drawn in.
-      send({ source: "gps", lon: p.coords.longitude, lat: p.coords.latitude, crs: "wgs84", accuracy_m: p.coords.accuracy });
+      // A phone answers WGS-84, whatever the base map is drawn in: the server converts it for
+      // the map; until then it is shown where the base map would put it unconverted.
+      say("");
+      var c = p.coords;
+      propose(
+        { source: "gps", lon: c.longitude, lat: c.latitude, crs: "wgs84", accuracy_m: c.accuracy },
+        [c.latitude, c.longitude], c.accuracy, T.accuracy.replace("{n}", Math.round(c.accuracy))
+      );
     }, function (err) {
       say(err.code === 1 ? T.denied : T.nogps);
     }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 });
@@ -189,7 +209,9 @@
             b.type = "button";
             b.textContent = p.name;
             b.title = p.address || "";
-            b.addEventListener("click", function () { send({ source: "place", place_id: p.place_id }); });
+            b.addEventListener("click", function () {
+              propose({ source: "place", place_id: p.place_id }, [p.lat, p.lon], 0, p.name);
+            });
             li.appendChild(b);
             hits.appendChild(li);
           });

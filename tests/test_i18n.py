@@ -32,7 +32,7 @@ def shown_strings() -> set[str]:
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))
     found |= {name for _, name, _, _ in mapbuilder.OVERLAYS}
     found |= {name for name, *_ in mapbuilder.BASEMAP_TILES.values()}
-    found |= set(placing.TEXT.values()) | set(placing.LOCATED_BY_LABELS.values())
+    found |= set(placing.TEXT.values()) | set(placing.LOCATED_BY_LABELS.values()) | set(placing.SOURCE_LABELS.values())
     found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())
     found |= {label for label, *_ in SIZE_BANDS.values()}
     found |= {kind.zh for kind in KINDS.values()} | {label for _, label in intake.CRS_CHOICES}

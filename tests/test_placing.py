@@ -141,10 +141,12 @@ def test_staff_place_only_their_organizations_and_only_inside_their_jurisdiction
         with pytest.raises(PlacementError) as refused:
             place(scoped, Placement(org, "map", 102.65, 25.05), "staff")
         assert refused.value.status == 404
-    # Their own organization, moved into a neighbouring community: refused as well.
-    with pytest.raises(PlacementError) as refused:
-        place(scoped, Placement("P2", "map", *WEST.centroid.coords[0]), "staff")
-    assert refused.value.status == 403 and snapshot(ledger) == before
+    # Their own organization, moved into a neighbouring community, or onto the border they share
+    # (which would make it both communities'): refused as well.
+    for lon, lat in (WEST.centroid.coords[0], (102.65, 25.00)):
+        with pytest.raises(PlacementError) as refused:
+            place(scoped, Placement("P2", "map", lon, lat), "staff")
+        assert refused.value.status == 403 and snapshot(ledger) == before
     place(scoped, Placement("P2", "map", *NORTH.centroid.coords[0]), "staff")
     assert _row(ledger, "P2")["located_by"] == "manual"
 
@@ -214,17 +216,22 @@ def test_a_placement_over_http_is_audited_and_hostile_bodies_change_nothing(ledg
         {"source": "map'; DROP TABLE organizations; --", "lon": 102.65, "lat": 25.05},
         ["source", "map"],
         "map",
+        {"source": "map", "lon": 10**400, "lat": 25.05},
     ]
     for body in hostile:
         status, answer = _post(staff, "P2", body)
         assert status in (400, 404) and answer["zh"] and answer["en"], body
+    # A body far larger than a position is not even parsed.
+    padded = {"source": "map", "lon": 102.65, "lat": 25.05, "x": [[0] * 100] * 100}
+    status, answer = _post(staff, "P2", padded)
+    assert status == 413 and answer["en"]
     # Without the CSRF token, nothing is even tried.
     assert staff.post("/placing/P2", json={"source": "map", "lon": 102.65, "lat": 25.05}).status_code == 400
     assert _data(ledger) == before
     status, answer = _post(staff, "P2", {"source": "map", "lon": 102.65, "lat": 25.05, "display_crs": "gcj02"})
     assert status == 200 and answer["located_by"] == "manual" and answer["display"][0] != answer["lon"]
     log = accounts.audit_entries(ledger, "place")
-    assert log["ok"].tolist()[:1] == [True] and (~log["ok"]).sum() == len(hostile)
+    assert log["ok"].tolist()[:1] == [True] and (~log["ok"]).sum() == len(hostile) + 1
     assert log.iloc[0]["target"] == "P2" and "community → manual" in log.iloc[0]["detail"]
     history_answer = staff.get("/placing/P2/history").get_json()
     assert [p["source"] for p in history_answer["placements"]] == ["map"]
@@ -254,6 +261,10 @@ def test_staff_place_an_organization_from_a_phone_with_its_location_and_the_map(
         assert page.locator("#ht-to-place button").count() == 1
         page.tap("#ht-to-place button")
         page.tap("#ht-gps")
+        # The phone's position is proposed on the map, and saved only when asked.
+        page.wait_for_selector("#ht-save:not([disabled])", timeout=10_000)
+        assert _row(ledger, "P2")["located_by"] == "community"
+        page.tap("#ht-save")
         page.wait_for_selector("#ht-to-place button.done", timeout=10_000)
         row = _row(ledger, "P2")
         assert row["located_by"] == "manual" and (row["x"], row["y"]) == pytest.approx((102.65, 25.05))

@@ -35,7 +35,17 @@ MAX_GPS_ACCURACY_M = 100.0
 #: Columns of the 待定位 list.
 LIST_COLUMNS = ("org_id", "name", "address", "located_by", "location_precision_m", "stated_area_code", "lon", "lat")
 #: Columns of an organization's placement history, newest first.
-HISTORY_COLUMNS = ("at", "username", "source", "from_located_by", "from_lon", "from_lat", "to_lon", "to_lat")
+HISTORY_COLUMNS = (
+    "at",
+    "username",
+    "source",
+    "from_located_by",
+    "from_lon",
+    "from_lat",
+    "to_lon",
+    "to_lat",
+    "place_id",
+)
 
 
 class PlacementError(ValueError):
@@ -88,8 +98,9 @@ def history(store: Store, org_id: str) -> pd.DataFrame:
     if _visible(store, "organizations", "org_id", org_id, "t.org_id") is None:
         raise _NO_ORGANIZATION
     sql, scope = store.restrict(
-        f"SELECT {', '.join('p.' + c for c in HISTORY_COLUMNS)} FROM placements p "
-        "JOIN organizations t ON t.id = p.organization_id WHERE t.org_id = :org",
+        f"SELECT {', '.join('p.' + c for c in HISTORY_COLUMNS)}, s.name AS place_name FROM placements p "
+        "JOIN organizations t ON t.id = p.organization_id LEFT JOIN places s ON s.place_id = p.place_id "
+        "WHERE t.org_id = :org",
         "organizations",
         "t",
     )
@@ -104,14 +115,17 @@ def place(store: Store, asked: Placement, username: str | None) -> dict:
     :class:`PlacementError`: 400 for a bad position or source, 404 for an organization or
     place the store cannot see, 403 for a position outside the user's jurisdiction.
     """
-    organization = _visible(store, "organizations", "org_id", asked.org_id, "ST_X(t.geom), ST_Y(t.geom), t.located_by")
-    if organization is None:
-        raise _NO_ORGANIZATION
-    if asked.source not in USER_SOURCES:
-        raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
-    internal, from_lon, from_lat, from_by = organization
-    point, precision = _position(store, asked)
     with store.connect(write=True) as conn:
+        # Read, checked and written in one transaction: a move by someone else in between
+        # cannot slip past the check.
+        columns = "ST_X(t.geom), ST_Y(t.geom), t.located_by"
+        organization = _visible(store, "organizations", "org_id", asked.org_id, columns, conn)
+        if organization is None:
+            raise _NO_ORGANIZATION
+        if asked.source not in USER_SOURCES:
+            raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
+        internal, from_lon, from_lat, from_by = organization
+        point, precision = _position(store, asked, conn)
         _check_inside(store, conn, point)
         conn.execute(
             text(
@@ -139,17 +153,19 @@ def place(store: Store, asked: Placement, username: str | None) -> dict:
     return entry
 
 
-def _visible(store: Store, table: str, key: str, value: str, columns: str):
+def _visible(store: Store, table: str, key: str, value: str, columns: str, conn=None):
     """One row (id and ``columns``) of ``table`` whose ``key`` is ``value``, if the store sees it."""
     sql, scope = store.restrict(f"SELECT t.id, {columns} FROM {table} t WHERE t.{key} = :value", table, "t")
-    with store.connect() as conn:
+    if conn is not None:
         return conn.execute(text(sql), {**scope, "value": value}).first()
+    with store.connect() as own:
+        return own.execute(text(sql), {**scope, "value": value}).first()
 
 
-def _position(store: Store, asked: Placement) -> tuple[shapely.Point, float | None]:
+def _position(store: Store, asked: Placement, conn) -> tuple[shapely.Point, float | None]:
     """The WGS-84 point asked for and its precision (m; None for a click)."""
     if asked.source == "place":
-        found = _visible(store, "places", "place_id", asked.place_id or "", "ST_AsBinary(t.geom)")
+        found = _visible(store, "places", "place_id", asked.place_id or "", "ST_AsBinary(t.geom)", conn)
         if found is None:
             raise PlacementError(404, "没有这个场所，或不在您的管辖范围内", "no such place within your jurisdiction")
         shape = np.array([shapely.from_wkb(bytes(found[1]))], dtype=object)
@@ -185,6 +201,9 @@ def _check_inside(store: Store, conn, point: shapely.Point) -> None:
     if conn.execute(text(f"SELECT 1 FROM areas a WHERE {inside} LIMIT 1"), params).first() is None:
         raise PlacementError(400, "该位置不在本市区划范围内", "that position is outside the city's areas")
     if store.scope is not None:
-        sql = f"SELECT 1 FROM areas a WHERE a.code = :scope AND {inside}"
+        # Strictly inside: a point on the boundary would lie in the neighbour's jurisdiction too,
+        # and hand the organization (and its history) to both.
+        within = store.backend.is_true(f"ST_Contains(a.geom, {geom})")
+        sql = f"SELECT 1 FROM areas a WHERE a.code = :scope AND {within}"
         if conn.execute(text(sql), {**params, "scope": store.scope}).first() is None:
             raise PlacementError(403, "该位置超出您的管辖范围", "that position is outside your jurisdiction")

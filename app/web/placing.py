@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 
 from ..db import base_store, get_store
-from ..i18n import gettext
+from ..i18n import current_language, gettext
 from ..security import csrf_token
 from ..services.placing import Placement, PlacementError, history, place, to_place
 from ..store import accounts, queries
@@ -27,6 +28,8 @@ bp = Blueprint("placing", __name__, url_prefix="/placing")
 LISTED = ("unplaced", *APPROXIMATE)
 #: Rows shown at once: a street works through its list a page at a time.
 PAGE_ROWS = 200
+#: Largest placement request (bytes): a position is a few dozen; nothing bigger is parsed.
+MAX_BODY_BYTES = 2048
 #: How the list names each way an organization is (not yet) placed.
 LOCATED_BY_LABELS = {
     "unplaced": "无位置",
@@ -36,7 +39,8 @@ LOCATED_BY_LABELS = {
 }
 #: The page script's words.
 TEXT = {
-    "pick": "请先在左侧选择一家组织",
+    "pick": "请先从列表中选择一家组织",
+    "accuracy": "手机定位，误差约 {n} 米",
     "click": "在地图上点选该组织的位置，然后保存",
     "save": "保存此位置",
     "saved": "已保存",
@@ -46,16 +50,18 @@ TEXT = {
     "failed": "保存失败",
     "none": "未找到场所",
     "history": "定位记录",
-    "nohistory": "尚无手工定位记录",
     "manual": "已手工定位",
 }
+#: How the history names the ways of placing by hand.
+SOURCE_LABELS = {"map": "地图点选", "place": "选择场所", "gps": "手机定位", "import": "导入覆盖"}
 
 
 @bp.get("/")
 def page():
     """The list and the map to place them on."""
     store = get_store()
-    frame, total = to_place(store, LISTED, PAGE_ROWS)
+    with_manual = request.args.get("manual") == "1"
+    frame, total = to_place(store, (*LISTED, "manual") if with_manual else LISTED, PAGE_ROWS)
     basemaps = basemap_choices()
     crs = basemaps[0].get("crs", "wgs84")
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -67,7 +73,12 @@ def page():
         "basemaps": basemaps,
         "crs": crs,
         "csrf": csrf_token(),
-        "text": {key: gettext(zh) for key, zh in TEXT.items()},
+        "text": {
+            **{key: gettext(zh) for key, zh in TEXT.items()},
+            "sources": {key: gettext(zh) for key, zh in SOURCE_LABELS.items()},
+            "ways": {key: gettext(zh) for key, zh in LOCATED_BY_LABELS.items()},
+        },
+        "lang": current_language(),
         "data": url_for("maps.data", layer="__layer__"),
         "places": url_for("placing.places"),
         "place": url_for("placing.place_one", org_id="__org__"),
@@ -80,6 +91,8 @@ def page():
         rows=rows,
         total=total,
         unplaced=int(counts.get("unplaced", 0)),
+        manual=int(counts.get("manual", 0)),
+        with_manual=with_manual,
         config=config,
         names=LOCATED_BY_LABELS,
     )
@@ -100,13 +113,16 @@ def history_of(org_id: str):
         frame = history(get_store(), org_id)
     except PlacementError as exc:
         return jsonify({"error": str(exc)}), exc.status
-    frame["at"] = frame["at"].astype(str)
+    # ISO 8601 in UTC, which the page shows in its reader's own time.
+    frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return jsonify({"org_id": org_id, "placements": frame.astype(object).where(frame.notna(), None).to_dict("records")})
 
 
 @bp.post("/<org_id>")
 def place_one(org_id: str):
     """Place one organization: JSON ``{source, lon, lat, crs, accuracy_m, place_id}``."""
+    if request.content_length is None or request.content_length > MAX_BODY_BYTES:
+        return _refused(org_id, PlacementError(413, "请求过大", f"the request must be at most {MAX_BODY_BYTES} bytes"))
     body = request.get_json(silent=True)
     # Anything but a JSON object asks for nothing: refused by the service as having no source,
     # after it has checked the organization is the caller's to place.
@@ -148,7 +164,11 @@ def _number(value) -> float | None:
     """A JSON number as a float (booleans and text are not numbers); None otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else math.nan
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return math.nan
+    return number if math.isfinite(number) else math.nan
 
 
 def _refused(org_id: str, exc: PlacementError):
