@@ -335,6 +335,10 @@ def analyze_command(radius, capacity, same_street, sites, grid_target, branch_di
         f"  生成网格 generated grids {summary['generated_grids']} · 空白热点 hot spots {summary['hotspots']} · "
         f"联合党支部建议 joint-branch proposals {summary['joint_branch_proposals']}"
     )
+    click.echo(
+        f"  可组建联合党支部的单位 units that could join {summary['joint_branch_eligible']} · "
+        f"已纳入 in proposals {summary['units_in_proposals']} · 最多可纳入 at most {summary['joint_branch_bound']}"
+    )
     click.echo("  耗时 timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in results.timings.items()))
     if out:
         for path in analysis.write_outputs(store, run_id, out):

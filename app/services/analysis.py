@@ -57,10 +57,19 @@ class Parameters:
     hotspot_min: int = 5
     sites: int = 10
     branch_distance_m: float = 1000.0
+    branch_max_units: int = branches.MAX_UNITS
+    branch_min_members: int = branches.MIN_MEMBERS
     scope: coverage.Scope = field(default_factory=coverage.Scope)
     #: Where the point-in-polygon and nearest-center joins run: "memory", or "database"
     #: (PostGIS with its GiST indexes, for province-scale data; the same answers).
     joins: str = "memory"
+
+    def __post_init__(self) -> None:
+        self.branch_rules()  # refuses settings outside the rules, before anything is read
+
+    def branch_rules(self) -> branches.Rules:
+        """The joint-branch rules these settings give."""
+        return branches.Rules(self.branch_distance_m, self.branch_max_units, self.branch_min_members)
 
 
 @dataclass
@@ -248,7 +257,9 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
             "industry": frame.loc[eligible, "industry"],
         }
     )
-    proposals = branches.propose_joint_branches(units, params.branch_distance_m)
+    joint = branches.propose_joint_branches(units, params.branch_rules())
+    proposals = joint.proposals
+    area_table = _with_branch_bounds(area_table, joint, frame[eligible.to_numpy()])
     own_members = inputs.party_orgs.set_index("party_org_id")["unit_members"]
     flags = branches.branch_flags(inputs.party_orgs, own_members)
     lap("joint_branches")
@@ -265,6 +276,9 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
         "hotspots": int(len(hot)),
         "joint_branch_proposals": int(proposals["proposal_id"].nunique()) if len(proposals) else 0,
         "units_in_proposals": int(len(proposals)),
+        # How far from the best the rules allow: units that could join, and at most how many.
+        "joint_branch_eligible": int(len(units)),
+        "joint_branch_bound": int(joint.components["bound"].sum()),
         "branch_flags": flags.to_dict("records"),
         "unpaired": int(pd.isna(frame["center_id"][placed]).sum()),
         # Left out of every distance (pairing, reach, hot spots, joint branches), and counted.
@@ -272,6 +286,24 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
         "approximate": int(approximate.sum()),
     }
     return Results(frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary)
+
+
+def _with_branch_bounds(table: pd.DataFrame, joint: branches.JointBranches, eligible: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (rates per level and code) with each row's joint-branch units: eligible,
+    covered by the proposals, and the upper bound on coverable ones."""
+    keys = {
+        **{level: eligible[f"{level}_code"] for level in AREA_LEVELS},
+        "place": eligible["place_id"],
+        "industry": eligible["industry"].fillna("未填"),
+        "city": pd.Series("city", index=eligible.index),
+    }
+    parts = [joint.area_bounds(codes).assign(level=level) for level, codes in keys.items()]
+    bounds = pd.concat(parts).rename(columns=lambda c: c if c == "level" else f"branch_{c}")
+    bounds.index.name = "code"
+    merged = table.merge(bounds.reset_index(), on=["level", "code"], how="left")
+    columns = list(branches.BOUND_COLUMNS)
+    merged[columns] = merged[columns].fillna(0).astype(int)
+    return merged
 
 
 def _json_number(value) -> float | None:

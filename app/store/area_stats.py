@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import text
 
+from geo.branches import BOUND_COLUMNS
 from geo.coverage import RATE_COLUMNS, TALLY_COLUMNS
 
 from . import Store, result_frame
@@ -72,7 +73,7 @@ def trail(store: Store, code: str) -> list[dict]:
 
 
 def _run_columns(alias: str) -> str:
-    return ", ".join(f"{alias}.{c}" for c in (*TALLY_COLUMNS, *RATE_COLUMNS))
+    return ", ".join(f"{alias}.{c}" for c in (*TALLY_COLUMNS, *BOUND_COLUMNS, *RATE_COLUMNS))
 
 
 def children(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
@@ -97,7 +98,7 @@ def figures(store: Store, code: str | None, run_id: int) -> dict | None:
         return None
     row = frame.iloc[0]
     return {
-        **{c: int(row[c]) for c in TALLY_COLUMNS},
+        **{c: int(row[c]) for c in (*TALLY_COLUMNS, *BOUND_COLUMNS)},
         **{c: None if pd.isna(row[c]) else float(row[c]) for c in RATE_COLUMNS},
     }
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from geo import coverage
+from geo import branches, coverage
 
 SRID = 4326
 
@@ -258,6 +258,7 @@ run_areas = Table(
     Column("name", String(200)),
     *[Column(c, Integer, nullable=False, server_default="0") for c in coverage.TALLY_COLUMNS],
     *[Column(c, Float) for c in coverage.RATE_COLUMNS],
+    *[Column(c, Integer, nullable=False, server_default="0") for c in branches.BOUND_COLUMNS],
 )
 
 #: Result geometries: blank hot spots, service gaps per radius, proposed sites.

@@ -39,6 +39,9 @@ HEADERS = {
     "blank": "空白",
     "unplaced": "待定位",
     "approximate": "近似位置",
+    "branch_eligible": "可组建联合党支部的单位",
+    "branch_covered": "已纳入联合党支部建议的单位",
+    "branch_bound": "最多可纳入的单位",
     "covered": "组织覆盖",
     **RATE_NAMES,
 }

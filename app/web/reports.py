@@ -170,7 +170,7 @@ def area_workbook(store, code: str | None, run_id: int) -> bytes:
             (gettext("层级"), gettext(LEVEL_NAMES[level])),
             (gettext("区划代码"), code or ""),
             (gettext("分析"), f"#{run_id} · {_data_date(store)}"),
-            *((gettext(HEADERS[c]), figures.get(c)) for c in area_stats.TALLY_COLUMNS),
+            *((gettext(HEADERS[c]), figures.get(c)) for c in (*area_stats.TALLY_COLUMNS, *area_stats.BOUND_COLUMNS)),
             *((gettext(RATE_NAMES[c]), figures.get(c)) for c in area_stats.RATE_COLUMNS),
             (gettext("联合党支部建议"), area_stats.joint_branch_count(store, code, run_id)),
         ],
