@@ -47,6 +47,8 @@ from scipy.spatial import cKDTree
 MIN_MEMBERS = 3
 #: Most units one joint branch should serve, by local practice (规模适当、便于管理).
 MAX_UNITS = 5
+#: Units in one lattice cell from which the cell is packed by runs before anything is listed.
+CROWDED_CELL = 12
 #: Most feasible groups enumerated in one component before it is cut into cells instead.
 MAX_GROUPS_PER_COMPONENT = 300
 #: Most feasible groups in one solver call (components are batched up to this).
@@ -106,7 +108,7 @@ class JointBranches:
         return per.groupby(level="area")[["eligible", "covered", "bound"]].sum().astype(int)
 
 
-def propose_joint_branches(units: pd.DataFrame, rules: Rules = Rules()) -> JointBranches:
+def propose_joint_branches(units: pd.DataFrame, rules: Rules | None = None) -> JointBranches:
     """Joint-branch proposals for eligible units.
 
     Parameters
@@ -114,38 +116,96 @@ def propose_joint_branches(units: pd.DataFrame, rules: Rules = Rules()) -> Joint
     units : DataFrame
         One row per eligible unit (1–2 full members, no party organization) with ``org_id``,
         ``members``, ``x``, ``y`` (metric CRS, metres), ``community_code`` and ``industry``.
-    rules : Rules
+    rules : Rules, optional
         The hard rules (largest distance in metres, most units, fewest members).
     """
+    rules = rules or Rules()
     frame = units.reset_index(drop=True)
     n = len(frame)
     xy = frame[["x", "y"]].to_numpy(dtype=float).reshape(n, 2)
     members = frame["members"].to_numpy(dtype=np.int64)
-    community = frame["community_code"].fillna("").astype(str).to_numpy(dtype=object)
-    industry = frame["industry"].fillna("").astype(str).to_numpy(dtype=object)
-    pairs = cKDTree(xy).query_pairs(rules.max_distance_m, output_type="ndarray") if n > 1 else np.empty((0, 2), int)
+    keys = _Keys(
+        frame["community_code"].fillna("").astype(str).to_numpy(dtype=object),
+        frame["industry"].fillna("").astype(str).to_numpy(dtype=object),
+        xy,
+        rules.max_distance_m,
+    )
+    # Crowded lattice cells are packed first, by runs: listing the pairs within distance there
+    # would cost memory by the square of the crowd, and a crowd is covered whole anyway.
+    cx, cy = _cells(xy, rules)
+    cell = pd.factorize(pd.Series(cx) * (1 << 32) + pd.Series(cy))[0]
+    crowded = np.bincount(cell, minlength=1)[cell] >= CROWDED_CELL if n else np.zeros(0, dtype=bool)
+    packed_units = np.flatnonzero(crowded)
+    packed_group = _cell_groups(packed_units, xy, members, keys, rules)
+    packed = _as_rows(packed_units, packed_group, rules.max_units)
+    rest = np.sort(np.r_[np.flatnonzero(~crowded), packed_units[packed_group < 0]])
+    rows, component, coverable, bound, cut = _optimise(rest, xy, members, keys, rules)
+    # Units within reach of a crowded cell may belong with its units: their bound stays loose.
+    near = _near(cx[rest], cy[rest], cx[crowded], cy[crowded])
+    coverable[near] = True
+    chosen = _insert_leftovers(np.vstack([packed, rows]), np.arange(n), xy, rules)
+    proposals, covered = _proposals([chosen], frame, members, xy, keys)
+    # Every packed group is a component of its own for the bound: all of it is covered.
+    unit_component = np.full(n, -1, dtype=np.int64)
+    unit_component[rest] = component
+    offset = component.max() + 1 if len(component) else 0
+    packed_units_all = packed[packed >= 0]
+    unit_component[packed_units_all] = offset + np.repeat(np.arange(len(packed)), (packed >= 0).sum(axis=1))
+    unit_coverable = np.ones(n, dtype=bool)
+    unit_coverable[rest] = coverable
+    per_unit = pd.DataFrame({"org_id": frame["org_id"].to_numpy(), "component": unit_component})
+    per_unit["coverable"], per_unit["covered"] = unit_coverable, covered
+    summary = per_unit.groupby("component").agg(
+        units=("org_id", "size"), covered=("covered", "sum"), coverable=("coverable", "sum")
+    )
+    loose = np.zeros(len(summary), dtype=bool)
+    solved = summary.index < offset
+    loose[solved] = cut[summary.index[solved]]
+    loose[solved] |= pd.Series(near).groupby(component).any().reindex(summary.index[solved]).to_numpy()
+    tight = bound.reindex(summary.index).fillna(0).to_numpy(dtype=float, copy=True)
+    tight[~solved] = summary["units"].to_numpy()[~solved]
+    summary["bound"] = np.where(loose, summary["coverable"], np.minimum(tight, summary["coverable"]))
+    summary["bound"] = np.maximum(summary["bound"], summary["covered"]).astype(int)
+    summary["exact"] = ~loose & (summary["covered"] == summary["bound"])
+    return JointBranches(proposals, per_unit, summary[["units", "covered", "bound", "exact"]])
+
+
+def _optimise(units: np.ndarray, xy: np.ndarray, members: np.ndarray, keys: _Keys, rules: Rules):
+    """Proposals for ``units`` (indices) by components: answers the chosen groups (rows of unit
+    indices), each unit's component and whether it is coverable, the bound per component, and
+    which components were too crowded to enumerate."""
+    n = len(units)
+    sub_xy, sub_members = xy[units], members[units]
+    pairs = cKDTree(sub_xy).query_pairs(rules.max_distance_m, output_type="ndarray") if n > 1 else np.empty((0, 2), int)
     component = _components(n, pairs)
-    groups, cut = _feasible_groups(n, pairs, members, component, rules)
-    keys = _Keys(community, industry, xy, rules.max_distance_m)
-    chosen, solved_bound = _solve(groups, component, keys)
+    groups, cut = _feasible_groups(n, pairs, sub_members, component, rules)
+    sub_keys = _Keys(keys.community[units], keys.industry[units], sub_xy, keys.max_distance_m)
+    chosen, bound = _solve(groups, component, sub_keys)
     coverable = np.zeros(n, dtype=bool)
     coverable[np.unique(groups[groups >= 0])] = True
     if cut.any():
         cut_units = np.flatnonzero(cut[component])
-        coverable[cut_units] = _maybe_coverable(cut_units, pairs, members, rules)
-        chosen += _pack_cut(cut_units, xy, members, component, keys, rules)
-    proposals, covered = _proposals(chosen, frame, members, xy, keys)
-    per_unit = pd.DataFrame({"org_id": frame["org_id"].to_numpy(), "component": component, "coverable": coverable})
-    per_unit["covered"] = covered
-    summary = per_unit.groupby("component").agg(
-        units=("org_id", "size"), covered=("covered", "sum"), coverable=("coverable", "sum")
-    )
-    # A component with no feasible group is solved too: nothing can be covered there.
-    bound = solved_bound.reindex(summary.index).fillna(0).to_numpy()
-    crowded = cut[summary.index]
-    summary["bound"] = np.where(crowded, summary["coverable"], np.minimum(bound, summary["coverable"])).astype(int)
-    summary["exact"] = ~crowded & (summary["covered"] == summary["bound"])
-    return JointBranches(proposals, per_unit, summary[["units", "covered", "bound", "exact"]])
+        coverable[cut_units] = _maybe_coverable(cut_units, pairs, sub_members, rules)
+        chosen += _pack_cut(cut_units, sub_xy, sub_members, component, sub_keys, rules)
+    picked = [c for c in chosen if len(c)]
+    local = np.vstack(picked) if picked else np.empty((0, rules.max_units), dtype=np.int64)
+    rows = np.where(local >= 0, units[np.maximum(local, 0)], -1)
+    return rows, component, coverable, bound, cut
+
+
+def _near(x: np.ndarray, y: np.ndarray, crowded_x: np.ndarray, crowded_y: np.ndarray) -> np.ndarray:
+    """Whether each cell (``x``, ``y``) lies within two cells of a crowded one: the reach of the
+    distance, since a cell's diagonal is the distance itself."""
+    taken = set()
+    if len(crowded_x):
+        taken = np.unique(crowded_x * (1 << 32) + crowded_y)
+    out = np.zeros(len(x), dtype=bool)
+    if not len(taken):
+        return out
+    for dx in range(-2, 3):
+        for dy in range(-2, 3):
+            out |= np.isin((x + dx) * (1 << 32) + (y + dy), taken)
+    return out
 
 
 def _components(n: int, pairs: np.ndarray) -> np.ndarray:
@@ -263,12 +323,17 @@ def _solve(groups: np.ndarray, component: np.ndarray, keys: _Keys) -> tuple[list
     owner = component[groups[:, 0]]
     order = np.argsort(owner, kind="stable")
     groups, owner = groups[order], owner[order]
-    # Components with a single feasible group need no solver: take it.
-    per = np.bincount(owner)
-    alone = per[owner] == 1
+    # A component that is one feasible group as a whole needs no solver: that group covers all
+    # of it (so does a component's only feasible group, whatever it covers).
+    size = (groups >= 0).sum(axis=1)
+    whole = size == np.bincount(component)[owner]
+    settled = np.zeros(component.max() + 1, dtype=bool)
+    settled[owner[whole]] = True
+    alone = whole | (np.bincount(owner)[owner] == 1)
     chosen = [groups[alone]]
-    bounds = [pd.Series((groups[alone] >= 0).sum(axis=1).astype(float), index=owner[alone])]
-    rest, rest_owner = groups[~alone], owner[~alone]
+    bounds = [pd.Series(size[alone].astype(float), index=owner[alone])]
+    rest_mask = ~alone & ~settled[owner]
+    rest, rest_owner = groups[rest_mask], owner[rest_mask]
     if len(rest):
         firsts = np.flatnonzero(np.r_[True, rest_owner[1:] != rest_owner[:-1]])
         sizes = np.diff(np.r_[firsts, len(rest)])
@@ -351,27 +416,7 @@ def _pack_cut(
     """Groups for the units of crowded components: runs of three inside lattice cells (every two
     units of a cell are within distance), the leftovers solved among themselves, then inserted
     into groups they fit."""
-    cell_side = rules.max_distance_m / np.sqrt(2) if rules.max_distance_m > 0 else 1e-9
-    cx = np.floor(xy[cut_units, 0] / cell_side).astype(np.int64)
-    cy = np.floor(xy[cut_units, 1] / cell_side).astype(np.int64)
-    cell = pd.factorize(pd.Series(cx) * (1 << 32) + pd.Series(cy))[0]
-    z = _zorder(xy[cut_units, 0], xy[cut_units, 1], max(cell_side / 20, 1e-9))
-    group = np.full(len(cut_units), -1, dtype=np.int64)
-    next_id = 0
-    buckets = (
-        (cell, keys.community_id[cut_units], keys.industry_id[cut_units]),
-        (cell, keys.community_id[cut_units]),
-        (cell, keys.street_id[cut_units]),
-        (cell,),
-    )
-    for bucket in buckets:
-        left = np.flatnonzero(group < 0)
-        if len(left) < 2:
-            break
-        runs = _runs(tuple(b[left] for b in bucket), z[left], members[cut_units[left]], rules)
-        taken = runs >= 0
-        group[left[taken]] = pd.factorize(runs[taken])[0] + next_id
-        next_id = group.max() + 1
+    group = _cell_groups(cut_units, xy, members, keys, rules)
     out = _as_rows(cut_units, group, rules.max_units)
     leftover = cut_units[group < 0]
     if len(leftover) > 1:
@@ -383,6 +428,42 @@ def _pack_cut(
         for rows in picked:
             out = np.vstack([out, np.where(rows >= 0, leftover[np.maximum(rows, 0)], -1)])
     return [_insert_leftovers(out, cut_units, xy, rules)]
+
+
+def _cell_side(rules: Rules) -> float:
+    """The lattice cell inside which every two units are within distance (m)."""
+    return rules.max_distance_m / np.sqrt(2) if rules.max_distance_m > 0 else 1e-9
+
+
+def _cells(xy: np.ndarray, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's lattice cell, as integer column and row."""
+    side = _cell_side(rules)
+    return np.floor(xy[:, 0] / side).astype(np.int64), np.floor(xy[:, 1] / side).astype(np.int64)
+
+
+def _cell_groups(units: np.ndarray, xy: np.ndarray, members: np.ndarray, keys: _Keys, rules: Rules) -> np.ndarray:
+    """Group labels (-1: left over) for ``units``: runs of three inside each lattice cell, the
+    same community and industry first, then community, then street, then the cell alone."""
+    cx, cy = _cells(xy[units], rules)
+    cell = pd.factorize(pd.Series(cx) * (1 << 32) + pd.Series(cy))[0]
+    z = _zorder(xy[units, 0], xy[units, 1], max(_cell_side(rules) / 20, 1e-9))
+    group = np.full(len(units), -1, dtype=np.int64)
+    next_id = 0
+    buckets = (
+        (cell, keys.community_id[units], keys.industry_id[units]),
+        (cell, keys.community_id[units]),
+        (cell, keys.street_id[units]),
+        (cell,),
+    )
+    for bucket in buckets:
+        left = np.flatnonzero(group < 0)
+        if len(left) < 2:
+            break
+        runs = _runs(tuple(b[left] for b in bucket), z[left], members[units[left]], rules)
+        taken = runs >= 0
+        group[left[taken]] = pd.factorize(runs[taken])[0] + next_id
+        next_id = group.max() + 1
+    return group
 
 
 def _runs(bucket: tuple[np.ndarray, ...], z: np.ndarray, members: np.ndarray, rules: Rules) -> np.ndarray:
