@@ -278,6 +278,20 @@ def _check_area(store, code: str | None) -> None:
     help="联合党支部单位间最大距离（米）/ largest distance within a joint branch",
 )
 @click.option(
+    "--branch-max-units",
+    type=int,
+    default=5,
+    show_default=True,
+    help="每个联合党支部至多几个单位（2–5）/ most units per joint branch (2-5)",
+)
+@click.option(
+    "--branch-min-members",
+    type=int,
+    default=3,
+    show_default=True,
+    help="联合党支部至少几名正式党员（≥3）/ fewest full members of a joint branch (3 or more)",
+)
+@click.option(
     "--joins",
     type=click.Choice(["memory", "database"]),
     default="memory",
@@ -288,7 +302,19 @@ def _check_area(store, code: str | None) -> None:
 @click.option("--compare", nargs=2, type=int, metavar="RUN_A RUN_B", help="比较两次分析 / compare two runs")
 @with_appcontext
 @_friendly
-def analyze_command(radius, capacity, same_street, sites, grid_target, branch_distance, joins, out, compare) -> None:
+def analyze_command(
+    radius,
+    capacity,
+    same_street,
+    sites,
+    grid_target,
+    branch_distance,
+    branch_max_units,
+    branch_min_members,
+    joins,
+    out,
+    compare,
+) -> None:
     """两个覆盖分析 / analyze coverage, blank areas, service reach, pairing and joint branches; store a run."""
     from .services import analysis
 
@@ -307,15 +333,20 @@ def analyze_command(radius, capacity, same_street, sites, grid_target, branch_di
             to_csv(changes, out / "changes.csv", encoding="utf-8-sig")
             to_csv(rates, out / "rates.csv", encoding="utf-8-sig")
         return
-    params = analysis.Parameters(
-        radius_m=radius or current_app.config["HONGTU_SERVICE_RADIUS_M"],
-        capacity=capacity,
-        same_street=same_street,
-        sites=sites,
-        grid_target=grid_target,
-        branch_distance_m=branch_distance,
-        joins=joins,
-    )
+    try:
+        params = analysis.Parameters(
+            radius_m=radius or current_app.config["HONGTU_SERVICE_RADIUS_M"],
+            capacity=capacity,
+            same_street=same_street,
+            sites=sites,
+            grid_target=grid_target,
+            branch_distance_m=branch_distance,
+            branch_max_units=branch_max_units,
+            branch_min_members=branch_min_members,
+            joins=joins,
+        )
+    except ValueError as exc:  # a joint-branch rule out of its range, named
+        raise click.ClickException(str(exc)) from None
     if joins == "database" and store.backend_name != "postgis":
         raise click.ClickException("--joins database 需要 PostGIS / needs PostGIS (DATABASE_URL=postgresql://…)")
     run_id, results = analysis.run_analysis(store, params)

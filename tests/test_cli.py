@@ -29,6 +29,11 @@ def test_init_db_twice_then_demo_then_refusal(tmp_path):
     assert "两个覆盖率" in analyzed.stdout and (tmp_path / "run" / "coverage.csv").exists()
     compared = run("analyze", "--compare", "1", "1", url=url)
     assert compared.returncode == 0 and "became covered: 0" in compared.stdout
+    # A joint-branch rule out of its range is refused, naming the rule, before any work.
+    too_big = run("analyze", "--branch-max-units", "6", url=url)
+    assert too_big.returncode == 1 and "2–5" in too_big.stderr and "Traceback" not in too_big.stderr
+    too_few = run("analyze", "--branch-min-members", "2", url=url)
+    assert too_few.returncode == 1 and "党章" in too_few.stderr
 
 
 def test_unreachable_database_is_one_line_not_a_traceback():
