@@ -10,6 +10,8 @@ if [ "${1:-}" = "test" ]; then
     # PostGIS must match the running PostgreSQL's major version.
     pg_major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
     packages+=("postgresql-${pg_major:-15}-postgis-3")
+    # Debian's own GDAL (3.6 on Debian 12): the API's client instructions are tested with it.
+    packages+=(gdal-bin)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -43,10 +43,10 @@ def _statements(store: Store, call):
     return result, len(seen)
 
 
-def _database_page(store: Store, coll: features.Collection, page: features.Page) -> tuple[list[bytes], bool]:
-    """The page as the database writes it, in UTF-8 as the copy keeps it."""
+def _database_page(store: Store, coll: features.Collection, page: features.Page) -> tuple[list[bytes], bool, int]:
+    """The page as the database writes it, in UTF-8 as the copy keeps it, with its count."""
     texts, more = features.geojson_features(store, coll, page)
-    return [t.encode() for t in texts], more
+    return [t.encode() for t in texts], more, features.count(store, coll, page)
 
 
 def _version(store: Store) -> int:

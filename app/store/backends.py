@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 
@@ -59,6 +60,12 @@ class Backend:
     def point_sql(self, x: str, y: str) -> str:
         """SQL of a WGS-84 point from two SQL expressions (bound parameters, say)."""
         return f"ST_SetSRID(ST_MakePoint({x}, {y}), {SRID})"
+
+    @contextmanager
+    def time_limit(self, conn: Connection, seconds: float) -> Iterator[None]:
+        """Statements of ``conn``'s transaction in the block fail after ``seconds``."""
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+        yield
 
     def bbox_clause(self, table: str, alias: str) -> str:
         """SQL condition selecting rows whose geometry meets the (non-degenerate) bound box."""
@@ -248,6 +255,17 @@ class SpatiaLiteBackend(Backend):
 
     def point_sql(self, x: str, y: str) -> str:
         return f"MakePoint({x}, {y}, {SRID})"
+
+    @contextmanager
+    def time_limit(self, conn: Connection, seconds: float) -> Iterator[None]:
+        # SQLite has no statement time-out: a progress handler interrupts the statement.
+        raw = conn.connection.driver_connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            yield
+        finally:
+            raw.set_progress_handler(None, 0)
 
     def adapt_datetimes(self, values: pd.Series) -> pd.Series:
         # SQLAlchemy's SQLite DateTime reads back naive UTC in this exact format.

@@ -8,6 +8,7 @@ list, never from the request.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -15,10 +16,14 @@ import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from . import Store
 from .backends import Backend
+from .errors import StoreError
 from .queries import bbox_params
+
+log = logging.getLogger(__name__)
 
 BBox = tuple[float, float, float, float]
 
@@ -506,12 +511,23 @@ def feature_texts(
         return dict(conn.execute(text(sql), {**params, "run": run_id}).fetchall())
 
 
-def count(store: Store, coll: Collection, page: Page) -> int:
-    """How many items the page's box and filters match, on every page (for ``resulttype=hits``)."""
+def count(store: Store, coll: Collection, page: Page, seconds: float | None = None) -> int | None:
+    """How many items the page's box and filters match, on every page (``numberMatched``).
+
+    With ``seconds``, a count that takes longer is given up (None, and logged): a page is not
+    slowed for a figure a client can do without.
+    """
     conditions, params = _conditions(store, coll, page.bbox, page.filters)
     sql = f"SELECT count(*) FROM {coll.table} t {coll.joins}{_where(conditions)}"
-    with store.connect() as conn:
-        return conn.execute(text(sql), {**params, "run": page.run_id}).scalar()
+    if seconds is None:
+        with store.connect() as conn:
+            return conn.execute(text(sql), {**params, "run": page.run_id}).scalar()
+    try:
+        with store.connect() as conn, store.backend.time_limit(conn, seconds):
+            return conn.execute(text(sql), {**params, "run": page.run_id}).scalar()
+    except (DBAPIError, StoreError) as exc:
+        log.info("numberMatched of %s left out after %.2f s: %s", coll.id, seconds, str(exc).splitlines()[0])
+        return None
 
 
 def extent(store: Store, coll: Collection) -> list[float] | None:

@@ -38,6 +38,8 @@ MAX_TEXT_BYTES = 128 * 1024**2
 #: Texts read per statement when a layer's texts are read whole, and in the first statement.
 FILL_BATCH = 20_000
 FIRST_FILL_BATCH = 2_000
+#: Longest a database page waits for its count (s) before leaving ``numberMatched`` out.
+COUNT_SECONDS = 0.3
 #: Layers (collection and run) each process keeps; a million points' positions take 32 MB.
 MAX_LAYERS = 4
 
@@ -82,8 +84,9 @@ def qualifies(store: Store, coll: Collection, page: Page) -> bool:
     )
 
 
-def geojson_features(store: Store, coll: Collection, page: Page, version: int) -> tuple[list[bytes], bool]:
-    """One page of a collection as GeoJSON Feature texts (UTF-8) and whether more follow, as
+def geojson_features(store: Store, coll: Collection, page: Page, version: int) -> tuple[list[bytes], bool, int | None]:
+    """One page of a collection as GeoJSON Feature texts (UTF-8), whether more follow, and how
+    many items the page's box and filters match (None when counting took too long), as
     :func:`features.geojson_features` answers it; plain pages of point collections come from
     the process's copy of data version ``version`` once it is loaded.
 
@@ -93,7 +96,12 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
     layer = _ready(store, coll, page.run_id, version) if qualifies(store, coll, page) else None
     if layer is None:
         found, more = features.geojson_features(store, coll, page)
-        return [t.encode() for t in found], more
+        # A page that holds the rest tells the count without asking.
+        if page.offset == 0 and not more:
+            matched = len(found)
+        else:
+            matched = features.count(store, coll, page, COUNT_SECONDS)
+        return [t.encode() for t in found], more, matched
     minx, miny, maxx, maxy = page.bbox
     lo, hi = np.searchsorted(layer.xs, minx, "left"), np.searchsorted(layer.xs, maxx, "right")
     ys = layer.ys[lo:hi]
@@ -107,7 +115,7 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
         with _lock:
             _keep(layer, found)
         kept = [found[i] if t is None else t for i, t in zip(chosen, kept, strict=True)]
-    return kept, len(ranks) > page.offset + page.limit
+    return kept, len(ranks) > page.offset + page.limit, len(ranks)
 
 
 def wait_for_loads(timeout: float = 60) -> None:

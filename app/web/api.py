@@ -38,6 +38,8 @@ ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "sortby", "f", "resultty
 MAX_LIMIT = 10_000
 STAT_LEVELS = ("city", "district", "street", "community", "grid", "place", "industry")
 GEOJSON = "application/geo+json"
+#: The OpenAPI document's media type, with the version GDAL's OAPIF driver looks for.
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 
 
 def _error(status: int, code: str, zh: str, en: str, parameter: str | None = None) -> Response:
@@ -95,7 +97,7 @@ def landing():
                 _link(
                     url_for("api.openapi_json", _external=True),
                     "service-desc",
-                    "application/vnd.oai.openapi+json;version=3.0",
+                    OPENAPI,
                     "OpenAPI",
                 ),
                 _link(url_for("api.docs", _external=True), "service-doc", "text/html", "接口文档 API docs"),
@@ -113,9 +115,9 @@ def conformance():
 
 @bp.get("/openapi.json")
 def openapi_json():
-    return _json(
-        openapi.document(url_for("api.landing", _external=True).rstrip("/")), "application/vnd.oai.openapi+json"
-    )
+    body = json.dumps(openapi.document(url_for("api.landing", _external=True).rstrip("/")), ensure_ascii=False)
+    # content_type, not mimetype: the version parameter is kept as written, no charset added.
+    return Response(body, content_type=OPENAPI)
 
 
 @bp.get("/docs")
@@ -269,7 +271,7 @@ def items(collection_id: str):
 
     def geojson(version: int) -> bytes:
         run_id = _run_id(store, coll, version)
-        found, more = point_pages.geojson_features(store, coll, _page(q, run_id), version)
+        found, more, matched = point_pages.geojson_features(store, coll, _page(q, run_id), version)
         links = [
             _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
             _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
@@ -284,6 +286,7 @@ def items(collection_id: str):
         head = {
             "type": "FeatureCollection",
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            **({"numberMatched": matched} if matched is not None else {}),
             "numberReturned": len(found),
             "links": links,
         }
