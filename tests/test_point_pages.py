@@ -107,9 +107,34 @@ def test_pages_that_need_the_database_go_there(analyzed_store: Store):
         features.Page(bbox=box, sortby=[("employees", True)], run_id=run_id),
     ):
         assert not point_pages.qualifies(analyzed_store, ORGS, page)
-    assert not point_pages.qualifies(analyzed_store.scoped("530102"), ORGS, features.Page(bbox=box, run_id=run_id))
     for collection in ("pairings", "party-orgs", "communities"):
         assert not point_pages.qualifies(analyzed_store, features.COLLECTIONS[collection], features.Page(bbox=box))
+
+
+def test_a_jurisdiction_is_served_from_the_copy_with_the_databases_answers(analyzed_store: Store):
+    """Street and community staff, the main users, get the copy's speed: the same pages as the
+    database's scoped SQL, counts included, and no statement once the copy and the mask exist."""
+    run_id, version = queries.latest_run_id(analyzed_store), _version(analyzed_store)
+    streets = analyzed_store.read_frame("areas", ["code"], where={"level": "street"})["code"].tolist()
+    communities = analyzed_store.read_frame("areas", ["code"], where={"level": "community"})["code"].tolist()
+    for code in (streets[0], streets[-1], communities[len(communities) // 2]):
+        scoped = analyzed_store.scoped(code)
+        pages = _pages(scoped, run_id, count=12)
+        point_pages.geojson_features(scoped, ORGS, pages[0], version)
+        point_pages.wait_for_loads()
+        point_pages.geojson_features(scoped, ORGS, pages[0], version)  # the mask, once
+        seen = 0
+        for page in pages:
+            assert point_pages.qualifies(scoped, ORGS, page)
+            expected = _database_page(scoped, ORGS, page)
+            got, statements = _statements(
+                scoped, lambda p=page, s=scoped: point_pages.geojson_features(s, ORGS, p, version)
+            )
+            assert got == expected
+            if point_pages._layers[(analyzed_store.url, ORGS.id, run_id)].texts:
+                assert statements == 0
+            seen += len(got[0])
+        assert seen > 0
 
 
 def test_a_small_text_budget_still_answers_every_page(analyzed_store: Store, monkeypatch):

@@ -14,8 +14,11 @@ version:
   otherwise of every point it has served. Points without a kept text are written by the
   database, in one query and by the same SQL as every other page.
 
-Only plain pages qualify — a point collection, a box, no filters, no sort, no jurisdiction,
-no personal properties — the rest are answered by the database as before. Copies belong to
+Only plain pages qualify — a point collection, a box, no filters, no sort, no personal
+properties — the rest are answered by the database as before. A caller bound to a
+jurisdiction is served from the same copy: which points lie inside their area is worked out
+once per copy, by the database's own rule (the point meets the stored polygon), and is one more
+mask on the box. Copies belong to
 the data version they were read from: after a write anywhere, the next page loads afresh,
 so an instance never serves data another instance has since changed.
 """
@@ -27,6 +30,7 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+import shapely
 from sqlalchemy import text
 
 from . import Store, features
@@ -38,6 +42,8 @@ MAX_TEXT_BYTES = 128 * 1024**2
 #: Texts read per statement when a layer's texts are read whole, and in the first statement.
 FILL_BATCH = 20_000
 FIRST_FILL_BATCH = 2_000
+#: Jurisdictions whose masks each copy keeps (a byte per point each).
+MAX_JURISDICTIONS = 64
 #: Longest a database page waits for its count (s) before leaving ``numberMatched`` out.
 COUNT_SECONDS = 0.3
 #: Layers (collection and run) each process keeps; a million points' positions take 32 MB.
@@ -59,6 +65,8 @@ class _Layer:
     #: joined into the answer without encoding 1 MB again.
     texts: dict[int, bytes] = field(default_factory=dict)
     text_bytes: int = 0
+    #: Per jurisdiction (area code), which points (in ``xs`` order) lie inside it.
+    inside: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 #: Loaded copies and the threads loading them, by (store URL, collection, run).
@@ -80,7 +88,6 @@ def qualifies(store: Store, coll: Collection, page: Page) -> bool:
         and box[1] < box[3]
         and not page.filters
         and not page.sortby
-        and store.scope is None
     )
 
 
@@ -105,7 +112,10 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
     minx, miny, maxx, maxy = page.bbox
     lo, hi = np.searchsorted(layer.xs, minx, "left"), np.searchsorted(layer.xs, maxx, "right")
     ys = layer.ys[lo:hi]
-    ranks = np.sort(layer.ranks[lo:hi][(ys >= miny) & (ys <= maxy)])
+    chosen_mask = (ys >= miny) & (ys <= maxy)
+    if store.scope is not None:
+        chosen_mask &= _inside(store, layer)[lo:hi]
+    ranks = np.sort(layer.ranks[lo:hi][chosen_mask])
     chosen = layer.ids[ranks[page.offset : page.offset + page.limit]].tolist()
     with _lock:
         kept = [layer.texts.get(i) for i in chosen]
@@ -116,6 +126,27 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
             _keep(layer, found)
         kept = [found[i] if t is None else t for i, t in zip(chosen, kept, strict=True)]
     return kept, len(ranks) > page.offset + page.limit, len(ranks)
+
+
+def _inside(store: Store, layer: _Layer) -> np.ndarray:
+    """Which points of the layer lie in the store's jurisdiction, by the same rule as the
+    database's (the point meets the area's polygon as stored), worked out once per copy."""
+    with _lock:
+        found = layer.inside.get(store.scope)
+    if found is not None:
+        return found
+    area = store.read_frame("areas", [], where={"code": store.scope})
+    polygon = area.geometry.iloc[0] if len(area) else None
+    if polygon is None:
+        found = np.zeros(len(layer.xs), dtype=bool)
+    else:
+        shapely.prepare(polygon)
+        found = shapely.intersects_xy(polygon, layer.xs, layer.ys)
+    with _lock:
+        if len(layer.inside) >= MAX_JURISDICTIONS:
+            layer.inside.clear()
+        layer.inside[store.scope] = found
+    return found
 
 
 def wait_for_loads(timeout: float = 60) -> None:
