@@ -296,6 +296,9 @@ def test_audit_log_records_who_did_what(app, community, analyzed_store):
     admin = signed_in(app, "admin")
     page = admin.get("/admin/audit?action=export").get_data(as_text=True)
     assert f"community-{community}" in page and f"/area/{community}/export/ledger.xlsx" in page
+    # Empty cells are empty, not "nan" (an export has no detail, a failed login no user).
+    for path in ("/admin/audit", "/admin/audit?action=login", "/admin/audit?action=export"):
+        assert ">nan<" not in admin.get(path).get_data(as_text=True), path
     exported = admin.get("/admin/audit.csv?action=login").data.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert any({"nobody", "10.0.0.9", "login"} <= set(r.values()) for r in rows)

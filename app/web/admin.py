@@ -17,7 +17,7 @@ from .params import BadParameter, parse_int
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 #: Actions recorded in the audit log.
-AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "user", "token", "unlock", "refused")
+AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "place", "user", "token", "unlock", "refused")
 
 
 def publish_embed(username: str, area: str | None, layers: list[str], days: float | None, label: str = "") -> str:
@@ -103,7 +103,9 @@ def audit():
     """The latest 500 entries of the audit log, optionally of one action."""
     action = _entries()
     entries = accounts.audit_entries(base_store(), action)
-    return render_template("audit.html", entries=entries.to_dict("records"), actions=AUDIT_ACTIONS, action=action)
+    # Empty cells are None for the page, not NaN (which prints as "nan" and is truthy).
+    records = entries.astype(object).where(entries.notna(), None).to_dict("records")
+    return render_template("audit.html", entries=records, actions=AUDIT_ACTIONS, action=action)
 
 
 @bp.get("/audit.<fmt>")
