@@ -141,6 +141,17 @@
     propose({ source: "map", lon: ll.lng, lat: ll.lat, crs: cfg.crs }, ll, 0, ll.lng.toFixed(5) + ", " + ll.lat.toFixed(5));
   });
 
+  // The heading's counts follow each save: one fewer to place, one more placed by hand.
+  function recount(was) {
+    var counts = el("ht-counts");
+    if (!was || !counts) return;
+    counts.dataset[was] = Number(counts.dataset[was]) - 1;
+    counts.dataset.manual = Number(counts.dataset.manual) + 1;
+    var u = Number(counts.dataset.unplaced), a = Number(counts.dataset.approximate);
+    counts.textContent = T.counts.replace("{n}", u + a).replace("{u}", u).replace("{a}", a) +
+      T.manual_count.replace("{m}", counts.dataset.manual);
+  }
+
   function send(body) {
     body.display_crs = cfg.crs;
     return fetch(cfg.place.replace("__org__", encodeURIComponent(selected.dataset.org)), {
@@ -158,6 +169,7 @@
         map.setView(ll, Math.max(map.getZoom(), 17), { animate: false });
         selected.classList.add("done");
         var badge = selected.querySelector(".ht-by");
+        recount(badge.classList.contains("unplaced") ? "unplaced" : badge.classList.contains("manual") ? null : "approximate");
         badge.className = "ht-by manual";
         badge.textContent = T.manual;
         selected.dataset.x = answer.display[0];

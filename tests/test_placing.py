@@ -266,6 +266,8 @@ def test_staff_place_an_organization_from_a_phone_with_its_location_and_the_map(
         assert _row(ledger, "P2")["located_by"] == "community"
         page.tap("#ht-save")
         page.wait_for_selector("#ht-to-place button.done", timeout=10_000)
+        # The heading counts it at once: none left approximate, one placed by hand.
+        assert page.locator("#ht-counts").inner_text() == "0 家：无位置 0，近似 0；已手工定位 1"
         row = _row(ledger, "P2")
         assert row["located_by"] == "manual" and (row["x"], row["y"]) == pytest.approx((102.65, 25.05))
         assert row["location_precision_m"] == 12

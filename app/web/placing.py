@@ -36,6 +36,8 @@ LOCATED_BY_LABELS = {
     "community": "近似：所属社区",
     "street": "近似：所属街道",
     "manual": "已手工定位",
+    "counts": "{n} 家：无位置 {u}，近似 {a}",
+    "manual_count": "；已手工定位 {m}",
 }
 #: The page script's words.
 TEXT = {
@@ -51,6 +53,8 @@ TEXT = {
     "none": "未找到场所",
     "history": "定位记录",
     "manual": "已手工定位",
+    "counts": "{n} 家：无位置 {u}，近似 {a}",
+    "manual_count": "；已手工定位 {m}",
 }
 #: How the history names the ways of placing by hand.
 SOURCE_LABELS = {"map": "地图点选", "place": "选择场所", "gps": "手机定位", "import": "导入覆盖"}
