@@ -59,8 +59,6 @@ SOLVE_SECONDS = 5.0
 #: Per area: units that could join a joint branch, those in a proposal, and at most how many
 #: any proposals could hold.
 BOUND_COLUMNS = ("branch_eligible", "branch_covered", "branch_bound")
-#: How local each proposal is (``round``).
-ROUND_NAMES = {1: "一个社区、一个行业", 2: "一个社区", 3: "一个街道", 4: "相邻"}
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ def propose_joint_branches(units: pd.DataFrame, rules: Rules | None = None) -> J
     near = _near(cx[rest], cy[rest], cx[crowded], cy[crowded])
     coverable[near] = True
     chosen = _insert_leftovers(np.vstack([packed, rows]), np.arange(n), xy, rules)
-    proposals, covered = _proposals([chosen], frame, members, xy, keys)
+    proposals, covered = _proposals(chosen, frame, members, keys)
     # Every packed group is a component of its own for the bound: all of it is covered.
     unit_component = np.full(n, -1, dtype=np.int64)
     unit_component[rest] = component
@@ -174,23 +172,38 @@ def _optimise(units: np.ndarray, xy: np.ndarray, members: np.ndarray, keys: _Key
     """Proposals for ``units`` (indices) by components: answers the chosen groups (rows of unit
     indices), each unit's component and whether it is coverable, the bound per component, and
     which components were too crowded to enumerate."""
-    n = len(units)
-    sub_xy, sub_members = xy[units], members[units]
-    pairs = cKDTree(sub_xy).query_pairs(rules.max_distance_m, output_type="ndarray") if n > 1 else np.empty((0, 2), int)
-    component = _components(n, pairs)
-    groups, cut = _feasible_groups(n, pairs, sub_members, component, rules)
-    sub_keys = _Keys(keys.community[units], keys.industry[units], sub_xy, keys.max_distance_m)
-    chosen, bound = _solve(groups, component, sub_keys)
-    coverable = np.zeros(n, dtype=bool)
+    sub_xy, sub_members, sub_keys = xy[units], members[units], keys.subset(units)
+    pairs, component, groups, cut, chosen, bound = _listed(sub_xy, sub_members, sub_keys, rules)
+    coverable = np.zeros(len(units), dtype=bool)
     coverable[np.unique(groups[groups >= 0])] = True
     if cut.any():
         cut_units = np.flatnonzero(cut[component])
         coverable[cut_units] = _maybe_coverable(cut_units, pairs, sub_members, rules)
-        chosen += _pack_cut(cut_units, sub_xy, sub_members, component, sub_keys, rules)
+        chosen.append(_pack_cut(cut_units, sub_xy, sub_members, sub_keys, rules))
+    return _of(units, _stacked(chosen, rules.max_units)), component, coverable, bound, cut
+
+
+def _listed(xy: np.ndarray, members: np.ndarray, keys: _Keys, rules: Rules):
+    """The pairs within distance, their components, every feasible group of the components not
+    too crowded to list, which components were, and the groups set packing chooses with the
+    bound per component."""
+    n = len(xy)
+    pairs = cKDTree(xy).query_pairs(rules.max_distance_m, output_type="ndarray") if n > 1 else np.empty((0, 2), int)
+    component = _components(n, pairs)
+    groups, cut = _feasible_groups(n, pairs, members, component, rules)
+    chosen, bound = _solve(groups, component, keys)
+    return pairs, component, groups, cut, chosen, bound
+
+
+def _stacked(chosen: list[np.ndarray], width: int) -> np.ndarray:
+    """Lists of groups (rows of unit indices) as one array of ``width`` columns."""
     picked = [c for c in chosen if len(c)]
-    local = np.vstack(picked) if picked else np.empty((0, rules.max_units), dtype=np.int64)
-    rows = np.where(local >= 0, units[np.maximum(local, 0)], -1)
-    return rows, component, coverable, bound, cut
+    return np.vstack(picked) if picked else np.empty((0, width), dtype=np.int64)
+
+
+def _of(units: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows of indices into ``units`` as rows of ``units``' own indices (-1 stays padding)."""
+    return np.where(rows >= 0, units[np.maximum(rows, 0)], -1)
 
 
 def _near(x: np.ndarray, y: np.ndarray, crowded_x: np.ndarray, crowded_y: np.ndarray) -> np.ndarray:
@@ -291,6 +304,10 @@ class _Keys:
         self.community_id = pd.factorize(self.community)[0]
         self.street_id = pd.factorize(pd.Series(self.community).str[:9].to_numpy(dtype=object))[0]
         self.industry_id = pd.factorize(self.industry)[0]
+
+    def subset(self, units: np.ndarray) -> _Keys:
+        """The keys of ``units`` (indices) alone."""
+        return _Keys(self.community[units], self.industry[units], self.xy[units], self.max_distance_m)
 
     def round_of(self, groups: np.ndarray) -> np.ndarray:
         """1 one community and industry, 2 one community, 3 one street, 4 neighbours."""
@@ -410,9 +427,7 @@ def _maybe_coverable(cut_units: np.ndarray, pairs: np.ndarray, members: np.ndarr
     return ok[cut_units]
 
 
-def _pack_cut(
-    cut_units: np.ndarray, xy: np.ndarray, members: np.ndarray, component: np.ndarray, keys: _Keys, rules: Rules
-) -> list[np.ndarray]:
+def _pack_cut(cut_units: np.ndarray, xy: np.ndarray, members: np.ndarray, keys: _Keys, rules: Rules) -> np.ndarray:
     """Groups for the units of crowded components: runs of three inside lattice cells (every two
     units of a cell are within distance), the leftovers solved among themselves, then inserted
     into groups they fit."""
@@ -420,14 +435,9 @@ def _pack_cut(
     out = _as_rows(cut_units, group, rules.max_units)
     leftover = cut_units[group < 0]
     if len(leftover) > 1:
-        sub = _Keys(keys.community[leftover], keys.industry[leftover], xy[leftover], keys.max_distance_m)
-        inner = cKDTree(xy[leftover]).query_pairs(rules.max_distance_m, output_type="ndarray")
-        inner_component = _components(len(leftover), inner)
-        found, _ = _feasible_groups(len(leftover), inner, members[leftover], inner_component, rules)
-        picked, _ = _solve(found, inner_component, sub)
-        for rows in picked:
-            out = np.vstack([out, np.where(rows >= 0, leftover[np.maximum(rows, 0)], -1)])
-    return [_insert_leftovers(out, cut_units, xy, rules)]
+        picked = _listed(xy[leftover], members[leftover], keys.subset(leftover), rules)[4]
+        out = np.vstack([out, _of(leftover, _stacked(picked, rules.max_units))])
+    return _insert_leftovers(out, cut_units, xy, rules)
 
 
 def _cell_side(rules: Rules) -> float:
@@ -545,11 +555,10 @@ def _zorder(x: np.ndarray, y: np.ndarray, cell: float) -> np.ndarray:
 
 
 def _proposals(
-    chosen: list[np.ndarray], frame: pd.DataFrame, members: np.ndarray, xy: np.ndarray, keys: _Keys
+    rows: np.ndarray, frame: pd.DataFrame, members: np.ndarray, keys: _Keys
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The proposal table, numbered in a fixed order (by their first unit's id), and which units
-    it covers."""
-    rows = np.vstack([c for c in chosen if len(c)]) if any(len(c) for c in chosen) else np.empty((0, 1), int)
+    """The proposal table of the groups ``rows`` (unit indices, -1 padded), numbered in a fixed
+    order (by their first unit's id), and which units it covers."""
     covered = np.zeros(len(frame), dtype=bool)
     if not len(rows):
         columns = ["proposal_id", "org_id", "party_members", "spread_m", "round"]
