@@ -539,35 +539,36 @@ def _like(text_: str) -> str:
 def search_organizations(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Organizations whose name or address contains ``query``, or whose credit code starts with it."""
     pattern = _like(query)
-    sql, scope = store.restrict(
+    return _matching(
+        store,
         "SELECT org_id, name, address, credit_code, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM organizations t "
         "WHERE (name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\' "
         "OR credit_code LIKE :prefix ESCAPE '\\')",
         "organizations",
-        "t",
+        "org_id",
+        {"contains": f"%{pattern}%", "prefix": f"{pattern.upper()}%", "lim": limit},
     )
-    with store.connect() as conn:
-        rows = conn.execute(
-            text(f"{sql} ORDER BY length(name), org_id LIMIT :lim"),
-            {"contains": f"%{pattern}%", "prefix": f"{pattern.upper()}%", "lim": limit, **scope},
-        ).mappings()
-        return [dict(r) for r in rows]
 
 
 def search_places(store: Store, query: str, limit: int = 20) -> list[dict]:
     """Places whose name or address contains ``query``, with a point surely inside each."""
-    sql, scope = store.restrict(
+    return _matching(
+        store,
         "SELECT place_id, name, kind, address, ST_X(ST_PointOnSurface(geom)) AS lon, "
         "ST_Y(ST_PointOnSurface(geom)) AS lat FROM places t "
         "WHERE (name LIKE :contains ESCAPE '\\' OR address LIKE :contains ESCAPE '\\')",
         "places",
-        "t",
+        "place_id",
+        {"contains": f"%{_like(query)}%", "lim": limit},
     )
+
+
+def _matching(store: Store, sql: str, table: str, key: str, params: dict) -> list[dict]:
+    """The rows of a search (``sql`` over ``table`` aliased ``t``) the store may see, shortest
+    name first, at most ``params["lim"]``."""
+    sql, scope = store.restrict(sql, table, "t")
     with store.connect() as conn:
-        rows = conn.execute(
-            text(f"{sql} ORDER BY length(name), place_id LIMIT :lim"),
-            {"contains": f"%{_like(query)}%", "lim": limit, **scope},
-        ).mappings()
+        rows = conn.execute(text(f"{sql} ORDER BY length(name), {key} LIMIT :lim"), {**params, **scope}).mappings()
         return [dict(r) for r in rows]
 
 
