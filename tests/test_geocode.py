@@ -9,10 +9,8 @@ import json
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from werkzeug.serving import make_server
@@ -23,8 +21,8 @@ from app.intake.geocode import Geocoder, from_config
 from app.store import Store
 from geo.crs import wgs84_to_gcj02
 
-from .test_intake import snapshot, write
-from .test_locate import HEADER, JINDING, NORTH, city  # noqa: F401 (city: a fixture)
+from .test_intake import snapshot
+from .test_locate import JINDING, NORTH, city, stored_positions, write_ledger  # noqa: F401 (city: a fixture)
 
 #: What the fake provider knows: address → (lon, lat, level) in WGS-84, or a misbehaviour.
 KNOWN = {
@@ -109,14 +107,6 @@ def _geocoder(provider: FakeProvider, name: str, **limits) -> Geocoder:
     return Geocoder(name, "test-key", url=provider.url + path, rate=1000.0, **limits)
 
 
-def _ledger(tmp_path: Path, *rows: str) -> Path:
-    return write(tmp_path / "ledger.csv", "\n".join([HEADER, *rows]) + "\n")
-
-
-def _placed(store: Store) -> pd.DataFrame:
-    return store.read_frame("organizations", ["org_id", "located_by", "location_precision_m"]).set_index("org_id")
-
-
 ROWS = (
     "G1,圆通公司,企业,五华区圆通路1号,,,530102001002,,",
     # Answered inside 翠湖社区, but the ledger says 圆通社区: not taken.
@@ -133,9 +123,9 @@ ROWS = (
 
 def test_answers_are_taken_inside_the_stated_area_and_a_reimport_asks_nothing(city: Store, tmp_path, provider):  # noqa: F811
     geocoder = _geocoder(provider, "tianditu")
-    report = import_file(city, "orgs", _ledger(tmp_path, *ROWS), geocoder=geocoder)
+    report = import_file(city, "orgs", write_ledger(tmp_path, *ROWS), geocoder=geocoder)
     assert report.ok, report.issues
-    placed = _placed(city)
+    placed = stored_positions(city)
     assert placed["located_by"].to_dict() == {
         "G1": "geocoder",
         "G2": "community",
@@ -156,15 +146,15 @@ def test_answers_are_taken_inside_the_stated_area_and_a_reimport_asks_nothing(ci
     # The same ledger again, spelt a little differently: the cache answers every address.
     asked = len(provider.asked)
     respelt = [r.replace("圆通路1号", "圆通路１号") for r in ROWS]
-    again = import_file(city, "orgs", _ledger(tmp_path, *respelt), geocoder=geocoder)
+    again = import_file(city, "orgs", write_ledger(tmp_path, *respelt), geocoder=geocoder)
     assert again.ok and len(provider.asked) == asked and again.unchanged == len(ROWS) - 1
-    assert _placed(city)["located_by"].to_dict() == placed["located_by"].to_dict()
+    assert stored_positions(city)["located_by"].to_dict() == placed["located_by"].to_dict()
 
 
 def test_amap_answers_in_gcj02_are_stored_in_wgs84(city: Store, tmp_path, provider):  # noqa: F811
-    report = import_file(city, "orgs", _ledger(tmp_path, ROWS[0]), geocoder=_geocoder(provider, "amap"))
+    report = import_file(city, "orgs", write_ledger(tmp_path, ROWS[0]), geocoder=_geocoder(provider, "amap"))
     assert report.ok, report.issues
-    point = _placed(city).geometry["G1"]
+    point = stored_positions(city).geometry["G1"]
     assert (point.x, point.y) == pytest.approx((102.65, 25.05), abs=1e-6)
 
 
@@ -175,24 +165,26 @@ def test_a_provider_down_slow_over_quota_or_talking_nonsense_costs_only_those_ro
     provider,
     name,
 ):
-    assert import_file(city, "orgs", _ledger(tmp_path, "K1,已有公司,企业,,102.61,24.91,,,")).ok
+    assert import_file(city, "orgs", write_ledger(tmp_path, "K1,已有公司,企业,,102.61,24.91,,,")).ok
     kept = snapshot(city)["organizations"]
     bad = ("超限路", "慢路", "乱码路", "巨大路", "坏点路", "故障路")
     rows = [f"B{i},问题公司{i},企业,{a},,,530102001002,," for i, a in enumerate(bad)]
     geocoder = _geocoder(provider, name, timeout_s=0.3)
-    report = import_file(city, "orgs", _ledger(tmp_path, "K1,已有公司,企业,,102.61,24.91,,,", *rows), geocoder=geocoder)
+    report = import_file(
+        city, "orgs", write_ledger(tmp_path, "K1,已有公司,企业,,102.61,24.91,,,", *rows), geocoder=geocoder
+    )
     assert report.ok and report.inserted == len(bad) and report.unchanged == 1
     reasons = {i.row: i.en for i in report.issues if i.column == "address"}
     assert set(reasons) == set(range(3, 3 + len(bad)))
     assert "DAILY_QUERY_OVER_LIMIT" in reasons[3] or "日访问量" in reasons[3]
     assert "timed out" in reasons[4] and "not JSON" in reasons[5] and "too large" in reasons[6]
     assert "outside China" in reasons[7] and "HTTP 500" in reasons[8]
-    assert set(_placed(city)["located_by"][[f"B{i}" for i in range(len(bad))]]) == {"community"}
+    assert set(stored_positions(city)["located_by"][[f"B{i}" for i in range(len(bad))]]) == {"community"}
     assert snapshot(city)["organizations"] != kept  # written, and K1 is where it was:
-    assert _placed(city).geometry["K1"].equals(shapely.Point(102.61, 24.91))
+    assert stored_positions(city).geometry["K1"].equals(shapely.Point(102.61, 24.91))
     # Failures are not remembered: the next import asks again.
     asked = len(provider.asked)
-    import_file(city, "orgs", _ledger(tmp_path, *rows), geocoder=geocoder)
+    import_file(city, "orgs", write_ledger(tmp_path, *rows), geocoder=geocoder)
     assert len(provider.asked) == asked + len(bad)
 
 
@@ -209,7 +201,7 @@ def test_requests_are_spaced_by_the_rate_and_capped_per_import(city: Store, tmp_
         clock=lambda: now[0], sleep=sleep,
     )  # fmt: skip
     rows = [f"R{i},公司{i},企业,无名路{i}号,,,530102001002,," for i in range(4)]
-    report = import_file(city, "orgs", _ledger(tmp_path, *rows), geocoder=geocoder)
+    report = import_file(city, "orgs", write_ledger(tmp_path, *rows), geocoder=geocoder)
     assert report.ok and len(provider.asked) == 3
     assert slept == pytest.approx([0.5, 0.5])
     capped = [i for i in report.issues if "over 3 requests" in i.en]

@@ -58,11 +58,13 @@ def city(store: Store, tmp_path: Path) -> Store:
     return store
 
 
-def _ledger(tmp_path: Path, *rows: str) -> Path:
+def write_ledger(tmp_path: Path, *rows: str) -> Path:
+    """A ledger CSV of ``HEADER``'s columns with ``rows``."""
     return write(tmp_path / "ledger.csv", "\n".join([HEADER, *rows]) + "\n")
 
 
-def _placed(store: Store) -> pd.DataFrame:
+def stored_positions(store: Store) -> pd.DataFrame:
+    """How each stored organization was placed, by ``org_id`` (geometry included)."""
     frame = store.read_frame("organizations", ["org_id", "located_by", "location_precision_m", "stated_area_code"])
     return frame.set_index("org_id")
 
@@ -71,7 +73,7 @@ def test_each_row_is_placed_by_the_best_evidence_it_carries(city: Store, tmp_pat
     report = import_file(
         city,
         "orgs",
-        _ledger(
+        write_ledger(
             tmp_path,
             "X1,坐标公司,企业,,102.61,24.91,,,",
             "X2,场所编号公司,企业,,,,,,B4",
@@ -82,7 +84,7 @@ def test_each_row_is_placed_by_the_best_evidence_it_carries(city: Store, tmp_pat
         ),
     )
     assert report.ok and report.inserted == 6, report.issues
-    placed = _placed(city)
+    placed = stored_positions(city)
     assert placed["located_by"].to_dict() == {
         "X1": "coordinates",
         "X2": "place",
@@ -110,10 +112,10 @@ def test_a_building_in_two_communities_is_taken_in_the_stated_one_else_reported(
     report = import_file(
         city,
         "orgs",
-        _ledger(tmp_path, "Y1,东边公司,企业,星河大厦3楼,,,530102002001,,", "Y2,不明公司,企业,星河大厦5楼,,,,,"),
+        write_ledger(tmp_path, "Y1,东边公司,企业,星河大厦3楼,,,530102002001,,", "Y2,不明公司,企业,星河大厦5楼,,,,,"),
     )
     assert report.ok, report.issues
-    placed = _placed(city)
+    placed = stored_positions(city)
     assert placed.loc["Y1", "located_by"] == "address" and XINGHE_EAST.contains(placed.geometry["Y1"])
     assert placed.loc["Y2", "located_by"] == "unplaced"
     assert any(i.row == 3 and "多个场所" in i.zh for i in report.issues)
@@ -125,34 +127,34 @@ def test_a_building_in_two_communities_is_taken_in_the_stated_one_else_reported(
 )
 def test_a_stated_community_that_is_not_one_of_the_city_is_refused(city: Store, tmp_path, community, words):
     before = snapshot(city)
-    report = import_file(city, "orgs", _ledger(tmp_path, f"Z1,公司,企业,某路,,,{community},,"))
+    report = import_file(city, "orgs", write_ledger(tmp_path, f"Z1,公司,企业,某路,,,{community},,"))
     assert not report.ok and snapshot(city) == before
     assert any(i.row == 2 and i.column == "community" and words in i.zh for i in report.errors), report.issues
 
 
 def test_fifty_units_of_one_building_are_spread_inside_it_and_stay_put(city: Store, tmp_path):
     rows = [f"U{i:02d},单位{i},企业,金鼎大厦{i}室,,,,," for i in range(50)]
-    assert import_file(city, "orgs", _ledger(tmp_path, *rows)).ok
-    points = _placed(city).geometry
+    assert import_file(city, "orgs", write_ledger(tmp_path, *rows)).ok
+    points = stored_positions(city).geometry
     assert all(JINDING.contains(p) for p in points)
     assert len({(round(p.x, 7), round(p.y, 7)) for p in points}) == 50
-    again = import_file(city, "orgs", _ledger(tmp_path, *rows))
+    again = import_file(city, "orgs", write_ledger(tmp_path, *rows))
     assert again.ok and again.unchanged == 50
 
 
 def test_an_empty_pair_of_coordinates_is_placed_but_half_a_pair_is_an_error(city: Store, tmp_path):
-    report = import_file(city, "orgs", _ledger(tmp_path, "H1,半坐标公司,企业,,102.61,,530102001001,,"))
+    report = import_file(city, "orgs", write_ledger(tmp_path, "H1,半坐标公司,企业,,102.61,,530102001001,,"))
     assert not report.ok and any(i.column == "lat" for i in report.errors)
 
 
 def test_staff_of_a_community_place_what_they_leave_unsaid_in_their_own(city: Store, tmp_path):
     scoped = city.scoped("530102001002")
-    report = import_file(scoped, "orgs", _ledger(tmp_path, "S1,本社区公司,企业,某巷,,,,,"))
+    report = import_file(scoped, "orgs", write_ledger(tmp_path, "S1,本社区公司,企业,某巷,,,,,"))
     assert report.ok, report.issues
-    placed = _placed(city)
+    placed = stored_positions(city)
     assert placed.loc["S1", "located_by"] == "community" and NORTH.contains(placed.geometry["S1"])
     # Naming another community puts the row outside their jurisdiction: refused.
-    refused = import_file(scoped, "orgs", _ledger(tmp_path, "S2,别处公司,企业,某巷,,,530102001001,,"))
+    refused = import_file(scoped, "orgs", write_ledger(tmp_path, "S2,别处公司,企业,某巷,,,530102001001,,"))
     assert not refused.ok and any("管辖范围" in i.zh for i in refused.errors)
 
 
@@ -165,7 +167,7 @@ def test_the_analysis_trusts_the_stated_area_and_leaves_unplaced_ones_out_of_dis
     report = import_file(
         city,
         "orgs",
-        _ledger(
+        write_ledger(
             tmp_path,
             # In 金鼎大厦 (inside 翠湖社区 west) but stated as 圆通社区: the ledger's word wins.
             "A1,楼宇公司,企业,金鼎大厦,,,530102001002,,",

@@ -20,14 +20,10 @@ from geo.crs import wgs84_to_gcj02
 
 from .conftest import Served, signed_in
 from .test_browser import browser, wait_for  # noqa: F401 (browser: a fixture)
-from .test_intake import snapshot, write
-from .test_locate import HEADER, JINDING, NORTH, WEST, city  # noqa: F401 (city: a fixture)
+from .test_intake import snapshot
+from .test_locate import JINDING, NORTH, WEST, city, write_ledger  # noqa: F401 (city: a fixture)
 
 APPROXIMATE_OR_NOT = ("unplaced", "community", "street")
-
-
-def _ledger(tmp_path: Path, *rows: str) -> Path:
-    return write(tmp_path / "ledger.csv", "\n".join([HEADER, *rows]) + "\n")
 
 
 @pytest.fixture
@@ -35,7 +31,7 @@ def ledger(city: Store, tmp_path: Path) -> Store:  # noqa: F811
     report = import_file(
         city,
         "orgs",
-        _ledger(
+        write_ledger(
             tmp_path,
             "P1,无址公司,企业,,,,,,",
             "P2,圆通社区公司,企业,某巷,,,530102001002,,",
@@ -154,17 +150,17 @@ def test_staff_place_only_their_organizations_and_only_inside_their_jurisdiction
 def test_an_import_keeps_a_hand_set_position_unless_asked_to_overwrite(ledger: Store, tmp_path: Path):
     place(ledger, Placement("P3", "map", 102.62, 24.93), "staff")
     # The same ledger again, with the organization's old coordinates: the hand-set one stays.
-    again = import_file(ledger, "orgs", _ledger(tmp_path, "P3,坐标公司,企业,,102.61,24.91,,,"))
+    again = import_file(ledger, "orgs", write_ledger(tmp_path, "P3,坐标公司,企业,,102.61,24.91,,,"))
     assert again.ok and again.unchanged == 1 and again.located == {"manual": 1}
     assert any(i.row == 2 and i.severity == "warning" and "手工定位" in i.zh for i in again.issues)
     assert (_row(ledger, "P3")["x"], _row(ledger, "P3")["located_by"]) == (pytest.approx(102.62), "manual")
     # A ledger without coordinates keeps it silently, and the other columns still update.
-    renamed = import_file(ledger, "orgs", _ledger(tmp_path, "P3,坐标公司（新名）,企业,某路,,,,,"))
+    renamed = import_file(ledger, "orgs", write_ledger(tmp_path, "P3,坐标公司（新名）,企业,某路,,,,,"))
     assert renamed.ok and renamed.updated == 1 and not renamed.issues
     assert _row(ledger, "P3")["located_by"] == "manual"
     # Asked to, the file's coordinates win, and the history says an import moved it.
     replaced = import_file(
-        ledger, "orgs", _ledger(tmp_path, "P3,坐标公司,企业,,102.61,24.91,,,"), overwrite_positions=True
+        ledger, "orgs", write_ledger(tmp_path, "P3,坐标公司,企业,,102.61,24.91,,,"), overwrite_positions=True
     )
     assert replaced.ok and replaced.updated == 1
     row = _row(ledger, "P3")
