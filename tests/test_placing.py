@@ -55,12 +55,15 @@ def _row(store: Store, org_id: str) -> dict:
 
 
 def test_the_list_shows_unplaced_first_then_approximate_and_keeps_to_the_jurisdiction(ledger: Store):
-    frame, total = to_place(ledger, APPROXIMATE_OR_NOT)
-    assert total == 2 and frame["org_id"].tolist() == ["P1", "P2"]
+    frame, counts = to_place(ledger, APPROXIMATE_OR_NOT)
+    assert counts == {"unplaced": 1, "community": 1} and frame["org_id"].tolist() == ["P1", "P2"]
+    # The counts are of all of them, not of the rows listed.
+    first, counts = to_place(ledger, APPROXIMATE_OR_NOT, limit=1)
+    assert first["org_id"].tolist() == ["P1"] and counts == {"unplaced": 1, "community": 1}
     # Community staff see their approximate organization; one without any area is the city's.
-    mine, total = to_place(ledger.scoped("530102001002"), APPROXIMATE_OR_NOT)
-    assert total == 1 and mine["org_id"].tolist() == ["P2"]
-    assert to_place(ledger.scoped("530102001001"), APPROXIMATE_OR_NOT)[1] == 0
+    mine, counts = to_place(ledger.scoped("530102001002"), APPROXIMATE_OR_NOT)
+    assert counts == {"community": 1} and mine["org_id"].tolist() == ["P2"]
+    assert to_place(ledger.scoped("530102001001"), APPROXIMATE_OR_NOT)[1] == {}
 
 
 def test_a_click_places_an_organization_by_hand_and_records_who_when_from_and_to(ledger: Store):
@@ -185,6 +188,15 @@ def _data(store: Store) -> dict:
 def _post(client, org: str, body) -> tuple[int, dict]:
     answer = client.post(f"/placing/{org}", json=body, headers={"X-CSRF-Token": "token"})
     return answer.status_code, answer.get_json()
+
+
+def test_the_heading_counts_every_organization_to_place_beyond_the_rows_shown(ledger: Store, tmp_path, monkeypatch):
+    from app.web import placing as page
+
+    assert import_file(ledger, "orgs", write_ledger(tmp_path, "P4,又一无址公司,企业,,,,,,")).ok
+    monkeypatch.setattr(page, "PAGE_ROWS", 1)
+    shown = _client(create_app({"DATABASE_URL": ledger.url}), "admin").get("/placing/").get_data(as_text=True)
+    assert "3 家：无位置 2，近似 1" in shown and shown.count('data-org="') == 1
 
 
 def test_the_page_is_for_those_who_keep_the_ledger(ledger: Store):

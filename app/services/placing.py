@@ -76,9 +76,10 @@ class Placement:
     accuracy_m: float | None = None
 
 
-def to_place(store: Store, located_by: tuple[str, ...], limit: int = 500) -> tuple[pd.DataFrame, int]:
+def to_place(store: Store, located_by: tuple[str, ...], limit: int = 500) -> tuple[pd.DataFrame, dict[str, int]]:
     """The organizations the store can see that are placed only ``located_by`` (e.g. unplaced
-    and approximate), most in need first (unplaced, then the vaguest), with their total."""
+    and approximate), most in need first (unplaced, then the vaguest), at most ``limit``; and
+    how many there are in all of each way, beyond the limit too."""
     marks = ", ".join(f":l{i}" for i in range(len(located_by)))
     where, scope = store.restrict(
         f"SELECT {{}} FROM organizations t WHERE t.located_by IN ({marks})", "organizations", "t"
@@ -87,9 +88,9 @@ def to_place(store: Store, located_by: tuple[str, ...], limit: int = 500) -> tup
     columns = ", ".join(f"t.{c}" for c in LIST_COLUMNS[:-2]) + ", ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat"
     order = " ORDER BY t.geom IS NOT NULL, t.location_precision_m DESC, t.org_id LIMIT :limit"
     with store.connect() as conn:
-        total = conn.execute(text(where.format("count(*)")), params).scalar()
+        counts = conn.execute(text(where.format("t.located_by, count(*)") + " GROUP BY t.located_by"), params).all()
         frame = result_frame(conn.execute(text(where.format(columns) + order), {**params, "limit": limit}))
-    return frame, int(total)
+    return frame, {way: int(n) for way, n in counts}
 
 
 def history(store: Store, org_id: str) -> pd.DataFrame:

@@ -65,7 +65,7 @@ def page():
     """The list and the map to place them on."""
     store = get_store()
     with_manual = request.args.get("manual") == "1"
-    frame, total = to_place(store, (*LISTED, "manual") if with_manual else LISTED, PAGE_ROWS)
+    frame, counts = to_place(store, (*LISTED, "manual") if with_manual else LISTED, PAGE_ROWS)
     basemaps = basemap_choices()
     crs = basemaps[0].get("crs", "wgs84")
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -89,13 +89,12 @@ def page():
         "history": url_for("placing.history_of", org_id="__org__"),
         "extent": extent,
     }
-    counts = frame["located_by"].value_counts()
     return render_template(
         "placing.html",
         rows=rows,
-        total=total,
-        unplaced=int(counts.get("unplaced", 0)),
-        manual=int(counts.get("manual", 0)),
+        total=sum(counts.values()),
+        unplaced=counts.get("unplaced", 0),
+        manual=counts.get("manual", 0),
         with_manual=with_manual,
         config=config,
         names=LOCATED_BY_LABELS,
