@@ -168,9 +168,9 @@ def street_box(client: int, i: int, extra: str = "") -> str:
 
 
 def street_box_database(client: int, i: int) -> str:
-    """A new street box whose page the database computes: sorting by the identifier, the
-    order pages have anyway, makes it a page the process's copy does not answer."""
-    return street_box(client, i, "&sortby=org_id")
+    """A new street box whose page the database computes: sorted by name, a property the
+    process's copy does not hold."""
+    return street_box(client, i, "&sortby=name")
 
 
 def copy_ready(store: Store) -> float:

@@ -1,6 +1,7 @@
 """API pages of point layers answered from a process's copy: the same answers as the database
 gives, without touching it once the copy and the texts are kept, and never older than the data."""
 
+import json
 import random
 import sys
 
@@ -100,11 +101,16 @@ def test_a_layer_that_fits_the_budget_is_read_whole(analyzed_store: Store, monke
 def test_pages_that_need_the_database_go_there(analyzed_store: Store):
     run_id = queries.latest_run_id(analyzed_store)
     box = features.extent(analyzed_store, ORGS)
-    assert point_pages.qualifies(analyzed_store, ORGS, features.Page(bbox=box, run_id=run_id))
     for page in (
+        features.Page(bbox=box, run_id=run_id),
         features.Page(run_id=run_id),
-        features.Page(bbox=box, filters={"org_type": "enterprise"}, run_id=run_id),
-        features.Page(bbox=box, sortby=[("employees", True)], run_id=run_id),
+        features.Page(bbox=box, filters={"org_type": "enterprise"}, sortby=[("employees", True)], run_id=run_id),
+    ):
+        assert point_pages.qualifies(analyzed_store, ORGS, page)
+    for page in (
+        features.Page(bbox=box, filters={"name": "某公司"}, run_id=run_id),
+        features.Page(bbox=box, sortby=[("name", False)], run_id=run_id),
+        features.Page(bbox=(box[0], box[1], box[0], box[3]), run_id=run_id),
     ):
         assert not point_pages.qualifies(analyzed_store, ORGS, page)
     for collection in ("pairings", "party-orgs", "communities"):
@@ -191,3 +197,72 @@ def test_a_write_is_seen_at_once_and_by_the_kept_copy(store: Store):
     point_pages.wait_for_loads()
     assert point_pages._layers[key].version == _version(store)
     assert names()[org.org_id] == "改名后"
+
+
+def _filtered_pages(store: Store, run_id: int) -> list[features.Page]:
+    """Pages with and without a box, with every kind of filter the copy answers (one of them
+    on a value no point has) and sorts on categories with empty values, numbers and the id."""
+    minx, miny, maxx, maxy = features.extent(store, ORGS)
+    midx, midy = (minx + maxx) / 2, (miny + maxy) / 2
+    boxes = [None, (minx, miny, midx, midy), (midx - 0.03, midy - 0.03, midx + 0.03, midy + 0.03)]
+    filters = [
+        {},
+        {"status": "blank"},
+        {"in_scope": True},
+        {"org_type": "social_org", "operating": True},
+        {"industry": "没有这个行业"},
+        {"employees": 20},
+    ]
+    sorts = [
+        [],
+        [("employees", True)],
+        [("party_members", False), ("status", True)],
+        [("industry", False)],
+        [("org_id", True)],
+        [("street_code", True), ("in_scope", False), ("employees", False)],
+    ]
+    rnd = random.Random(3)
+    return [
+        features.Page(
+            bbox=box, filters=f, sortby=s, limit=rnd.choice([5, 100, 2000]), offset=rnd.choice([0, 7]), run_id=run_id
+        )
+        for box in boxes
+        for f in filters
+        for s in sorts
+    ]
+
+
+def test_filtered_and_sorted_pages_are_the_databases(store: Store):
+    """Filters and sorts on the copied properties, pages without a box, and organizations with
+    no position (so no street either) or no industry: the copy's pages, counts included, are the database's, for an
+    unrestricted and for a scoped caller — and need no statement once the copy is loaded."""
+    from app.services.analysis import Parameters, run_analysis
+    from app.services.demo import load_demo
+
+    load_demo(store, n_orgs=600, seed=5)
+    with store.connect() as conn:
+        conn.execute(text("UPDATE organizations SET geom = NULL WHERE id % 17 = 0"))
+        conn.execute(text("UPDATE organizations SET industry = NULL WHERE id % 7 = 0"))
+        store.data_changed(conn)
+    run_analysis(store, Parameters())
+    run_id, version = queries.latest_run_id(store), _version(store)
+    street = store.read_frame("areas", ["code"], where={"level": "street"})["code"].iloc[0]
+    unplaced = 0
+    for caller in (store, store.scoped(street)):
+        pages = _filtered_pages(caller, run_id)
+        point_pages.geojson_features(caller, ORGS, pages[0], version)
+        point_pages.wait_for_loads()
+        point_pages.geojson_features(caller, ORGS, pages[0], version)  # a scoped caller's mask, once
+        matched = 0
+        for page in pages:
+            assert point_pages.qualifies(caller, ORGS, page)
+            expected = _database_page(caller, ORGS, page)
+            got, statements = _statements(
+                caller, lambda p=page, c=caller: point_pages.geojson_features(c, ORGS, p, version)
+            )
+            assert got == expected, page
+            assert statements == 0
+            matched += got[2]
+            unplaced += sum(json.loads(t)["geometry"] is None for t in got[0])
+        assert matched > 0
+    assert unplaced > 0  # pages without a box hold the organizations with no position

@@ -77,6 +77,10 @@ class Collection:
         The aliases of ``joins`` when each of them looks up at most one row per item (a LEFT
         JOIN on a unique key): a page that neither filters nor sorts on them is then chosen
         from the base table alone, and only its items are joined.
+    copied
+        Properties that each process's copy of a point collection holds beside the positions
+        (``point_pages``), so that pages filtering or sorting on them are answered from it:
+        those a map or a client filters and sorts on, whose values are few or numbers.
     """
 
     id: str
@@ -95,6 +99,7 @@ class Collection:
     geom_table: str = ""
     geom_alias: str = "t"
     lookups: tuple[str, ...] = ()
+    copied: tuple[str, ...] = ()
 
     @property
     def spatial_table(self) -> str:
@@ -189,6 +194,19 @@ COLLECTIONS: dict[str, Collection] = {
             lookups=("r",),
             run=True,
             sortable=("org_id", "name", "employees", "party_members"),
+            copied=(
+                "org_type",
+                "industry",
+                "employees",
+                "party_members",
+                "operating",
+                "status",
+                "in_scope",
+                "district_code",
+                "street_code",
+                "community_code",
+                "grid_code",
+            ),
         ),
         Collection(
             id="party-orgs",
@@ -402,6 +420,12 @@ def _where(conditions: list[str]) -> str:
     return " WHERE " + " AND ".join(conditions) if conditions else ""
 
 
+def _direction(desc: bool) -> str:
+    """An ORDER BY direction with empty values last either way: SQLite puts them first and
+    PostgreSQL last when ascending, so without it the backends would page differently."""
+    return "DESC NULLS LAST" if desc else "ASC NULLS LAST"
+
+
 def _item_columns(store: Store, coll: Collection) -> list[str]:
     """The SELECT list of an item: its properties by name, ``geom`` and, for lines, ``end_geom``."""
     columns = [f"{_expression(store, coll, name)} AS {name}" for name in coll.properties]
@@ -424,8 +448,8 @@ def _read(store: Store, coll: Collection, output: str, page: Page) -> tuple[list
     keys = list(page.sortby)
     if coll.fid not in [name for name, _ in keys]:
         keys.append((coll.fid, False))
-    inner = ", ".join(f"{_expression(store, coll, name)} {'DESC' if desc else 'ASC'}" for name, desc in keys)
-    outer = ", ".join(f"q.{name} {'DESC' if desc else 'ASC'}" for name, desc in keys)
+    inner = ", ".join(f"{_expression(store, coll, name)} {_direction(desc)}" for name, desc in keys)
+    outer = ", ".join(f"q.{name} {_direction(desc)}" for name, desc in keys)
     paging = f" ORDER BY {inner} LIMIT :limit OFFSET :offset"
     joined = re.compile(r"\b(" + "|".join(coll.lookups) + r")\.") if coll.lookups else None
     if joined is not None and not any(joined.search(sql) for sql in [*conditions, inner]):

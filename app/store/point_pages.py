@@ -14,13 +14,17 @@ version:
   otherwise of every point it has served. Points without a kept text are written by the
   database, in one query and by the same SQL as every other page.
 
-Only plain pages qualify — a point collection, a box, no filters, no sort, no personal
-properties — the rest are answered by the database as before. A caller bound to a
+Pages of a point collection qualify when they filter and sort only on the properties the
+collection's copy holds (``Collection.copied``: status, type, industry, size, area codes) or
+its identifier, with or without a box, and show no personal properties; the rest are answered
+by the database as before. Those properties are kept per point as numbers — categories by
+their rank in the database's own order of them, so that a sort agrees with its collation — and
+a filter is one more mask, a sort one ``lexsort`` of the box's points. A caller bound to a
 jurisdiction is served from the same copy: which points lie inside their area is worked out
 once per copy, by the database's own rule (the point meets the stored polygon), and is one more
-mask on the box. Copies belong to
-the data version they were read from: after a write anywhere, the next page loads afresh,
-so an instance never serves data another instance has since changed.
+mask on the box. Copies belong to the data version they were read from: after a write
+anywhere, the next page loads afresh, so an instance never serves data another instance has
+since changed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import text
 
@@ -67,6 +72,11 @@ class _Layer:
     text_bytes: int = 0
     #: Per jurisdiction (area code), which points (in ``xs`` order) lie inside it.
     inside: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Per copied property, its value at each point (in ``xs`` order) as a number: a category's
+    #: rank among the property's values in the database's order, NaN where there is none.
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Per copied category property, the rank of each of its values.
+    categories: dict[str, dict] = field(default_factory=dict)
 
 
 #: Loaded copies and the threads loading them, by (store URL, collection, run).
@@ -78,24 +88,23 @@ _lock = threading.Lock()
 def qualifies(store: Store, coll: Collection, page: Page) -> bool:
     """Whether ``page`` can be answered from the process's copy (otherwise: the database)."""
     box = page.bbox
+    known = {*coll.copied, coll.fid}
     return (
         coll.geometry_type == "Point"
         and coll.geom_alias == "t"
         and coll.line_to is None
         and not (PERSONAL.keys() & coll.properties.keys())
-        and box is not None
-        and box[0] < box[2]
-        and box[1] < box[3]
-        and not page.filters
-        and not page.sortby
+        and (box is None or (box[0] < box[2] and box[1] < box[3]))
+        and set(page.filters) <= set(coll.copied)
+        and {name for name, _ in page.sortby} <= known
     )
 
 
 def geojson_features(store: Store, coll: Collection, page: Page, version: int) -> tuple[list[bytes], bool, int | None]:
     """One page of a collection as GeoJSON Feature texts (UTF-8), whether more follow, and how
     many items the page's box and filters match (None when counting took too long), as
-    :func:`features.geojson_features` answers it; plain pages of point collections come from
-    the process's copy of data version ``version`` once it is loaded.
+    :func:`features.geojson_features` answers it; the pages that :func:`qualifies` passes
+    come from the process's copy of data version ``version`` once it is loaded.
 
     The copy loads in a thread of its own (0.3 s at 100,000 points, seconds at a million), so
     the first pages after a write are answered by the database meanwhile; its texts follow.
@@ -109,13 +118,7 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
         else:
             matched = features.count(store, coll, page, COUNT_SECONDS)
         return [t.encode() for t in found], more, matched
-    minx, miny, maxx, maxy = page.bbox
-    lo, hi = np.searchsorted(layer.xs, minx, "left"), np.searchsorted(layer.xs, maxx, "right")
-    ys = layer.ys[lo:hi]
-    chosen_mask = (ys >= miny) & (ys <= maxy)
-    if store.scope is not None:
-        chosen_mask &= _inside(store, layer)[lo:hi]
-    ranks = np.sort(layer.ranks[lo:hi][chosen_mask])
+    ranks = _ordered(coll, page, layer, _chosen(store, page, layer))
     chosen = layer.ids[ranks[page.offset : page.offset + page.limit]].tolist()
     with _lock:
         kept = [layer.texts.get(i) for i in chosen]
@@ -126,6 +129,42 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
             _keep(layer, found)
         kept = [found[i] if t is None else t for i, t in zip(chosen, kept, strict=True)]
     return kept, len(ranks) > page.offset + page.limit, len(ranks)
+
+
+def _chosen(store: Store, page: Page, layer: _Layer) -> np.ndarray:
+    """Positions (in ``xs`` order) of the points in the page's box, jurisdiction and filters."""
+    if page.bbox is None:
+        lo, hi = 0, len(layer.xs)
+        mask = np.ones(hi, dtype=bool)
+    else:
+        minx, miny, maxx, maxy = page.bbox
+        lo, hi = np.searchsorted(layer.xs, minx, "left"), np.searchsorted(layer.xs, maxx, "right")
+        ys = layer.ys[lo:hi]
+        mask = (ys >= miny) & (ys <= maxy)
+    if store.scope is not None:
+        mask &= _inside(store, layer)[lo:hi]
+    for name, value in page.filters.items():
+        if name in layer.categories:
+            value = layer.categories[name].get(value, np.nan)  # a value no point has matches none
+        mask &= layer.columns[name][lo:hi] == value
+    return np.flatnonzero(mask) + lo
+
+
+def _ordered(coll: Collection, page: Page, layer: _Layer, chosen: np.ndarray) -> np.ndarray:
+    """Ranks of the ``chosen`` points in the page's order, as the database sorts them: by each
+    key, empty values last either way, then by identifier."""
+    ranks = layer.ranks[chosen]
+    keys = []
+    for name, desc in page.sortby:
+        if name == coll.fid:
+            keys.append(-ranks if desc else ranks)
+            break
+        values = layer.columns[name][chosen]
+        keys.append(np.where(np.isnan(values), np.inf, -values if desc else values))
+    if not keys:
+        return np.sort(ranks)
+    # lexsort's last key is its first.
+    return ranks[np.lexsort([ranks, *reversed(keys)])]
 
 
 def _inside(store: Store, layer: _Layer) -> np.ndarray:
@@ -179,18 +218,39 @@ def _ready(store: Store, coll: Collection, run_id: int, version: int) -> _Layer 
 
 
 def _load(store: Store, coll: Collection, run_id: int, version: int) -> None:
-    where = " AND ".join(filter(None, [coll.where, "t.geom IS NOT NULL"]))
-    # Lookups (a LEFT JOIN on a unique key) add no rows and no conditions: not needed here.
-    joins = "" if coll.lookups else coll.joins
+    # Points without a position too (with NaN coordinates, after every other point in x):
+    # no box or jurisdiction holds them, but pages without a box do.
+    where = coll.where or "1 = 1"
+    # Lookups (a LEFT JOIN on a unique key) add no rows and no conditions: needed only for
+    # the properties they hold.
+    joins = "" if coll.lookups and not coll.copied else coll.joins
     fid = coll.properties[coll.fid][0]
-    sql = f"SELECT t.id, ST_X(t.geom), ST_Y(t.geom) FROM {coll.table} t {joins} WHERE {where} ORDER BY {fid}"
+    copied = [coll.properties[name][0] for name in coll.copied]
+    columns = ", ".join(["t.id", "ST_X(t.geom)", "ST_Y(t.geom)", *copied])
+    source = f"FROM {coll.table} t {joins} WHERE {where}"
+    categories = {}
     with store.connect(transaction=False) as conn:
+        for name, sql in zip(coll.copied, copied, strict=True):
+            if coll.properties[name][1] in ("string", "boolean"):
+                # The database's own order of the values, so a sort on their ranks is its sort.
+                ordered = conn.execute(text(f"SELECT DISTINCT {sql} AS v {source} ORDER BY v"), {"run": run_id})
+                categories[name] = [v for (v,) in ordered if v is not None]
         # The driver's plain tuples: SQLAlchemy's rows cost 4.0 of 4.5 s at a million points (1.9 s without).
-        rows = conn.execute(text(sql), {"run": run_id}).cursor.fetchall()
-    table = np.array(rows, dtype=float).reshape(-1, 3)
-    by_x = np.argsort(table[:, 1], kind="stable")
+        rows = conn.execute(text(f"SELECT {columns} {source} ORDER BY {fid}"), {"run": run_id}).cursor.fetchall()
+    frame = pd.DataFrame(rows, columns=["id", "x", "y", *coll.copied])
+    xs, ys = (pd.to_numeric(frame[c]).to_numpy(dtype=float) for c in ("x", "y"))
+    by_x = np.argsort(xs, kind="stable")
     # Sorted by identifier, each point's row number is its rank.
-    layer = _Layer(version, table[by_x, 1], table[by_x, 2], by_x, table[:, 0].astype(np.int64))
+    layer = _Layer(version, xs[by_x], ys[by_x], by_x, frame["id"].to_numpy(np.int64))
+    for name in coll.copied:
+        values = frame[name]
+        if name in categories:
+            codes = pd.Categorical(values, categories=categories[name]).codes.astype(float)
+            codes[codes < 0] = np.nan
+            layer.columns[name] = codes[by_x]
+            layer.categories[name] = {v: i for i, v in enumerate(categories[name])}
+        else:
+            layer.columns[name] = pd.to_numeric(values).to_numpy(dtype=float)[by_x]
     with _lock:
         # Copies of other data versions of this database are of no further use (a version
         # read later, if this one is already old, loads again).
