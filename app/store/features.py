@@ -95,7 +95,6 @@ class Collection:
     where: str = ""
     run: bool = False
     line_to: str | None = None
-    sortable: tuple[str, ...] = field(default=())
     geom_table: str = ""
     geom_alias: str = "t"
     lookups: tuple[str, ...] = ()
@@ -193,7 +192,6 @@ COLLECTIONS: dict[str, Collection] = {
             joins="LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id",
             lookups=("r",),
             run=True,
-            sortable=("org_id", "name", "employees", "party_members"),
             copied=(
                 "org_type",
                 "industry",
@@ -285,7 +283,6 @@ COLLECTIONS: dict[str, Collection] = {
             geometry_type="MultiPolygon",
             joins="JOIN run_areas a ON a.run_id = :run AND a.level = t.level AND a.code = t.code",
             run=True,
-            sortable=("code", "orgs", "blank", "both_rate", "org_coverage_rate"),
         ),
         Collection(
             id="pairings",
@@ -308,7 +305,6 @@ COLLECTIONS: dict[str, Collection] = {
             ),
             run=True,
             line_to="c.geom",
-            sortable=("org_id", "distance_m"),
         ),
         Collection(
             id="place-pairings",
@@ -350,7 +346,6 @@ COLLECTIONS: dict[str, Collection] = {
             geometry_type="Point",
             joins="JOIN run_joint_branches j ON j.run_id = :run AND j.org_id = t.org_id",
             run=True,
-            sortable=("proposal_id", "org_id"),
         ),
         *(
             Collection(
@@ -369,7 +364,6 @@ COLLECTIONS: dict[str, Collection] = {
                 geometry_type=geometry,
                 where=f"t.run_id = :run AND {condition}",
                 run=True,
-                sortable=("rank", "count"),
             )
             for ident, zh, en, geometry, condition, extra in (
                 ("blank-areas", "空白热点", "Blank hot spots", "Polygon", "t.kind = 'hotspot'", {}),
