@@ -18,8 +18,10 @@ otherwise do:
   (a kept page), a new box every request (answered from each process's copy of the layer,
   see ``app/store/point_pages.py``) and a new box computed by the database (as pages with
   filters are, and plain pages while a copy loads) — and of a city-wide map view (clusters),
-  with 1 and 8 concurrent clients against gunicorn with 2 workers; and how long a process
-  takes after a write until it answers from its copy again.
+  with 1 and 8 concurrent clients against gunicorn with 2 workers; the same for boxes inside
+  the busiest street, as an unrestricted caller and as that street's user, plain, filtered
+  (``status=blank``) and sorted; and how long a process takes after a write until it answers
+  from its copy again.
 
 It prints a table and writes the figures as JSON (default ``bench-results/bench.json``).
 PostGIS comes from ``HONGTU_BENCH_POSTGRES_URL`` (default: database ``hongtu_bench`` on
@@ -44,6 +46,7 @@ from pathlib import Path
 import folium
 import pandas as pd
 import shapely
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -173,6 +176,34 @@ def street_box_database(client: int, i: int) -> str:
     return street_box(client, i, "&sortby=name")
 
 
+def busiest_street(store: Store) -> tuple[str, tuple[float, float, float, float]]:
+    """The street holding the most organizations, and its bounds."""
+    with store.connect() as conn:
+        code = conn.execute(
+            text(
+                "SELECT street_code FROM run_organizations WHERE run_id = :run AND street_code IS NOT NULL "
+                "GROUP BY street_code ORDER BY count(*) DESC LIMIT 1"
+            ),
+            {"run": latest_run_id(store)},
+        ).scalar()
+    return code, tuple(store.read_frame("areas", [], where={"code": code}).total_bounds)
+
+
+def in_street(bounds, extra: str = ""):
+    """Requests for boxes of a quarter of the street's bounds, each one new, all inside them:
+    the same boxes for a street user and an unrestricted one."""
+    minx, miny, maxx, maxy = bounds
+    w, h = (maxx - minx) / 2, (maxy - miny) / 2
+
+    def path(client: int, i: int) -> str:
+        n = (client + 2) * REQUESTS_PER_CLIENT + i
+        # A low-discrepancy walk over the street: every box new, spread evenly.
+        x, y = minx + (n * 0.6180339887 % 1) * w, miny + (n * 0.7548776662 % 1) * h
+        return f"/api/collections/organizations/items?bbox={x:.5f},{y:.5f},{x + w:.5f},{y + h:.5f}&limit=2000{extra}"
+
+    return path
+
+
 def copy_ready(store: Store) -> float:
     """Seconds from a write until a process answers plain pages from its copy of the
     organizations (the first page, from the database, and loading the copy meanwhile: the
@@ -291,6 +322,8 @@ def bench_size(n: int, backends: list[str]) -> dict:
             run_analysis(store, Parameters())
             server = Gunicorn(store.url)
             token = api_token(store)
+            street, bounds = busiest_street(store)
+            street_token = api_token(store, "street", street)
             try:
                 # The first visit after the import and the analysis, before the write that
                 # copy_ready makes to time the copies.
@@ -299,14 +332,21 @@ def bench_size(n: int, backends: list[str]) -> dict:
                 settle(server.url, token, entry["copy_ready_s"])
                 street = f"/api/collections/organizations/items?bbox={STREET_BOX}&limit=2000"
                 views = (
-                    ("street_bbox", street),
-                    ("street_bbox_new", street_box),
-                    ("street_bbox_database", street_box_database),
-                    ("city_view", CITY_VIEW),
+                    ("street_bbox", street, token),
+                    ("street_bbox_new", street_box, token),
+                    ("street_bbox_database", street_box_database, token),
+                    ("city_view", CITY_VIEW, token),
+                    # A street user and an unrestricted one over the same boxes in the street,
+                    # plain and filtered (the issue's target: p95 within 1.3× of each other).
+                    ("in_street", in_street(bounds), token),
+                    ("in_street_scoped", in_street(bounds), street_token),
+                    ("in_street_blank", in_street(bounds, "&status=blank"), token),
+                    ("in_street_scoped_blank", in_street(bounds, "&status=blank"), street_token),
+                    ("in_street_scoped_sorted", in_street(bounds, "&sortby=-employees"), street_token),
                 )
                 entry["api"] = {
-                    f"{name}_{clients}": latency(server.url, path, clients, token)
-                    for name, path in views
+                    f"{name}_{clients}": latency(server.url, path, clients, who)
+                    for name, path, who in views
                     for clients in (1, 8)
                 }
             finally:
@@ -354,6 +394,11 @@ def table(results: list[dict], backends: list[str]) -> str:
             ("street_bbox_new", "street bbox GeoJSON (every box new: the process's copy)"),
             ("street_bbox_database", "street bbox GeoJSON (every box new, computed by the database)"),
             ("city_view", "city-wide clusters"),
+            ("in_street", "boxes in the busiest street, unrestricted caller"),
+            ("in_street_scoped", "the same boxes, that street's user"),
+            ("in_street_blank", "the same boxes, status=blank, unrestricted"),
+            ("in_street_scoped_blank", "the same boxes, status=blank, street user"),
+            ("in_street_scoped_sorted", "the same boxes, sortby=-employees, street user"),
         ):
             add(
                 f"API {label}, {b}: p50 / p95 (ms), 1 → 8 clients",

@@ -1,6 +1,7 @@
 """Accounts, roles and jurisdiction over every route: who gets in, and what each one sees —
 checked by comparing the ids answered with the ids expected, on both backends."""
 
+import base64
 import csv
 import io
 import re
@@ -341,3 +342,36 @@ def test_every_route_naming_another_area_or_its_data_refuses_a_community_user(ap
             assert name not in answer.get_data(as_text=True), url
             checked += 1
     assert checked >= 8
+
+
+def _basic(username: str, password: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
+
+
+def test_basic_authentication_takes_an_api_token_and_nothing_else(app, community, analyzed_store):
+    """QGIS 3.22 can send only Basic: the token as password, its account as user name, with the
+    same jurisdiction as the bearer form. The account's own password, another name, a revoked
+    token and malformed headers are all refused."""
+    user = ensure_user(analyzed_store, "community", community)["username"]
+    token = accounts.issue_token(analyzed_store, "api", user)
+    client = app.test_client()
+    url = "/api/collections/organizations/items?limit=10000"
+
+    def ids(headers):
+        answer = client.get(url, headers=headers)
+        return answer.status_code, {f["id"] for f in answer.get_json().get("features", [])}
+
+    status, bearer = ids({"Authorization": f"Bearer {token}"})
+    assert status == 200 and bearer
+    assert ids(_basic(user, token)) == (200, bearer)
+    for headers in (
+        _basic(user, PASSWORD),
+        _basic("admin", token),
+        _basic("", token),
+        {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()},
+        {"Authorization": "Basic not*base64"},
+        {"Authorization": "Basic " + base64.b64encode(b"\xff\xfe:x").decode()},
+    ):
+        assert ids(headers)[0] == 401, headers
+    accounts.revoke_token(analyzed_store, accounts.list_tokens(analyzed_store, "api")[0]["id"])
+    assert ids(_basic(user, token))[0] == 401

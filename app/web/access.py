@@ -2,8 +2,8 @@
 
 Every endpoint is listed in ``POLICY`` with the permission it needs; an endpoint missing from
 it is refused (a new route is closed until someone decides who may use it). The check finds
-the caller — a signed-in session, an API token (``Authorization: Bearer …``) or a published
-embed link (``?token=…``) — and then:
+the caller — a signed-in session, an API token (``Authorization: Bearer …``, or Basic with
+the token as password) or a published embed link (``?token=…``) — and then:
 
 - anonymous callers are sent to the login page (pages) or answered 401 (API and map data);
 - a caller without the permission gets 403;
@@ -16,6 +16,8 @@ embed link (``?token=…``) — and then:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -124,9 +126,10 @@ def _caller() -> dict | None:
             return user
         session.clear()
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        user = accounts.resolve_token(store, header[len("Bearer ") :].strip(), "api")
-        if user is None:
+    if header.startswith(("Bearer ", "Basic ")):
+        username, token = _api_credentials(header)
+        user = accounts.resolve_token(store, token, "api") if token else None
+        if user is None or username not in (None, user["username"]):
             abort(_refuse(401, "API 令牌无效或已撤销", "the API token is unknown, expired or revoked"))
         return user
     token = request.args.get("token")
@@ -136,6 +139,24 @@ def _caller() -> dict | None:
             abort(_refuse(403, "嵌入链接无效、已过期或已撤销", "this embed link is unknown, expired or revoked"))
         return {"username": link["username"], "role": "embed", "area_code": link["area_code"], "layers": link["layers"]}
     return None
+
+
+def _api_credentials(header: str) -> tuple[str | None, str]:
+    """The account name (None for a bearer token) and the API token of an Authorization header.
+
+    Besides ``Bearer <token>``, HTTP Basic with the token's account as user name and the token
+    as password: Debian 12's QGIS (3.22) can send no other header, and GDAL and OWSLib can send
+    it too. An account's own password is never accepted here — only a token, which is revoked
+    on its own and acts within the account's jurisdiction.
+    """
+    scheme, _, value = header.partition(" ")
+    if scheme == "Bearer":
+        return None, value.strip()
+    try:
+        username, colon, token = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, ""
+    return (username, token) if colon else (None, "")
 
 
 def _session_user(store) -> dict | None:
