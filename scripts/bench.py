@@ -425,7 +425,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--backends", default="spatialite,postgis")
     parser.add_argument("--json", default=str(ROOT / "bench-results" / "bench.json"))
+    parser.add_argument(
+        "--peers", action="store_true", help="only Hongtu's API beside pygeoapi, QGIS Server, MapServer"
+    )
+    parser.add_argument("--peer-orgs", type=int, default=100_000)
+    parser.add_argument("--peer-boxes", type=int, default=500)
+    parser.add_argument("--peer-rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.peers:
+        import bench_peers
+
+        result = bench_peers.run(POSTGRES_URL, args.peer_orgs, args.peer_boxes, args.peer_rounds)
+        print("\n" + bench_peers.table(result))
+        out = ROOT / "bench-results" / "peers.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+        return
     backends = args.backends.split(",")
     results = [bench_size(int(n), backends) for n in args.sizes.split(",")]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

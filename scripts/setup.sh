@@ -39,5 +39,5 @@ extras=""; [ -n "$mode" ] && extras="[test]"
 if [ "$mode" = "peers" ]; then
     # pygeoapi in a virtualenv of its own: its pins are not Hongtu's.
     [ -x .venv-pygeoapi/bin/python ] || python3 -m venv .venv-pygeoapi
-    .venv-pygeoapi/bin/pip install -q --disable-pip-version-check pygeoapi psycopg2-binary gunicorn
+    .venv-pygeoapi/bin/pip install -q --disable-pip-version-check pygeoapi psycopg2-binary geoalchemy2 pygeofilter gunicorn
 fi
