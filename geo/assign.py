@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 from shapely import STRtree
 
-from .codes import CODE_LENGTHS
+from .vocabulary import AREA_CODE_LENGTHS
 
 
 def locate(points: np.ndarray, polygons: np.ndarray, tolerance_m: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +94,7 @@ def area_codes(index: np.ndarray, snapped: np.ndarray, polygon_codes: pd.Series)
     codes = polygon_codes.astype(str).reset_index(drop=True)
     found = index >= 0
     out = pd.DataFrame(index=range(len(index)))
-    for level, width in CODE_LENGTHS.items():
+    for level, width in AREA_CODE_LENGTHS.items():
         # Slice the few thousand polygon codes, then pick per point: no string work per point.
         level_codes = np.asarray(codes.str[:width].where(codes.str.len() >= width), dtype=object)
         out[f"{level}_code"] = np.where(found, level_codes[np.maximum(index, 0)], None) if len(codes) else None

@@ -10,15 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .vocabulary import AREA_CODE_LENGTHS
+
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CREDIT_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
 _ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
 _CHAR_VALUE = np.full(128, -1, dtype=np.int64)
 for _i, _c in enumerate(CREDIT_ALPHABET):
     _CHAR_VALUE[ord(_c)] = _i
-
-#: Digits in a code at each administrative level (统计用区划代码; grid = 6 + 3 + 3 + 3).
-CODE_LENGTHS = {"district": 6, "street": 9, "community": 12, "grid": 15}
 
 
 def _char_matrix(codes: np.ndarray, width: int) -> np.ndarray:
@@ -90,7 +89,7 @@ def code_consistent(codes: np.ndarray, parents: np.ndarray, level: str) -> np.nd
     """True where a code has the digits of its level and starts with its parent's code."""
     codes = np.asarray(codes, dtype=str)
     parents = np.asarray(parents, dtype=str)
-    length = CODE_LENGTHS[level]
+    length = AREA_CODE_LENGTHS[level]
     ok = (np.char.str_len(codes) == length) & np.char.isdigit(codes)
     if level == "district":
         return ok

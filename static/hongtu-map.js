@@ -18,14 +18,6 @@
   var PLACE_KINDS = { park: "园区", business_circle: "商圈", market: "市场", building: "商务楼宇" };
   var CENTER_LEVELS = { street: "街道", community: "社区", building: "楼宇", park: "园区" };
   var STATION_KINDS = { delivery: "外卖", courier: "快递", ride_hailing: "网约车", mixed: "综合" };
-  var AREA_LEVELS = ["district", "street", "community", "grid"];
-  var AREA_STYLE = {
-    // On a canvas a polygon answers the pointer inside it even unfilled: outlines stay inert.
-    district: { color: "#7b1fa2", weight: 2.5, fill: false, interactive: false },
-    street: { color: "#5e35b1", weight: 1.5, dashArray: "6 4", fill: false, interactive: false },
-    community: { color: "#3949ab", weight: 1, fill: false, opacity: 0.7 },
-    grid: { color: "#90a4ae", weight: 0.8, fill: false, dashArray: "2 3" }
-  };
 
   // The page's message catalog (Chinese source → current language); Chinese when absent.
   var I18N = window.HONGTU_I18N || {};
@@ -136,12 +128,12 @@
   }
 
   var renderers = {
-    area: function (level) {
+    area: function (level, areaStyle) {
       return function (data, group, cfg) {
         var zoom = group._map ? group._map.getZoom() : 0, labelled = zoom >= LABEL_ZOOM[level][0] && zoom <= LABEL_ZOOM[level][1];
         L.geoJSON(data, {
           style: function (f) {
-            var style = L.extend({}, AREA_STYLE[level]);
+            var style = L.extend({}, areaStyle);
             // With an analysis run, one level at a time is filled by its 两个覆盖率.
             if (level === choroplethLevel(group._map, cfg) && f.properties.in_scope) {
               style.fill = true; style.fillColor = rateColor(f.properties.both_rate); style.fillOpacity = 0.25;
@@ -154,7 +146,7 @@
               L.tooltip({ permanent: true, direction: "center", className: "ht-area-label ht-label-" + level, interactive: false })
                 .setLatLng([p.label[1], p.label[0]]).setContent(esc(p.name)).addTo(group);
             }
-            if (AREA_STYLE[level].interactive === false) return;
+            if (areaStyle.interactive === false) return;
             var rate = p.both_rate === null || p.both_rate === undefined ? "" : " · " + t("两个覆盖率") + " " + pct(p.both_rate);
             layer.bindTooltip(esc(p.name) + " " + esc(p.code) + esc(rate), { sticky: true });
             layer.bindPopup(areaCard(p, cfg));
@@ -351,22 +343,16 @@
     // The organizations first: the layer people open the map for is asked for before the
     // outlines and results drawn around it (a browser sends six requests at a time and the
     // server's workers take them in turn).
-    var layers = {
-      orgs: function (data) { renderOrgs(data, groups, cfg); },
-      district: renderers.area("district"),
-      street: renderers.area("street"),
-      community: renderers.area("community"),
-      grid: renderers.area("grid"),
-      places: renderers.places,
-      centers: renderers.centers,
-      stations: renderers.stations,
-      hotspots: renderers.run({ color: "#b71c1c", weight: 2, fillOpacity: 0.25 }, "空白热点"),
-      gaps: renderers.run({ color: "#0d47a1", weight: 1, dashArray: "4 3", fillOpacity: 0.15 }, "服务盲区"),
-      gaps500: renderers.run({ color: "#1976d2", weight: 1, dashArray: "2 3", fillOpacity: 0.1 }, "500 米盲区"),
-      sites: renderers.run({}, "建议新建阵地"),
-      pairings: renderers.pairings,
-      branches: renderers.branches
-    };
+    // Every layer of the catalogue (cfg.layers, from app/layers.py), drawn by its kind's
+    // renderer or its own.
+    var layers = { orgs: function (data) { renderOrgs(data, groups, cfg); } };
+    var areaLevels = [];
+    cfg.layers.forEach(function (spec) {
+      var key = spec.key;
+      if (spec.kind === "area") { layers[key] = renderers.area(key, spec.style); areaLevels.push(key); }
+      else if (spec.kind === "run") layers[key] = renderers.run(spec.style, spec.label);
+      else if (key !== "orgs" && renderers[key]) layers[key] = renderers[key];
+    });
     Object.keys(layers).forEach(function (name) {
       if (name !== "orgs" && !groups[name]) delete layers[name];
     });
@@ -381,7 +367,7 @@
     });
     var choropleth = document.querySelector("select[name=choropleth]");
     if (choropleth) choropleth.addEventListener("change", function () {
-      AREA_LEVELS.forEach(function (level) { load(level, layers[level]); });
+      areaLevels.forEach(function (level) { if (layers[level]) load(level, layers[level]); });
     });
     setUpSearch(map, cfg);
     setUpShare(map, groups, cfg);

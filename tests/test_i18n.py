@@ -8,6 +8,7 @@ import pytest
 from app import create_app
 from app.i18n import catalog
 from app.intake.schema import KINDS
+from app.layers import LAYERS
 from app.store.accounts import ROLE_NAMES
 from app.store.queries import SIZE_BANDS
 from app.web import intake, labels, mapbuilder, placing
@@ -30,7 +31,7 @@ def shown_strings() -> set[str]:
     found |= {s for s in re.findall(r'"([^"\n]*)"', script) if CJK.search(s)}
     for path in (ROOT / "app" / "web").glob("*.py"):
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))
-    found |= {name for _, name, _, _ in mapbuilder.OVERLAYS}
+    found |= {layer.label for layer in LAYERS}
     found |= {name for name, *_ in mapbuilder.BASEMAP_TILES.values()}
     found |= set(placing.TEXT.values()) | set(placing.LOCATED_BY_LABELS.values()) | set(placing.SOURCE_LABELS.values())
     found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())

@@ -17,8 +17,9 @@ import pyproj
 import shapely
 
 from geo import crs as geocrs
-from geo.codes import CODE_LENGTHS, valid_credit_codes
+from geo.codes import valid_credit_codes
 from geo.shapes import as_multipolygons
+from geo.vocabulary import AREA_CODE_LENGTHS
 
 from .issues import Issue
 from .locate import Gazetteer, locate, resolve_areas
@@ -709,7 +710,7 @@ def split_list(values: pd.Series) -> pd.Series:
 def _area_codes(out: pd.DataFrame, context: Context, issues: _Issues) -> None:
     code = out["code"].fillna("")
     level = out["level"]
-    length = level.map(CODE_LENGTHS)
+    length = level.map(AREA_CODE_LENGTHS)
     bad_code = level.notna() & (code != "") & ((code.str.len() != length) | ~code.str.isdigit())
     issues.add(
         bad_code,
@@ -718,7 +719,7 @@ def _area_codes(out: pd.DataFrame, context: Context, issues: _Issues) -> None:
         length.map(lambda n: f"代码位数与层级不符（应为 {n:.0f} 位数字）"),
         length.map(lambda n: f"code does not fit its level (expected {n:.0f} digits)"),
     )
-    parent_len = level.map(lambda lv: CODE_LENGTHS.get(_PARENT_LEVEL.get(lv, ""), 0))
+    parent_len = level.map(lambda lv: AREA_CODE_LENGTHS.get(_PARENT_LEVEL.get(lv, ""), 0))
     derived = pd.Series([c[:k] if k else None for c, k in zip(code, parent_len, strict=True)], index=out.index)
     parent = out["parent_code"].where(out["parent_code"].notna(), derived)
     needs_parent = level.isin(list(_PARENT_LEVEL)) & ~bad_code

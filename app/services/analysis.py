@@ -28,6 +28,7 @@ from ..store import Store, queries, result_frame
 from ..store.models import (
     APPROXIMATE,
     AREA_CODE_LENGTHS,
+    AREA_LEVELS,
     EXACT,
     AnalysisRun,
     run_areas,
@@ -37,7 +38,6 @@ from ..store.models import (
 )
 from ..store.spatial_joins import PostGISJoins
 
-AREA_LEVELS = ("district", "street", "community", "grid")
 #: Point-only places (a building known by its address) catch organizations this close.
 POINT_PLACE_RADIUS_M = 30.0
 

@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import case, func, insert, select, text, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..layers import EMBEDDABLE
 from . import Store, result_frame
 from .models import AREA_CODE_LENGTHS, ROLES, access_tokens, audit_log, ended_sessions, users
 
@@ -58,8 +59,6 @@ PASSWORD_MIN_LENGTH = 10
 PASSWORD_MIN_CLASSES = 3
 #: Recovery codes made when a second factor is enrolled.
 RECOVERY_CODES = 10
-#: Layers an embed token may publish: map overlays only, never ledgers or cards.
-EMBED_LAYERS = ("orgs", "district", "street", "community", "grid", "places", "centers", "stations", "hotspots", "gaps")
 
 
 class AccountError(ValueError):
@@ -414,7 +413,7 @@ def issue_token(
         version = owner["credential_version"]
     if kind == "embed":
         layers = layers or ["orgs", "community"]
-        unknown = sorted(set(layers) - set(EMBED_LAYERS))
+        unknown = sorted(set(layers) - set(EMBEDDABLE))
         if unknown:
             raise AccountError(f"不能发布的图层 / layers that cannot be published: {', '.join(unknown)}")
         if area_code:

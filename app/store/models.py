@@ -27,14 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from geo import branches, coverage
+from geo.vocabulary import AREA_CODE_LENGTHS, AREA_LEVELS, ORG_TYPES, PLACE_KINDS  # noqa: F401 (re-exported)
 
 SRID = 4326
 
-AREA_LEVELS = ("district", "street", "community", "grid")
-#: Digits of the code at each area level (统计用区划代码 and the 15-digit unit grid code).
-AREA_CODE_LENGTHS = {"district": 6, "street": 9, "community": 12, "grid": 15}
-PLACE_KINDS = ("park", "business_circle", "market", "building")
-ORG_TYPES = ("enterprise", "social_org")
 #: How an organization's position was found, most exact first: its own coordinates; inside the
 #: place its row names (``place``) or its address names (``address``); a geocoder's answer;
 #: somewhere in its stated community or street (approximate); placed by hand; not at all.

@@ -9,8 +9,8 @@ from flask import Blueprint, g, render_template, request, url_for
 
 from ..db import base_store
 from ..i18n import gettext
+from ..layers import BY_KEY, EMBEDDABLE
 from ..store import accounts, area_stats
-from .embed import EMBED_LAYERS
 from .excel import download
 from .params import BadParameter, parse_int
 
@@ -28,9 +28,8 @@ def publish_embed(username: str, area: str | None, layers: list[str], days: floa
             area_stats.level_of(area)
         except ValueError:
             raise BadParameter("area", "区划代码无效", "not an area code") from None
-    unknown = sorted(set(layers) - set(EMBED_LAYERS))
-    if unknown or not layers:
-        raise BadParameter("layers", f"不能发布的图层 {','.join(unknown)}", f"cannot publish layers {unknown}")
+    if not layers:
+        raise BadParameter("layers", "至少选择一个图层", "choose at least one layer")
     store = base_store()
     token = accounts.issue_token(store, "embed", username, area_code=area, layers=layers, label=label, days=days)
     accounts.audit(store, username, "token", target=f"embed {area or 'city'} {','.join(layers)}", detail=label)
@@ -44,7 +43,7 @@ def _page(published: str | None = None, problem: str | None = None, status: int 
         users=accounts.list_users(store),
         tokens=accounts.list_tokens(store),
         role_names=accounts.ROLE_NAMES,
-        layers=EMBED_LAYERS,
+        layers=[BY_KEY[key] for key in EMBEDDABLE],
         published=published,
         problem=problem,
     ), status

@@ -7,16 +7,15 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from ..db import get_store
+from ..layers import EMBEDDABLE
 from ..store import area_stats, queries
 from .areas import area_focus
-from .mapbuilder import OVERLAYS, basemap_ids, build_city_map, render_parts
+from .mapbuilder import basemap_ids, build_city_map, render_parts
 from .maps import filters_from
 from .params import BadParameter, parse_int
 
 bp = Blueprint("embed", __name__)
 
-#: Layers an embed may ask for: the overlays and the organizations.
-EMBED_LAYERS = (*(key for key, *_ in OVERLAYS if key != "orgs_clusters"), "orgs")
 DEFAULT_LAYERS = ("district", "street", "community", "orgs")
 
 
@@ -25,7 +24,7 @@ def _layers() -> tuple[str, ...]:
     if not raw:
         return DEFAULT_LAYERS
     layers = tuple(dict.fromkeys(filter(None, raw.split(","))))
-    unknown = [name for name in layers if name not in EMBED_LAYERS]
+    unknown = [name for name in layers if name not in EMBEDDABLE]
     if unknown:
         raise BadParameter("layers", f"未知图层 {','.join(unknown)}", f"unknown layers {', '.join(unknown)}")
     return layers

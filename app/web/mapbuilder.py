@@ -16,6 +16,7 @@ from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from ..i18n import gettext
+from ..layers import BY_KEY, LAYERS
 from ..store.models import APPROXIMATE
 from .assets import vendor_url
 
@@ -119,23 +120,8 @@ def _localize(element: JSCSSMixin, js: list[tuple[str, str]], css: list[tuple[st
     element.default_css = css
 
 
-#: Overlays in the layer control: key, name, shown at first, least zoom at which it is fetched.
-OVERLAYS = (
-    ("district", "区县", True, 0),
-    ("street", "街道/乡镇", True, 9),
-    ("community", "社区/村", True, 11),
-    ("grid", "网格", False, 13),
-    ("places", "园区·商圈·市场·楼宇", True, 11),
-    ("centers", "党群服务中心", True, 13),
-    ("stations", "新就业群体驿站", False, 11),
-    ("hotspots", "空白热点（最近一次分析）", True, 0),
-    ("gaps", "服务盲区（1000 米外）", False, 0),
-    ("gaps500", "服务盲区（500 米外）", False, 0),
-    ("sites", "建议新建阵地", False, 0),
-    ("pairings", "结对连线（共驻共建）", False, 14),
-    ("branches", "联合党支部建议", False, 12),
-    ("orgs_clusters", "两新组织（聚合）", True, 0),
-)
+#: The layers offered beside the organizations (which are a marker cluster of their own).
+OVERLAYS = tuple(layer for layer in LAYERS if layer.key != "orgs")
 
 
 def build_city_map(
@@ -184,13 +170,14 @@ def build_city_map(
     )
     groups: dict[str, MacroElement] = {}
     min_zoom = {}
-    for key, name, show, least in OVERLAYS:
+    for layer in OVERLAYS:
+        key = layer.key
         if overlays is None or key in overlays or key == "orgs_clusters":
-            shown = show if overlays is None else (key in overlays or "orgs" in overlays)
-            groups[key] = folium.FeatureGroup(name=gettext(name), show=shown).add_to(m)
-            min_zoom[key] = least
+            shown = layer.shown if overlays is None else (key in overlays or "orgs" in overlays)
+            groups[key] = folium.FeatureGroup(name=gettext(layer.label), show=shown).add_to(m)
+            min_zoom[key] = layer.min_zoom
     points = folium.plugins.MarkerCluster(
-        name=gettext("两新组织"),
+        name=gettext(BY_KEY["orgs"].label),
         options={"disableClusteringAtZoom": 18, "chunkedLoading": True},
         show=overlays is None or "orgs" in overlays,
     ).add_to(m)
@@ -217,6 +204,12 @@ def build_city_map(
         # The ways of placing that give only an area: drawn as a hollow ring.
         "approximate": list(APPROXIMATE),
         "minZoom": min_zoom,
+        # How each layer is drawn, from the one catalogue (app/layers.py), in its order (a list:
+        # Jinja's tojson sorts an object's keys).
+        "layers": [
+            {"key": layer.key, "kind": layer.kind, "label": gettext(layer.label), "style": layer.style}
+            for layer in LAYERS
+        ],
         "area": area,
         "filters": filters or {},
         "fit": fit,

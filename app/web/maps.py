@@ -19,8 +19,10 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from geo.vocabulary import AREA_LEVELS
 
 from ..db import get_store
+from ..layers import RUN_FEATURE_KINDS
 from ..store import area_stats, queries
 from .areas import area_focus
 from .geojson import feature_collection, geojson_response, point_collection, to_display
@@ -29,7 +31,6 @@ from .params import BadParameter, parse_bbox, parse_int
 
 bp = Blueprint("maps", __name__)
 
-AREA_LEVELS = ("district", "street", "community", "grid")
 #: Simple point/polygon layers: table and the attribute columns sent to the browser.
 SIMPLE_LAYERS = {
     "places": ("places", ("place_id", "name", "kind")),
@@ -40,8 +41,6 @@ SIMPLE_LAYERS = {
 
 #: Highest zoom at which the cached cluster tiles are consulted before counting (city to district).
 CACHED_ZOOM = 13
-#: Result layers of the latest analysis run: name → feature kind.
-RUN_LAYERS = {"hotspots": "hotspot", "gaps": "gap_1000", "gaps500": "gap_500", "sites": "site"}
 
 
 def _display_crs() -> str:
@@ -246,12 +245,12 @@ def layer_geojson(
         # A power-of-ten grid keeps coordinates short in the JSON.
         grid = 10.0 ** np.floor(np.log10(pixel / 4))
         return feature_collection(frame, columns, grid_size=grid, crs=crs)
-    if layer in RUN_LAYERS:
+    if layer in RUN_FEATURE_KINDS:
         frame = store.read_frame(
             "run_features",
             ["kind", "rank", "count"],
             bbox=bbox,
-            where={"run_id": queries.latest_run_id(store), "kind": RUN_LAYERS[layer]},
+            where={"run_id": queries.latest_run_id(store), "kind": RUN_FEATURE_KINDS[layer]},
         )
         return feature_collection(frame, ["kind", "rank", "count"], crs=crs)
     if layer == "pairings":
