@@ -79,7 +79,8 @@ def organizations_csv(city, path: Path) -> None:
     kind = KINDS["orgs"]
     table = pd.DataFrame(
         {
-            **{c: orgs[c] for c in kind.table_columns},
+            # Columns the importer derives (how each row was located) are not in a ledger.
+            **{c: orgs[c] for c in kind.table_columns if c in orgs.columns},
             "lon": shapely.get_x(orgs.geometry.values),
             "lat": shapely.get_y(orgs.geometry.values),
             "party_org_id": party,
