@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, request
 
+from . import errors
 from .config import from_env
 from .store import StoreError, migration_head
 
@@ -75,20 +76,14 @@ def create_app(config: dict | None = None) -> Flask:
     # After the schema check: who is asking is read from the accounts tables.
     access.init_app(app)
 
-    @app.errorhandler(StoreError)
-    def _store_unavailable(exc: StoreError):
-        # Fail fast and say why; the pool reconnects by itself once the database is back.
-        if request.path.startswith(("/map/", "/api", "/healthz")):
-            return jsonify({"error": str(exc)}), 503
-        return render_template("error.html", message=str(exc)), 503
+    errors.init_app(app)
 
     @app.errorhandler(413)
     def _too_large(_exc):
         limit = app.config["HONGTU_MAX_UPLOAD_BYTES"] / 1024 / 1024
-        return render_template(
-            "error.html",
-            message=f"文件过大，上限 {limit:.0f} MB / file too large: "
-            f"the limit is {limit:.0f} MB (HONGTU_MAX_UPLOAD_MB)",
-        ), 413
+        return errors.answer(
+            413,
+            f"文件过大，上限 {limit:.0f} MB / file too large: the limit is {limit:.0f} MB (HONGTU_MAX_UPLOAD_MB)",
+        )
 
     return app

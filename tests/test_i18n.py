@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
+from app.errors import STATUS_TEXT
 from app.i18n import catalog
 from app.intake.schema import KINDS
 from app.layers import LAYERS
@@ -29,6 +30,7 @@ def shown_strings() -> set[str]:
     # The map script: every Chinese literal is a label (status names, card rows, units).
     script = (ROOT / "static" / "hongtu-map.js").read_text(encoding="utf-8")
     found |= {s for s in re.findall(r'"([^"\n]*)"', script) if CJK.search(s)}
+    found |= {zh for _, zh, _ in STATUS_TEXT.values()}
     for path in (ROOT / "app" / "web").glob("*.py"):
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))
     found |= {layer.label for layer in LAYERS}

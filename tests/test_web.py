@@ -312,3 +312,27 @@ def test_a_box_far_larger_than_a_screen_is_answered_without_caching(client):
     answer = client.get("/map/data/orgs?bbox=-180,-85,180,85&zoom=16")
     assert answer.status_code == 200 and answer.get_json()["mode"] == "clusters"
     assert answer.get_json()["tiles"] == [-180, -85, 180, 85]
+
+
+def test_error_pages_are_hongtus_in_the_callers_language(analyzed_store):
+    """404, 403 and 405 pages are Hongtu's own (never Werkzeug's English), in Chinese or, with
+    lang=en, English; data routes answer the same errors as JSON with their code, including a
+    403 with its own description (the API used to call it a server error)."""
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True})
+    client = signed_in(app)
+    missing = client.get("/area/999999")
+    page = missing.get_data(as_text=True)
+    assert missing.status_code == 404 and "页面不存在" in page and "requested URL" not in page
+    english = client.get("/area/999999?lang=en").get_data(as_text=True)
+    assert "Page not found" in english and "requested URL" not in english
+    street = analyzed_store.read_frame("areas", ["code"], where={"level": "street"})["code"].iloc[0]
+    staff = signed_in(app, "street", street)
+    refused = staff.get("/api/stats/compare?a=1&b=2")
+    assert refused.status_code == 403 and refused.get_json()["code"] == "Forbidden"
+    wrong_method = client.delete("/api/collections")
+    assert wrong_method.status_code == 405 and wrong_method.get_json()["code"] == "MethodNotAllowed"
+    for path in ("/api/nowhere", "/map/nowhere"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.get_json()["code"] == "NotFound", path
+    bad = client.get("/api/collections/organizations/items?limit=abc").get_json()
+    assert bad["code"] == "InvalidParameterValue" and bad["parameter"] == "limit" and "limit" in bad["description"]

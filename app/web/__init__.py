@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
-from ..i18n import gettext
 from . import admin, api, areas, assets, auth, charts, dashboard, embed, intake, maps, placing, reports
-from .params import BadParameter
 
 
 def register(app: Flask) -> None:
@@ -25,17 +22,3 @@ def register(app: Flask) -> None:
     app.register_blueprint(reports.bp)
     app.register_blueprint(placing.bp)
     app.after_request(embed.frame_ancestors)
-
-    @app.errorhandler(BadParameter)
-    def _bad_parameter(exc: BadParameter):
-        # Data endpoints answer JSON naming the parameter; a page shows the message.
-        if request.path.startswith("/map/"):
-            return jsonify({"error": str(exc), "parameter": exc.name}), 400
-        return render_template("error.html", heading=gettext("请求有误"), message=str(exc)), 400
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        # API clients get JSON for every error, never an HTML page.
-        if request.path.startswith("/api"):
-            return api.api_error(exc)
-        return exc

@@ -28,16 +28,14 @@ from flask import (
     abort,
     current_app,
     g,
-    jsonify,
     redirect,
-    render_template,
     request,
     session,
     url_for,
 )
 
+from .. import errors
 from ..db import base_store
-from ..i18n import gettext
 from ..store import accounts
 
 #: Endpoints anyone may reach.
@@ -88,10 +86,6 @@ EMBED_ENDPOINTS = frozenset({"embed.embed", "maps.data"})
 AREA_ENDPOINTS = frozenset({"areas.page", "areas.export", "reports.area_map", "reports.area_report", "embed.embed"})
 
 
-def _wants_json() -> bool:
-    return request.path.startswith(("/api", "/map/"))
-
-
 def _refuse(status: int, zh: str, en: str, audited: bool = True) -> Response:
     """The refusal, as JSON for data endpoints or Hongtu's page; a 403 or 429 is audited with
     who asked and from where (unless ``audited`` is false)."""
@@ -107,14 +101,7 @@ def _refuse(status: int, zh: str, en: str, audited: bool = True) -> Response:
             address=request.remote_addr,
             detail=en,
         )
-    if _wants_json():
-        code = {401: "Unauthorized", 403: "Forbidden", 429: "TooManyRequests"}[status]
-        # The API's error shape (code, description) and the map endpoints' (error) at once.
-        response = jsonify({"code": code, "description": message, "error": message})
-        response.status_code = status
-        return response
-    heading = {401: gettext("请先登录"), 403: gettext("无权访问"), 429: gettext("请求过于频繁")}[status]
-    return Response(render_template("error.html", heading=heading, message=message), status)
+    return errors.answer(status, message)
 
 
 def _caller() -> dict | None:
@@ -187,7 +174,7 @@ def authorize() -> Response | None:
     caller = _caller()
     g.user = caller
     if caller is None:
-        if _wants_json():
+        if errors.wants_json():
             return _refuse(401, "请先登录", "sign in first (session or Authorization: Bearer <token>)")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     needed, city = _rule(endpoint)

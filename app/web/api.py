@@ -42,27 +42,6 @@ GEOJSON = "application/geo+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 
 
-def _error(status: int, code: str, zh: str, en: str, parameter: str | None = None) -> Response:
-    body = {"code": code, "description": f"{zh} / {en}"}
-    if parameter:
-        body["parameter"] = parameter
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
-
-
-@bp.errorhandler(BadParameter)
-def _bad_parameter(exc: BadParameter):
-    return _error(400, "InvalidParameterValue", *str(exc).split(": ", 1)[1].split(" / ", 1), parameter=exc.name)
-
-
-def api_error(exc) -> Response:
-    """JSON for any HTTP error under /api (registered on the app: unknown paths never reach
-    the blueprint)."""
-    code = getattr(exc, "code", 500) or 500
-    names = {404: ("未找到", "not found"), 405: ("不支持该方法", "method not allowed")}
-    zh, en = names.get(code, ("服务器错误", "server error"))
-    return _error(code, {404: "NotFound", 405: "MethodNotAllowed"}.get(code, "ServerError"), zh, en)
-
-
 def _json(body: dict, mimetype: str = "application/json") -> Response:
     return Response(json.dumps(body, ensure_ascii=False, default=_default), mimetype=mimetype)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import math
 
+from ..errors import HongtuError
 
-class BadParameter(ValueError):
+
+class BadParameter(HongtuError, ValueError):
     """A request parameter that cannot be used; answered with 400 and its name."""
 
+    status = 400
+
     def __init__(self, name: str, zh: str, en: str):
-        super().__init__(f"{name}: {zh} / {en}")
+        super().__init__(zh, en, parameter=name)
         self.name = name
 
 
