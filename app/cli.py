@@ -499,12 +499,11 @@ def token_api(username: str, days: float | None, label: str) -> None:
 @_friendly
 def token_embed(area: str | None, layers: str, days: float, label: str) -> None:
     """发布只读嵌入链接 / publish a read-only embed link; prints its token."""
-    from .web.admin import publish_embed
-    from .web.params import BadParameter
-
     try:
-        token = publish_embed(f"cli:{getpass.getuser()}", area, [x for x in layers.split(",") if x], days, label)
-    except BadParameter as exc:
+        token = accounts.publish_embed(
+            get_store(), f"cli:{getpass.getuser()}", area, [x for x in layers.split(",") if x], days, label
+        )
+    except accounts.AccountError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(token)
 

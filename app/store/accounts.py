@@ -23,7 +23,7 @@ from sqlalchemy import case, func, insert, select, text, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..layers import EMBEDDABLE
-from . import Store, result_frame
+from . import Store, area_stats, result_frame
 from .models import AREA_CODE_LENGTHS, ROLES, access_tokens, audit_log, ended_sessions, users
 
 #: What each role may do. ``contacts``: see secretaries' names and phones unmasked.
@@ -433,6 +433,23 @@ def issue_token(
                 credential_version=version,
             )
         )
+    return token
+
+
+def publish_embed(
+    store: Store, username: str, area: str | None, layers: list[str], days: float | None, label: str = ""
+) -> str:
+    """Publish a read-only embed link of ``layers`` over ``area`` (None: the city), audited;
+    answers its token (the admin page and ``hongtu token embed`` both publish through here)."""
+    if area:
+        try:
+            area_stats.level_of(area)
+        except ValueError:
+            raise AccountError(f"区划代码无效 {area} / not an area code: {area}") from None
+    if not layers:
+        raise AccountError("至少选择一个图层 / choose at least one layer")
+    token = issue_token(store, "embed", username, area_code=area, layers=layers, label=label, days=days)
+    audit(store, username, "token", target=f"embed {area or 'city'} {','.join(layers)}", detail=label)
     return token
 
 

@@ -18,11 +18,12 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from . import Store, StoreError, result_frame
+from .models import AnalysisRun
 
 BBox = tuple[float, float, float, float]
 
@@ -114,18 +115,48 @@ def _in_area(store: Store, area: str, param: str) -> str:
     return f"((r.organization_id IS NOT NULL AND {column} = :{param}) OR (r.organization_id IS NULL AND {inside}))"
 
 
-def area_rates(store: Store, run_id: int, level: str):
-    """The run's counts and rates per area code of one level (an empty frame without a run)."""
-    sql, scope = store.restrict(
-        "SELECT code, orgs, in_scope, blank, both_rate, org_coverage_rate FROM run_areas t "
-        "WHERE run_id = :run AND level = :level",
-        "areas",
-        "t",
-    )
+def run_area_rows(store: Store, run_id: int, level: str) -> pd.DataFrame:
+    """Every count and rate of the run per area of one level within the store's scope, by code
+    (an empty frame without a run)."""
+    sql, scope = store.restrict("SELECT * FROM run_areas t WHERE run_id = :run AND level = :level", "areas", "t")
     with store.connect() as conn:
-        result = conn.execute(text(sql), {"run": run_id, "level": level, **scope})
-        frame = result_frame(result)
-    return frame.set_index("code")
+        result = conn.execute(text(f"{sql} ORDER BY code"), {"run": run_id, "level": level, **scope})
+        return result_frame(result).drop(columns="run_id")
+
+
+def area_rates(store: Store, run_id: int, level: str) -> pd.DataFrame:
+    """The run's counts and rates per area code of one level, for the map's choropleth."""
+    columns = ["code", "orgs", "in_scope", "blank", "both_rate", "org_coverage_rate"]
+    return run_area_rows(store, run_id, level)[columns].set_index("code")
+
+
+def known_runs(store: Store, ids) -> set[int]:
+    """Which of the run ids ``ids`` exist."""
+    with store.connect() as conn:
+        return {row[0] for row in conn.execute(select(AnalysisRun.id).where(AnalysisRun.id.in_(list(ids))))}
+
+
+def analysis_runs(store: Store) -> list[dict]:
+    """The analysis runs, newest first: parameters, input counts, duration, note and city-wide
+    figures (without the per-flag detail of joint-branch checks)."""
+    query = select(
+        AnalysisRun.id,
+        AnalysisRun.created_at,
+        AnalysisRun.parameters,
+        AnalysisRun.input_counts,
+        AnalysisRun.duration_s,
+        AnalysisRun.note,
+        AnalysisRun.summary,
+    ).order_by(AnalysisRun.id.desc())
+    with store.connect() as conn:
+        rows = conn.execute(query).mappings()
+        runs = []
+        for row in rows:
+            run = dict(row)
+            summary = dict(run.pop("summary") or {})
+            summary.pop("branch_flags", None)
+            runs.append({**run, "summary": summary})
+    return runs
 
 
 def industries(store: Store) -> list[str]:

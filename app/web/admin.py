@@ -10,7 +10,7 @@ from flask import Blueprint, g, render_template, request, url_for
 from ..db import base_store
 from ..i18n import gettext
 from ..layers import BY_KEY, EMBEDDABLE
-from ..store import accounts, area_stats
+from ..store import accounts
 from .excel import download
 from .params import BadParameter, parse_int
 
@@ -18,22 +18,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 #: Actions recorded in the audit log.
 AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "place", "user", "token", "unlock", "refused")
-
-
-def publish_embed(username: str, area: str | None, layers: list[str], days: float | None, label: str = "") -> str:
-    """Publish a read-only embed link (shared by the admin page and ``hongtu token embed``);
-    answers the token."""
-    if area:
-        try:
-            area_stats.level_of(area)
-        except ValueError:
-            raise BadParameter("area", "区划代码无效", "not an area code") from None
-    if not layers:
-        raise BadParameter("layers", "至少选择一个图层", "choose at least one layer")
-    store = base_store()
-    token = accounts.issue_token(store, "embed", username, area_code=area, layers=layers, label=label, days=days)
-    accounts.audit(store, username, "token", target=f"embed {area or 'city'} {','.join(layers)}", detail=label)
-    return token
 
 
 def _page(published: str | None = None, problem: str | None = None, status: int = 200):
@@ -60,14 +44,15 @@ def publish():
     """Publish an embed link for an area and layers, valid for some days."""
     days = parse_int("days", request.form.get("days"), 30, 1, 3650)
     try:
-        token = publish_embed(
+        token = accounts.publish_embed(
+            base_store(),
             g.user["username"],
             request.form.get("area", "").strip() or None,
             request.form.getlist("layers"),
             days,
             request.form.get("label", "").strip(),
         )
-    except (BadParameter, accounts.AccountError) as exc:
+    except accounts.AccountError as exc:
         return _page(problem=str(exc), status=400)
     link = url_for(
         "embed.embed",

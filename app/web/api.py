@@ -15,13 +15,12 @@ from urllib.parse import urlencode
 import numpy as np
 import shapely
 from flask import Blueprint, Response, abort, render_template, request, url_for
-from sqlalchemy import select, text
 
 from ..db import get_store
 from ..services.analysis import compare_runs
 from ..spreadsheets import to_csv
-from ..store import features, point_pages, queries, result_frame
-from ..store.models import AREA_LEVELS, AnalysisRun
+from ..store import features, point_pages, queries
+from ..store.models import AREA_LEVELS
 from . import openapi
 from .params import BadParameter, parse_bbox, parse_int
 
@@ -179,10 +178,8 @@ def _run_id(store, coll: features.Collection, version: int | None = None) -> int
         return 0
     latest = queries.latest_run_id(store, version)
     run_id = parse_int("run", request.args.get("run"), latest, 1 if "run" in request.args else 0, 2**31 - 1)
-    if "run" in request.args:
-        with store.connect() as conn:
-            if conn.execute(select(AnalysisRun.id).where(AnalysisRun.id == run_id)).first() is None:
-                raise BadParameter("run", "没有这次分析", "no such analysis run")
+    if "run" in request.args and not queries.known_runs(store, [run_id]):
+        raise BadParameter("run", "没有这次分析", "no such analysis run")
     return run_id
 
 
@@ -311,25 +308,7 @@ def item(collection_id: str, fid: str):
 @bp.get("/runs")
 def runs():
     """The analysis runs, newest first, with their parameters and city-wide figures."""
-    store = get_store()
-    with store.connect() as conn:
-        rows = conn.execute(
-            select(
-                AnalysisRun.id,
-                AnalysisRun.created_at,
-                AnalysisRun.parameters,
-                AnalysisRun.input_counts,
-                AnalysisRun.duration_s,
-                AnalysisRun.note,
-                AnalysisRun.summary,
-            ).order_by(AnalysisRun.id.desc())
-        ).mappings()
-        runs = []
-        for r in rows:
-            run = dict(r)
-            summary = dict(run.pop("summary") or {})
-            summary.pop("branch_flags", None)
-            runs.append({**run, "summary": summary})
+    runs = queries.analysis_runs(get_store())
     return _json({"runs": runs})
 
 
@@ -344,11 +323,8 @@ def stats(level: str):
     if store.scope and level not in AREA_LEVELS:
         # City, place and industry figures reach beyond a jurisdiction.
         abort(403, description="此统计超出您的管辖范围 / these figures reach beyond your jurisdiction")
-    sql, scope = store.restrict("SELECT * FROM run_areas t WHERE run_id = :run AND level = :level", "areas", "t")
-    with store.connect() as conn:
-        result = conn.execute(text(f"{sql} ORDER BY code"), {"run": run_id, "level": level, **scope})
-        frame = result_frame(result)
-    return _json({"run": run_id or None, "level": level, "rows": frame.drop(columns="run_id").to_dict("records")})
+    frame = queries.run_area_rows(store, run_id, level)
+    return _json({"run": run_id or None, "level": level, "rows": frame.to_dict("records")})
 
 
 @bp.get("/stats/compare")
@@ -361,8 +337,7 @@ def compare():
         if name not in request.args:
             raise BadParameter(name, "需要两次分析的编号", "give the ids of two runs as a and b")
         ids[name] = parse_int(name, request.args[name], 0, 1, 2**31 - 1)
-    with store.connect() as conn:
-        known = {r[0] for r in conn.execute(select(AnalysisRun.id).where(AnalysisRun.id.in_(ids.values())))}
+    known = queries.known_runs(store, ids.values())
     for name, run_id in ids.items():
         if run_id not in known:
             raise BadParameter(name, "没有这次分析", "no such analysis run")
