@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Flask, Response, abort, current_app, request, session
+from flask import Flask, Response, abort, current_app, g, request, session
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Tile hosts a configured base map may load images from.
@@ -28,6 +28,18 @@ def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return session["csrf"]
+
+
+def csp_nonce() -> str:
+    """This response's script nonce: only script blocks that carry it run (made on first use)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce
+
+
+def with_nonce(html: str) -> str:
+    """``html`` (folium's rendered parts) with this response's nonce on its inline scripts."""
+    return html.replace("<script>", f'<script nonce="{csp_nonce()}">')
 
 
 def _check_text() -> None:
@@ -52,12 +64,13 @@ def _content_security_policy() -> str:
     tiles = {TILE_HOSTS[b] for b in ("tianditu", "tianditu_img") if cfg["HONGTU_TIANDITU_KEY"]}
     if cfg["HONGTU_BASEMAP"] in TILE_HOSTS:
         tiles.add(TILE_HOSTS[cfg["HONGTU_BASEMAP"]])
-    # folium writes its map set-up as inline script and style: 'unsafe-inline' is needed for
-    # them; every value that reaches them is escaped (templates, tojson, esc() in the script).
+    # Inline scripts (folium's map set-up, the pages' own blocks) run only with this response's
+    # nonce, so an injected <script> would not. folium's inline styles still need
+    # 'unsafe-inline' for styles, which cannot run code.
     return "; ".join(
         [
             "default-src 'self'",
-            "script-src 'self' 'unsafe-inline'",
+            f"script-src 'self' 'nonce-{csp_nonce()}'",
             "style-src 'self' 'unsafe-inline'",
             f"img-src 'self' data: {' '.join(sorted(tiles))}".rstrip(),
             "font-src 'self' data:",
@@ -107,3 +120,4 @@ def init_app(app: Flask) -> None:
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["csp_nonce"] = csp_nonce

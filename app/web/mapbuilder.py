@@ -17,6 +17,7 @@ from folium.template import Template
 
 from ..i18n import gettext
 from ..layers import BY_KEY, LAYERS
+from ..security import with_nonce
 from ..store.models import APPROXIMATE
 from .assets import vendor_url
 
@@ -227,7 +228,7 @@ def render_parts(m: folium.Map) -> dict[str, str]:
     root = m.get_root()
     root.render()
     return {
-        "map_header": root.header.render(),
-        "map_html": root.html.render(),
+        "map_header": with_nonce(root.header.render()),
+        "map_html": with_nonce(root.html.render()),
         "map_script": root.script.render(),
     }
