@@ -1,6 +1,6 @@
 """ "两个覆盖" (the two coverages): status per organization, rates per area, blank spots, service reach.
 
-Rules (../shared/DOMAIN.md): organizational coverage is an own, joint, area-based or
+Rules (docs/domain.md, "Analysis"): organizational coverage is an own, joint, area-based or
 industry-based party organization; work coverage is an assigned instructor for a unit without
 one; blank is neither. Rates count operating organizations in scope only:
 

@@ -1,4 +1,4 @@
-"""Coordinate conversions against published reference values (../shared/DOMAIN.md)."""
+"""Coordinate conversions against published reference values (listed in docs/domain.md)."""
 
 import geopandas as gpd
 import numpy as np
@@ -9,7 +9,7 @@ import shapely
 from app.services.demo import DATA_DIR
 from geo import crs
 
-# (lon, lat) WGS-84 → GCJ-02, as published (DOMAIN.md lists them as lat, lng).
+# (lon, lat) WGS-84 → GCJ-02, as published (docs/domain.md, "Coordinates").
 WGS_TO_GCJ = [
     ((121.5272106, 31.1774276), (121.531541859215, 31.17530398364597)),
     ((113.912316, 22.543847), (113.9171764808363, 22.540796131694766)),
