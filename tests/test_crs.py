@@ -31,7 +31,7 @@ def test_wgs84_to_gcj02_matches_published_values(wgs, gcj):
 
 
 def test_gcj02_to_bd09_matches_published_value():
-    # DOMAIN.md: the point (116.404, 39.915) taken as GCJ-02 gives this BD-09 position.
+    # docs/domain.md: the point (116.404, 39.915) taken as GCJ-02 gives this BD-09 position.
     lon, lat = crs.gcj02_to_bd09(116.404, 39.915)
     assert (float(lon), float(lat)) == pytest.approx((116.41036949371029, 39.92133699351021), abs=1e-9)
 
