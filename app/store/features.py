@@ -447,9 +447,9 @@ def _read(store: Store, coll: Collection, output: str, page: Page) -> tuple[list
     paging = f" ORDER BY {inner} LIMIT :limit OFFSET :offset"
     joined = re.compile(r"\b(" + "|".join(coll.lookups) + r")\.") if coll.lookups else None
     if joined is not None and not any(joined.search(sql) for sql in [*conditions, inner]):
-        # The page's items from the base table alone, then the lookups for them only: at 1M
-        # organizations a dense street box holds 53,000, and joining each cost PostGIS half
-        # of a 270 ms page.
+        # The page's items from the base table alone, then the lookups for them only: a dense
+        # box holds tens of thousands of items at a million organizations, and joining each
+        # before keeping a page of them cost PostGIS half the page.
         chosen = f"SELECT t.id FROM {coll.table} t{_where(conditions)}{paging}"
         sql = f"SELECT {', '.join(columns)} FROM ({chosen}) k JOIN {coll.table} t ON t.id = k.id {coll.joins}"
     else:

@@ -2,9 +2,9 @@
 
 At 100,000 organizations a street-sized box in the city centre holds 5,000 of them; for a page
 of 2,000 the database finds them all through its spatial index, sorts them and writes each
-chosen one's Feature as JSON — 25-40 ms, most of it writing JSON, and a panning client asks
-for a new box every time. So each process keeps, per collection, analysis run and data
-version:
+chosen one's Feature as JSON, most of the time going to writing JSON, and a panning client
+asks for a new box every time (figures in docs/performance.md). So each process keeps, per
+collection, analysis run and data version:
 
 - every point's coordinates, sorted by x, with its rank in the database's own order of
   identifiers: a page's points are then found by ``numpy`` (a binary search on x, a mask on y)
@@ -42,7 +42,7 @@ from . import Store, features
 from .features import PERSONAL, Collection, Page
 
 #: Memory (bytes) of the Feature texts each process keeps over all layers; past it, they are
-#: read again. 100,000 organizations' texts take about 72 MB.
+#: read again. It holds the texts of a city of 100,000 organizations, not of a million.
 MAX_TEXT_BYTES = 128 * 1024**2
 #: Texts read per statement when a layer's texts are read whole, and in the first statement.
 FILL_BATCH = 20_000
@@ -51,7 +51,7 @@ FIRST_FILL_BATCH = 2_000
 MAX_JURISDICTIONS = 64
 #: Longest a database page waits for its count (s) before leaving ``numberMatched`` out.
 COUNT_SECONDS = 0.3
-#: Layers (collection and run) each process keeps; a million points' positions take 32 MB.
+#: Layers (collection and run) each process keeps.
 MAX_LAYERS = 4
 
 
@@ -67,7 +67,7 @@ class _Layer:
     #: Internal id of the point of each rank.
     ids: np.ndarray
     #: Feature texts as UTF-8: 40% less memory than str for Chinese names, and a page is
-    #: joined into the answer without encoding 1 MB again.
+    #: joined into the answer without encoding the page again.
     texts: dict[int, bytes] = field(default_factory=dict)
     text_bytes: int = 0
     #: Per jurisdiction (area code), which points (in ``xs`` order) lie inside it.
@@ -106,8 +106,8 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
     :func:`features.geojson_features` answers it; the pages that :func:`qualifies` passes
     come from the process's copy of data version ``version`` once it is loaded.
 
-    The copy loads in a thread of its own (0.3 s at 100,000 points, seconds at a million), so
-    the first pages after a write are answered by the database meanwhile; its texts follow.
+    The copy loads in a thread of its own, so the first pages after a write are answered by
+    the database meanwhile; its texts follow.
     """
     layer = _ready(store, coll, page.run_id, version) if qualifies(store, coll, page) else None
     if layer is None:
@@ -235,7 +235,7 @@ def _load(store: Store, coll: Collection, run_id: int, version: int) -> None:
                 # The database's own order of the values, so a sort on their ranks is its sort.
                 ordered = conn.execute(text(f"SELECT DISTINCT {sql} AS v {source} ORDER BY v"), {"run": run_id})
                 categories[name] = [v for (v,) in ordered if v is not None]
-        # The driver's plain tuples: SQLAlchemy's rows cost 4.0 of 4.5 s at a million points (1.9 s without).
+        # The driver's plain tuples: building SQLAlchemy's rows was most of the load at a million points.
         rows = conn.execute(text(f"SELECT {columns} {source} ORDER BY {fid}"), {"run": run_id}).cursor.fetchall()
     frame = pd.DataFrame(rows, columns=["id", "x", "y", *coll.copied])
     xs, ys = (pd.to_numeric(frame[c]).to_numpy(dtype=float) for c in ("x", "y"))
@@ -267,10 +267,10 @@ def _load(store: Store, coll: Collection, run_id: int, version: int) -> None:
 def _fill(store: Store, coll: Collection, run_id: int, layer: _Layer) -> None:
     """Read every point's text into ``layer`` when they all fit the budget.
 
-    A map panning over new ground otherwise asks the database for most of each page: 2,000
-    texts took 50 ms on PostGIS at 100,000 organizations, several times the page's other work.
-    Read in ranges of ids, the whole layer took 1 s. A small first range tells the size of
-    all, so a layer too large for the budget (a million organizations) costs one small query.
+    A map panning over new ground otherwise asks the database for most of each page, which
+    costs several times the page's other work; read in ranges of ids, the whole layer costs
+    about as much as a few such pages. A small first range tells the size of all, so a layer
+    too large for the budget (a million organizations) costs one small query.
     """
     key = (store.url, coll.id, run_id)
     ids = np.sort(layer.ids)
