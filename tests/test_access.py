@@ -375,3 +375,50 @@ def test_basic_authentication_takes_an_api_token_and_nothing_else(app, community
         assert ids(headers)[0] == 401, headers
     accounts.revoke_token(analyzed_store, accounts.list_tokens(analyzed_store, "api")[0]["id"])
     assert ids(_basic(user, token))[0] == 401
+
+
+def test_an_api_token_reads_and_never_writes_or_administers(app, community, analyzed_store):
+    """A token lives in other systems' settings: with it, data can be read, but no form can be
+    posted (even with a CSRF token fetched with the same token) and no administration or import
+    page opens — for Bearer and Basic alike."""
+    admin = ensure_user(analyzed_store, "admin")["username"]
+    token = accounts.issue_token(analyzed_store, "api", admin)
+    for headers in ({"Authorization": f"Bearer {token}"}, _basic(admin, token)):
+        client = app.test_client()
+        assert client.get("/api/collections", headers=headers).status_code == 200
+        assert client.get("/", headers=headers).status_code == 200
+        for path in ("/admin/", "/admin/audit", "/import/"):
+            assert client.get(path, headers=headers).status_code == 403, path
+        form = client.get("/placing/", headers=headers).get_data(as_text=True)
+        csrf = re.search(r'"csrf":\s*"([^"]+)"', form).group(1)
+        before = len(accounts.list_tokens(analyzed_store, "embed"))
+        answer = client.post(
+            "/admin/tokens", data={"csrf_token": csrf, "layers": "orgs", "days": "3650"}, headers=headers
+        )
+        assert answer.status_code == 403 and len(accounts.list_tokens(analyzed_store, "embed")) == before
+        org = latest_rows(analyzed_store)[0][0]
+        place = {"source": "map", "lon": 102.7, "lat": 25.0}
+        moved = client.post(f"/placing/{org}", json=place, headers={**headers, "X-CSRF-Token": csrf})
+        assert moved.status_code == 403
+
+
+def test_odd_parameters_never_break_a_redirect_or_an_item(app, community, analyzed_store):
+    admin = ensure_user(analyzed_store)["username"]
+    link = accounts.issue_token(analyzed_store, "embed", admin, area_code=community, layers=["community"], days=1)
+    client = app.test_client()
+    # url_for's own options as parameters: dropped, not a 500 or a fragment of the caller's.
+    for extra in ("_method=POST", "_anchor=x", "_external=1", "_scheme=javascript"):
+        answer = client.get(f"/embed?token={link}&{extra}")
+        assert answer.status_code == 302 and "#" not in answer.location and "javascript" not in answer.location
+    # An empty layers= is the link's own layers, not the default ones.
+    answer = client.get(f"/embed?token={link}&layers=&area={community}")
+    assert answer.status_code == 302 and "layers=community" in answer.location and "orgs" not in answer.location
+    signed = signed_in(app)
+    assert signed.get("/api/collections/blank-areas/items/%C2%B2").status_code == 404
+    # An area typed with spaces around it publishes a link that opens.
+    token = form_token(signed, "/admin/")
+    page = signed.post(
+        "/admin/tokens", data={"csrf_token": token, "area": f" {community} ", "layers": ["community"], "days": "1"}
+    ).get_data(as_text=True)
+    published = re.search(r'id="ht-published" readonly size="80" value="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert app.test_client().get(published).status_code == 200

@@ -36,6 +36,7 @@ from flask import (
 
 from .. import errors
 from ..db import base_store
+from ..security import SAFE_METHODS
 from ..store import accounts
 
 #: Endpoints anyone may reach.
@@ -86,6 +87,10 @@ EMBED_ENDPOINTS = frozenset({"embed.embed", "maps.data"})
 AREA_ENDPOINTS = frozenset({"areas.page", "areas.export", "reports.area_map", "reports.area_report", "embed.embed"})
 
 
+#: Blueprints an API token never opens: administration and imports.
+TOKENLESS = ("admin.", "intake.")
+
+
 def _refuse(status: int, zh: str, en: str, audited: bool = True) -> Response:
     """The refusal, as JSON for data endpoints or Hongtu's page; a 403 or 429 is audited with
     who asked and from where (unless ``audited`` is false)."""
@@ -118,7 +123,7 @@ def _caller() -> dict | None:
         user = accounts.resolve_token(store, token, "api") if token else None
         if user is None or username not in (None, user["username"]):
             abort(_refuse(401, "API 令牌无效或已撤销", "the API token is unknown, expired or revoked"))
-        return user
+        return {**user, "by_token": True}
     token = request.args.get("token")
     if token and request.endpoint in EMBED_ENDPOINTS:
         link = accounts.resolve_token(store, token, "embed")
@@ -177,12 +182,18 @@ def authorize() -> Response | None:
         if errors.wants_json():
             return _refuse(401, "请先登录", "sign in first (session or Authorization: Bearer <token>)")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if caller.get("by_token") and (request.method not in SAFE_METHODS or endpoint.startswith(TOKENLESS)):
+        # A token is kept in other systems' settings (QGIS projects, GDAL configurations): it
+        # reads, and never writes or administers, even though its holder could fetch a form's
+        # CSRF token with it.
+        return _refuse(403, "API 令牌只能读取数据", "an API token may only read data, never change it or administer")
     needed, city = _rule(endpoint)
     permissions = accounts.PERMISSIONS[caller["role"]]
     scope = caller["area_code"]
     if caller["role"] == "embed":
-        if endpoint == "embed.embed" and "layers" not in request.args:
-            return redirect(url_for(endpoint, **request.args.to_dict(), layers=",".join(caller["layers"])))
+        if endpoint == "embed.embed" and not request.args.get("layers"):
+            # An empty layers= is the link's own layers too, as the check below reads it.
+            return redirect(url_for(endpoint, **{**_plain_args(), "layers": ",".join(caller["layers"])}))
         if endpoint not in EMBED_ENDPOINTS or not _embed_allows(caller):
             return _refuse(403, "嵌入链接不包含此内容", "this embed link does not publish that")
     elif needed not in permissions:
@@ -243,9 +254,15 @@ def _embed_allows(link: dict) -> bool:
     return set(asked) <= set(link["layers"])
 
 
+def _plain_args() -> dict:
+    """The request's parameters for a URL of our own: url_for reads ``_method``, ``_anchor``,
+    ``_scheme`` and ``_external`` as its options, so a parameter so named is left out."""
+    return {k: v for k, v in request.args.to_dict().items() if not k.startswith("_")}
+
+
 def _with_area(endpoint: str, code: str) -> str:
     """This request's URL with the area filled in: ``?area=`` for the embed, ``<code>`` elsewhere."""
-    args = request.args.to_dict()
+    args = _plain_args()
     if endpoint == "embed.embed":
         return url_for(endpoint, **{**args, "area": code})
     return url_for(endpoint, **{**request.view_args, "code": code}) + (f"?{urlencode(args)}" if args else "")

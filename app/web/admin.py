@@ -43,11 +43,12 @@ def index():
 def publish():
     """Publish an embed link for an area and layers, valid for some days."""
     days = parse_int("days", request.form.get("days"), 30, 1, 3650)
+    area = request.form.get("area", "").strip() or None
     try:
         token = accounts.publish_embed(
             base_store(),
             g.user["username"],
-            request.form.get("area", "").strip() or None,
+            area,
             request.form.getlist("layers"),
             days,
             request.form.get("label", "").strip(),
@@ -57,7 +58,7 @@ def publish():
     link = url_for(
         "embed.embed",
         token=token,
-        area=request.form.get("area") or None,
+        area=area,
         layers=",".join(request.form.getlist("layers")),
         _external=True,
     )

@@ -290,7 +290,8 @@ def item(collection_id: str, fid: str):
     store = get_store()
     _known_parameters(("f", "run"))
     integer = coll.properties[coll.fid][1] == "integer"
-    if integer and not (fid.isdigit() and int(fid) < 2**63):
+    # isdigit() alone takes "²", which int() refuses.
+    if integer and not (fid.isascii() and fid.isdigit() and int(fid) < 2**63):
         abort(404)
     key = int(fid) if integer else fid
     one = features.Page(filters={coll.fid: key}, limit=1, run_id=_run_id(store, coll))
