@@ -564,7 +564,10 @@ def run(postgres_url: str, n: int, boxes: int, rounds: int) -> dict:
         work = Path(tmp)
         work.chmod(0o755)  # nginx's workers reach the FastCGI sockets in it
         try:
-            servers = [start_hongtu(store), start_pygeoapi(url, work), *start_fastcgi_peers(url, work)]
+            # One by one, so that those started before a failure are stopped too.
+            servers.append(start_hongtu(store))
+            servers.append(start_pygeoapi(url, work))
+            servers.extend(start_fastcgi_peers(url, work))
             # Warm every server (modules, connections, Hongtu's copies) before timing.
             for server in servers:
                 for box in boxes_around(store, 20, seed=99):
