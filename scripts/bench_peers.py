@@ -43,22 +43,15 @@ from sqlalchemy import text
 
 from app.services.analysis import Parameters, run_analysis
 from app.services.demo import load_demo
-from app.store import Store
+from app.store import Store, features
 from app.store.admin import ensure_postgis_database
 from tests.conftest import Gunicorn, api_token
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Properties of the organizations table that Hongtu's items carry, served by the peers' view.
-PROPERTIES = (
-    "org_id",
-    "name",
-    "org_type",
-    "industry",
-    "credit_code",
-    "employees",
-    "party_members",
-    "address",
-    "operating",
+#: Properties of the organizations table that Hongtu's items carry (those of the API's collection
+#: read from the base table ``t``, not from the analysis), served by the peers' view.
+PROPERTIES = tuple(
+    name for name, (sql, _) in features.COLLECTIONS["organizations"].properties.items() if sql == f"t.{name}"
 )
 VIEW = "peer_organizations"
 #: Half the side of a box (degrees): about 2 km × 2 km at Kunming's latitude.
