@@ -22,7 +22,12 @@ STATUS_TEXT = {
     403: ("Forbidden", "无权访问", "not allowed"),
     404: ("NotFound", "页面不存在", "not found"),
     405: ("MethodNotAllowed", "不支持该方法", "method not allowed"),
+    409: ("Conflict", "与现有数据冲突", "conflicts with what is stored"),
+    411: ("LengthRequired", "需要 Content-Length", "length required"),
+    412: ("PreconditionFailed", "数据已被他人修改", "changed since it was read"),
     413: ("PayloadTooLarge", "请求内容过大", "request too large"),
+    415: ("UnsupportedMediaType", "不支持的内容类型", "unsupported media type"),
+    428: ("PreconditionRequired", "需要 If-Match", "If-Match required"),
     429: ("TooManyRequests", "请求过于频繁", "too many requests"),
     500: ("ServerError", "服务器错误", "server error"),
     503: ("ServiceUnavailable", "服务暂不可用", "service unavailable"),
@@ -33,9 +38,10 @@ DATA_PATHS = ("/api", "/map/", "/healthz")
 
 class HongtuError(Exception):
     """An error a user can act on: its HTTP ``status``, its Chinese and English text and, for a
-    request parameter, the parameter's name."""
+    request parameter, the parameter's name. ``details`` go into a JSON answer as they are."""
 
     status = 500
+    details: dict | None = None
 
     def __init__(self, zh: str, en: str, parameter: str | None = None):
         super().__init__(f"{parameter}: {zh} / {en}" if parameter else f"{zh} / {en}")
@@ -51,12 +57,14 @@ def wants_json() -> bool:
     return request.path.startswith(DATA_PATHS) or request.accept_mimetypes.best == "application/json"
 
 
-def answer(status: int, message: str | None = None, parameter: str | None = None) -> Response:
+def answer(
+    status: int, message: str | None = None, parameter: str | None = None, details: dict | None = None
+) -> Response:
     """The error answer for ``status``: ``message`` (bilingual) or the status's own text."""
     code, zh, en = STATUS_TEXT.get(status, STATUS_TEXT[500])
     text = message or f"{zh} / {en}"
     if wants_json():
-        body = {"code": code, "description": text, "error": text}
+        body = {**(details or {}), "code": code, "description": text, "error": text}
         if parameter:
             body["parameter"] = parameter
         response = jsonify(body)
@@ -73,7 +81,7 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _hongtu_error(exc: HongtuError) -> Response:
-    return answer(exc.status, str(exc), exc.parameter)
+    return answer(exc.status, str(exc), exc.parameter, exc.details)
 
 
 def _store_error(exc: StoreError) -> Response:

@@ -3,7 +3,9 @@ headers of every answer.
 
 The CSRF token lives in the signed session cookie (HttpOnly, SameSite=Lax) and must come back
 with every POST/PUT/PATCH/DELETE, as the ``csrf_token`` form field or an ``X-CSRF-Token``
-header; without it the request is refused with 400 before any view runs.
+header; without it the request is refused with 400 before any view runs. A request without a
+session that carries its own credentials (``Authorization``: an API token) needs none: it is
+authenticated by that header, which a cross-site page cannot set.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ TILE_HOSTS = {
     "amap": "https://*.is.autonavi.com",
     "osm": "https://tile.openstreetmap.org",
 }
+
+
+def bearer_credentials() -> bool:
+    """Whether the request carries credentials of its own (an API token, as Bearer or Basic)."""
+    return request.headers.get("Authorization", "").startswith(("Bearer ", "Basic "))
 
 
 def csrf_token() -> str:
@@ -52,6 +59,9 @@ def _check_text() -> None:
 def _check_csrf() -> None:
     # A method or path that matches no route is answered by routing (405 / 404) instead.
     if request.method in SAFE_METHODS or request.routing_exception is not None:
+        return
+    if "uid" not in session and bearer_credentials():
+        # Authenticated by the header alone (see app.web.access), never by a cookie.
         return
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf", "")

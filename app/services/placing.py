@@ -24,12 +24,14 @@ from sqlalchemy import insert, text
 from geo.crs import to_wgs84_xy
 from geo.spread import spread_inside
 
+from ..errors import HongtuError
 from ..intake.locate import POINT_PLACE_RADIUS, place_radius_m
 from ..store import Store, result_frame
 from ..store.models import PLACEMENT_SOURCES, placements
 
-#: Ways a user places by hand (an import's replacement is recorded, never asked for).
-USER_SOURCES = tuple(s for s in PLACEMENT_SOURCES if s != "import")
+#: Ways a user places by hand (an import's replacement, or another system's move through the
+#: API, is recorded, never asked for here).
+USER_SOURCES = tuple(s for s in PLACEMENT_SOURCES if s not in ("import", "api"))
 #: A phone's fix vaguer than this (m) says less than the community it is in: refused.
 MAX_GPS_ACCURACY_M = 100.0
 #: Columns of the 待定位 list.
@@ -48,12 +50,12 @@ HISTORY_COLUMNS = (
 )
 
 
-class PlacementError(ValueError):
+class PlacementError(HongtuError):
     """A placement refused, with the HTTP status that says why and a message in both languages."""
 
     def __init__(self, status: int, zh: str, en: str):
-        super().__init__(f"{zh} / {en}")
-        self.status, self.zh, self.en = status, zh, en
+        super().__init__(zh, en)
+        self.status = status
 
 
 _NO_ORGANIZATION = PlacementError(
@@ -127,30 +129,59 @@ def place(store: Store, asked: Placement, username: str | None) -> dict:
             raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
         internal, from_lon, from_lat, from_by = organization
         point, precision = _position(store, asked, conn)
-        _check_inside(store, conn, point)
-        conn.execute(
-            text(
-                "UPDATE organizations SET geom = "
-                f"{store.backend.point_sql(':x', ':y')}, located_by = 'manual', "
-                "location_precision_m = :precision, source_crs = 'wgs84' WHERE id = :id"
-            ),
-            {"x": point.x, "y": point.y, "precision": precision, "id": internal},
+        current = {"id": internal, "lon": from_lon, "lat": from_lat, "located_by": from_by}
+        entry = move(
+            store,
+            conn,
+            current,
+            point,
+            asked.source,
+            username,
+            precision=precision,
+            accuracy_m=asked.accuracy_m if asked.source == "gps" else None,
+            place_id=asked.place_id if asked.source == "place" else None,
         )
-        entry = {
-            "organization_id": internal,
-            "at": datetime.now(UTC),
-            "username": username,
-            "source": asked.source,
-            "from_located_by": from_by,
-            "from_lon": from_lon,
-            "from_lat": from_lat,
-            "to_lon": point.x,
-            "to_lat": point.y,
-            "accuracy_m": asked.accuracy_m if asked.source == "gps" else None,
-            "place_id": asked.place_id if asked.source == "place" else None,
-        }
-        conn.execute(insert(placements).values(**entry))
-        store.data_changed(conn)
+    return entry
+
+
+def move(
+    store: Store,
+    conn,
+    current: dict,
+    point: shapely.Point,
+    source: str,
+    username: str | None,
+    precision: float | None = None,
+    accuracy_m: float | None = None,
+    place_id: str | None = None,
+) -> dict:
+    """In the caller's write transaction: move the organization ``current`` (its ``id``,
+    ``lon``, ``lat``, ``located_by`` as stored) to the WGS-84 ``point``, checked to lie inside
+    the store's jurisdiction; mark it placed by hand and append the history entry, answered."""
+    check_inside(store, conn, point)
+    conn.execute(
+        text(
+            "UPDATE organizations SET geom = "
+            f"{store.backend.point_sql(':x', ':y')}, located_by = 'manual', "
+            "location_precision_m = :precision, source_crs = 'wgs84' WHERE id = :id"
+        ),
+        {"x": point.x, "y": point.y, "precision": precision, "id": current["id"]},
+    )
+    entry = {
+        "organization_id": current["id"],
+        "at": datetime.now(UTC),
+        "username": username,
+        "source": source,
+        "from_located_by": current["located_by"],
+        "from_lon": current["lon"],
+        "from_lat": current["lat"],
+        "to_lon": point.x,
+        "to_lat": point.y,
+        "accuracy_m": accuracy_m,
+        "place_id": place_id,
+    }
+    conn.execute(insert(placements).values(**entry))
+    store.data_changed(conn)
     return entry
 
 
@@ -194,7 +225,7 @@ def _position(store: Store, asked: Placement, conn) -> tuple[shapely.Point, floa
     return shapely.Point(float(x[0]), float(y[0])), precision
 
 
-def _check_inside(store: Store, conn, point: shapely.Point) -> None:
+def check_inside(store: Store, conn, point: shapely.Point) -> None:
     """Refuse a point outside every area of the city, or outside the store's jurisdiction."""
     geom = store.backend.point_sql(":x", ":y")
     inside = store.backend.is_true(f"ST_Intersects(a.geom, {geom})")

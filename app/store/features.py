@@ -81,6 +81,9 @@ class Collection:
         Properties that each process's copy of a point collection holds beside the positions
         (``point_pages``), so that pages filtering or sorting on them are answered from it:
         those a map or a client filters and sorts on, whose values are few or numbers.
+    writable
+        Whether other systems may create, replace, update and delete its items (OGC API –
+        Features Part 4, :mod:`app.web.feature_edits`).
     """
 
     id: str
@@ -99,6 +102,7 @@ class Collection:
     geom_alias: str = "t"
     lookups: tuple[str, ...] = ()
     copied: tuple[str, ...] = ()
+    writable: bool = False
 
     @property
     def spatial_table(self) -> str:
@@ -192,6 +196,7 @@ COLLECTIONS: dict[str, Collection] = {
             joins="LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id",
             lookups=("r",),
             run=True,
+            writable=True,
             copied=(
                 "org_type",
                 "industry",

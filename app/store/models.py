@@ -41,8 +41,9 @@ APPROXIMATE = ("community", "street")
 #: the area its ledger states over the area its point falls in.
 EXACT = ("coordinates", "geocoder", "manual")
 #: How a position was set by hand: a click on the map, a place chosen from search, the phone's
-#: own position; or by an import given ``--overwrite-positions`` over a hand-set one.
-PLACEMENT_SOURCES = ("map", "place", "gps", "import")
+#: own position; by another system through the API; or by an import given
+#: ``--overwrite-positions`` over a hand-set one.
+PLACEMENT_SOURCES = ("map", "place", "gps", "import", "api")
 PARTY_ORG_TYPES = ("党委", "党总支", "党支部", "联合党支部")
 COVERAGE_KINDS = ("own", "joint", "area", "industry")
 CENTER_LEVELS = ("street", "community", "building", "park")
@@ -380,6 +381,26 @@ placements = Table(
     Column("accuracy_m", Float),
     #: The place chosen, for a position from search.
     Column("place_id", String(64)),
+)
+
+#: How a correction reached the store: the card's form on the map, or another system through
+#: the API (OGC API – Features Part 4).
+CHANGE_VIAS = ("form", "api")
+
+#: Every correction of an organization's record: who, when, how, which field, from what to
+#: what (as text; lists ``;``-separated). Keyed by the external id, not the row, so that the
+#: history of a deleted record is kept with the record's deletion as its last entry.
+org_changes = Table(
+    "org_changes",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("org_id", String(64), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False, default=_now),
+    Column("username", String(64)),
+    Column("via", String(16), nullable=False),
+    Column("field", String(32), nullable=False),
+    Column("old", Text),
+    Column("new", Text),
 )
 
 #: A geocoder's answers by normalised address, so that a re-import asks the provider nothing.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import admin, api, areas, assets, auth, charts, dashboard, embed, intake, maps, placing, reports
+from . import admin, api, areas, assets, auth, charts, dashboard, embed, feature_edits, intake, maps, placing, reports
 
 
 def register(app: Flask) -> None:
@@ -18,6 +18,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(areas.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(feature_edits.bp)
     app.register_blueprint(embed.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(placing.bp)

@@ -36,7 +36,7 @@ from flask import (
 
 from .. import errors
 from ..db import base_store
-from ..security import SAFE_METHODS
+from ..security import SAFE_METHODS, bearer_credentials
 from ..store import accounts
 
 #: Endpoints anyone may reach.
@@ -75,6 +75,10 @@ POLICY: dict[str, str] = {
     "placing.places": "write",
     "placing.history_of": "write",
     "placing.place_one": "write",
+    "edits.create": "write",
+    "edits.replace": "write",
+    "edits.update": "write",
+    "edits.delete": "admin",
     "admin.index": "admin",
     "admin.publish": "admin",
     "admin.revoke": "admin",
@@ -89,6 +93,8 @@ AREA_ENDPOINTS = frozenset({"areas.page", "areas.export", "reports.area_map", "r
 
 #: Blueprints an API token never opens: administration and imports.
 TOKENLESS = ("admin.", "intake.")
+#: The only writes an API token may make: OGC API – Features Part 4 on items.
+TOKEN_WRITES = frozenset({"edits.create", "edits.replace", "edits.update", "edits.delete"})
 
 
 def _refuse(status: int, zh: str, en: str, audited: bool = True) -> Response:
@@ -117,9 +123,8 @@ def _caller() -> dict | None:
         if user is not None:
             return user
         session.clear()
-    header = request.headers.get("Authorization", "")
-    if header.startswith(("Bearer ", "Basic ")):
-        username, token = _api_credentials(header)
+    if bearer_credentials():
+        username, token = _api_credentials(request.headers["Authorization"])
         user = accounts.resolve_token(store, token, "api") if token else None
         if user is None or username not in (None, user["username"]):
             abort(_refuse(401, "API 令牌无效或已撤销", "the API token is unknown, expired or revoked"))
@@ -182,11 +187,14 @@ def authorize() -> Response | None:
         if errors.wants_json():
             return _refuse(401, "请先登录", "sign in first (session or Authorization: Bearer <token>)")
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    if caller.get("by_token") and (request.method not in SAFE_METHODS or endpoint.startswith(TOKENLESS)):
+    token_write = request.method not in SAFE_METHODS and endpoint not in TOKEN_WRITES
+    if caller.get("by_token") and (token_write or endpoint.startswith(TOKENLESS)):
         # A token is kept in other systems' settings (QGIS projects, GDAL configurations): it
-        # reads, and never writes or administers, even though its holder could fetch a form's
-        # CSRF token with it.
-        return _refuse(403, "API 令牌只能读取数据", "an API token may only read data, never change it or administer")
+        # reads, and writes only through the API's own item edits, which take no form's CSRF
+        # token; never a page's form, an import or administration.
+        return _refuse(
+            403, "API 令牌只能读取数据或通过接口更正组织", "an API token may only read, or edit items through the API"
+        )
     needed, city = _rule(endpoint)
     permissions = accounts.PERMISSIONS[caller["role"]]
     scope = caller["area_code"]

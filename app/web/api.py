@@ -17,6 +17,7 @@ import shapely
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from ..db import get_store
+from ..services import editing
 from ..services.analysis import compare_runs
 from ..spreadsheets import to_csv
 from ..store import features, point_pages, queries
@@ -31,6 +32,9 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 )
 #: Parameters every items request may carry, besides the collection's own properties.
 ITEM_PARAMETERS = frozenset({"bbox", "limit", "offset", "sortby", "f", "resulttype", "run", "crs", "bbox-crs"})
@@ -303,7 +307,17 @@ def item(collection_id: str, fid: str):
         _link(url_for("api.item", collection_id=coll.id, fid=fid, _external=True), "self", GEOJSON),
         _link(url_for("api.collection", collection_id=coll.id, _external=True), "collection"),
     ]
-    return _json(feature, GEOJSON)
+    if not coll.writable:
+        return _json(feature, GEOJSON)
+    # The version a write must name (If-Match), and the fields it may change that the listing
+    # leaves out (the party links and the instructor).
+    stored = editing.record(store, key)
+    if stored is None:  # removed between the two reads
+        abort(404)
+    feature["properties"].update({k: stored[k] for k in editing.EDITABLE if k not in feature["properties"]})
+    response = _json(feature, GEOJSON)
+    response.headers["ETag"] = editing.etag(stored)
+    return response
 
 
 @bp.get("/runs")

@@ -100,6 +100,62 @@ def _item_operation(coll: features.Collection) -> dict:
     }
 
 
+def _write_operations(coll: features.Collection) -> tuple[dict, dict]:
+    """The Part 4 operations of a writable collection: on its items, and on one item."""
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    body = {"required": True, "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/Feature"}}}}
+    patch = {"required": True, "content": {"application/merge-patch+json": {"schema": {"type": "object"}}}}
+    if_match = _param("If-Match", "读取时的 ETag / the ETag the item was read with", {"type": "string"}, "header", True)
+    fid = _param("featureId", coll.fid, {"type": _TYPES[coll.properties[coll.fid][1]]}, where="path", required=True)
+    tag = coll.id.replace("-", "_")
+    obj = {"type": "object"}
+    saved = _json_ok("已保存的要素（附 ETag）/ the feature as stored, with its ETag", obj)
+    conflicts = {
+        "409": {"description": "编号已存在 / the id is taken", "content": ref},
+        "412": {"description": "已被他人修改：附当前内容 / changed since read: the current values", "content": ref},
+        "428": {"description": "缺少 If-Match / If-Match missing", "content": ref},
+    }
+    created = {
+        "201": {
+            "description": "已新增 / created (Location, ETag)",
+            "content": {"application/geo+json": {"schema": obj}},
+        }
+    }
+    create = {
+        "summary": f"新增{coll.title} / create",
+        "operationId": f"create_{tag}",
+        "tags": ["edits"],
+        "requestBody": body,
+        "responses": {**created, **_error_responses(), **conflicts},
+    }
+    one = {
+        "put": {
+            "summary": "替换 / replace",
+            "operationId": f"replace_{tag}",
+            "tags": ["edits"],
+            "parameters": [fid, if_match],
+            "requestBody": body,
+            "responses": {**saved, **conflicts},
+        },
+        "patch": {
+            "summary": "更正（JSON 合并补丁）/ update (JSON merge patch)",
+            "operationId": f"update_{tag}",
+            "tags": ["edits"],
+            "parameters": [fid, if_match],
+            "requestBody": patch,
+            "responses": {**saved, **conflicts},
+        },
+        "delete": {
+            "summary": "删除（管理员）/ delete (admins)",
+            "operationId": f"delete_{tag}",
+            "tags": ["edits"],
+            "parameters": [fid, if_match],
+            "responses": {"204": {"description": "已删除 / deleted"}, **_error_responses(), **conflicts},
+        },
+    }
+    return create, one
+
+
 def document(server: str) -> dict:
     """The OpenAPI document for a service whose ``/api`` is at ``server``."""
     obj = {"type": "object"}
@@ -156,6 +212,10 @@ def document(server: str) -> dict:
         }
         paths[f"/collections/{coll.id}/items"] = {"get": _items_operation(coll)}
         paths[f"/collections/{coll.id}/items/{{featureId}}"] = {"get": _item_operation(coll)}
+        if coll.writable:
+            create, one = _write_operations(coll)
+            paths[f"/collections/{coll.id}/items"]["post"] = create
+            paths[f"/collections/{coll.id}/items/{{featureId}}"] |= one
     return {
         "openapi": "3.0.3",
         "info": {

@@ -57,7 +57,7 @@ TEXT = {
     "manual_count": "；已手工定位 {m}",
 }
 #: How the history names the ways of placing by hand.
-SOURCE_LABELS = {"map": "地图点选", "place": "选择场所", "gps": "手机定位", "import": "导入覆盖"}
+SOURCE_LABELS = {"map": "地图点选", "place": "选择场所", "gps": "手机定位", "import": "导入覆盖", "api": "接口更正"}
 
 
 @bp.get("/")
