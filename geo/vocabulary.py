@@ -11,5 +11,7 @@ AREA_LEVELS = ("district", "street", "community", "grid")
 AREA_CODE_LENGTHS = {"district": 6, "street": 9, "community": 12, "grid": 15}
 #: Non-public enterprises and social organizations.
 ORG_TYPES = ("enterprise", "social_org")
+#: Their Chinese names, as a ledger writes them.
+ORG_TYPE_NAMES = {"enterprise": "企业", "social_org": "社会组织"}
 #: Parks, business circles, markets and commercial buildings.
 PLACE_KINDS = ("park", "business_circle", "market", "building")

@@ -77,9 +77,14 @@
       [t("编号"), c.org_id]
     ].filter(function (r) { return r[1] !== null && r[1] !== undefined && r[1] !== ""; });
     var nav = c.navigation || {};
-    return "<b>" + esc(c.name) + "</b>" + table(rows) +
+    var last = c.last_change;
+    // A correction after the run: the status above may not reflect it yet.
+    var changed = last ? '<p class="ht-card-changed">' + esc(t("最近更正 {at}（{user}），共 {n} 条记录", {
+      at: new Date(last.at).toLocaleString(), user: last.username || "", n: last.n })) + "</p>" : "";
+    var correct = c.correct ? ' · <a href="' + esc(c.correct) + '">' + esc(t("更正信息")) + "</a>" : "";
+    return "<b>" + esc(c.name) + "</b>" + table(rows) + changed +
       '<div class="ht-nav-links"><a target="_blank" rel="noopener" href="' + esc(nav.amap) + '">' + esc(t("高德导航")) + '</a> · ' +
-      '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">' + esc(t("百度导航")) + "</a></div>";
+      '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">' + esc(t("百度导航")) + "</a>" + correct + "</div>";
   }
 
   function bindCard(marker, props, cfg) {

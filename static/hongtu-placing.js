@@ -230,4 +230,9 @@
         });
     }, 300);
   });
+
+  // Opened from an organization's correction page (?org=ID): that one is chosen already. Last,
+  // because choosing one uses everything declared above.
+  var asked = cfg.selected && document.querySelector('#ht-to-place button[data-org="' + CSS.escape(cfg.selected) + '"]');
+  if (asked) select(asked);
 }());

@@ -12,7 +12,7 @@ from app.intake.schema import KINDS
 from app.layers import LAYERS
 from app.store.accounts import ROLE_NAMES
 from app.store.queries import SIZE_BANDS
-from app.web import intake, labels, mapbuilder, placing
+from app.web import corrections, intake, labels, mapbuilder, placing
 from geo import democity
 
 from .conftest import signed_in
@@ -36,6 +36,8 @@ def shown_strings() -> set[str]:
     found |= {layer.label for layer in LAYERS}
     found |= {name for name, *_ in mapbuilder.BASEMAP_TILES.values()}
     found |= set(placing.TEXT.values()) | set(placing.LOCATED_BY_LABELS.values()) | set(placing.SOURCE_LABELS.values())
+    found |= set(corrections.field_names().values()) | set(corrections.VIA_NAMES.values())
+    found |= {label for options in corrections.CHOICES.values() for label in options.values()}
     found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())
     found |= {label for label, *_ in SIZE_BANDS.values()}
     found |= {kind.zh for kind in KINDS.values()} | {label for _, label in intake.CRS_CHOICES}

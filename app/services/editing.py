@@ -168,10 +168,11 @@ def edit(
         changed = [f for f in EDITABLE if wanted[f] != current[f]]
         if changed:
             _write(store, conn, current["id"], wanted, changed)
-        if position is not None:
+        if position is not None and (position.lon, position.lat) != (current["lon"], current["lat"]):
+            # The placing rules check the point and record the move, in its history and ours.
             with _placing_refusals():
-                placing.move(store, conn, current, shapely.Point(position.lon, position.lat), position.source, username)
-            changed.append("position")
+                point = shapely.Point(position.lon, position.lat)
+                placing.move(store, conn, current, point, position.source, username, via)
         after = _record(store, conn, org_id)
         if changed:
             _history(conn, org_id, username, via, [(f, current, after) for f in changed])
@@ -187,7 +188,7 @@ def create(store: Store, values: dict, position: Position, username: str | None,
         taken = conn.execute(text("SELECT 1 FROM organizations WHERE org_id = :org"), {"org": org_id}).first()
         if taken is not None:
             raise EditError(409, f"组织编号 {org_id} 已存在", f"organization {org_id} already exists")
-        wanted = _checked(store, conn, {**_defaults(), **_known(values)}, org_id, position)
+        wanted = _checked(store, conn, {**defaults(), **_known(values)}, org_id, position)
         point = shapely.Point(position.lon, position.lat)
         with _placing_refusals():
             placing.check_inside(store, conn, point)
@@ -257,7 +258,8 @@ def _fields(found: dict) -> dict:
     return {f: found[f] for f in EDITABLE}
 
 
-def _defaults() -> dict:
+def defaults() -> dict:
+    """The fields of a new record before anything is filled in."""
     return {f: ORGS.column(f).default for f in EDITABLE}
 
 
@@ -267,7 +269,7 @@ def _kept(current: dict) -> Position | None:
     return Position(current["lon"], current["lat"])
 
 
-def _spelled(value) -> str:
+def spelled(value) -> str:
     """A value as a ledger cell spells it, for the importer's checks."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -281,7 +283,7 @@ def _spelled(value) -> str:
 def _checked(store: Store, conn, values: dict, org_id: str, position: Position | None) -> dict:
     """``values`` typed as the importer types them; :class:`EditError` (400) naming every field
     it would refuse, and every text longer than its column holds."""
-    row = {"org_id": org_id, **{f: _spelled(v) for f, v in values.items()}}
+    row = {"org_id": org_id, **{f: spelled(v) for f, v in values.items()}}
     if position is not None:
         row |= {"lon": repr(position.lon), "lat": repr(position.lat)}
     table = RawTable(pd.DataFrame([row], dtype=object).astype(str), None, 1, None)
@@ -391,10 +393,8 @@ def _history(conn, org_id: str, username: str | None, via: str, entries: list) -
     for field, before, after in entries:
         if field == WHOLE_RECORD:
             old, new = _whole(before), _whole(after)
-        elif field == "position":
-            old, new = _point_text(before), _point_text(after)
         else:
-            old, new = _spelled(before[field]) or None, _spelled(after[field]) or None
+            old, new = spelled(before[field]) or None, spelled(after[field]) or None
         rows.append(
             {"org_id": org_id, "at": at, "username": username, "via": via, "field": field, "old": old, "new": new}
         )
@@ -405,9 +405,3 @@ def _whole(found: dict | None) -> str | None:
     if found is None:
         return None
     return json.dumps({k: v for k, v in found.items() if k != "id"}, ensure_ascii=False, sort_keys=True)
-
-
-def _point_text(found: dict) -> str | None:
-    if found["lon"] is None:
-        return None
-    return f"{found['lon']:.6f},{found['lat']:.6f}"

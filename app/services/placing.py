@@ -27,7 +27,7 @@ from geo.spread import spread_inside
 from ..errors import HongtuError
 from ..intake.locate import POINT_PLACE_RADIUS, place_radius_m
 from ..store import Store, result_frame
-from ..store.models import PLACEMENT_SOURCES, placements
+from ..store.models import PLACEMENT_SOURCES, org_changes, placements
 
 #: Ways a user places by hand (an import's replacement, or another system's move through the
 #: API, is recorded, never asked for here).
@@ -78,15 +78,17 @@ class Placement:
     accuracy_m: float | None = None
 
 
-def to_place(store: Store, located_by: tuple[str, ...], limit: int = 500) -> tuple[pd.DataFrame, dict[str, int]]:
+def to_place(
+    store: Store, located_by: tuple[str, ...], limit: int = 500, org_id: str | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """The organizations the store can see that are placed only ``located_by`` (e.g. unplaced
     and approximate), most in need first (unplaced, then the vaguest), at most ``limit``; and
-    how many there are in all of each way, beyond the limit too."""
+    how many there are in all of each way, beyond the limit too. Given an ``org_id``: that
+    organization alone, however it is placed."""
     marks = ", ".join(f":l{i}" for i in range(len(located_by)))
-    where, scope = store.restrict(
-        f"SELECT {{}} FROM organizations t WHERE t.located_by IN ({marks})", "organizations", "t"
-    )
-    params = {**scope, **{f"l{i}": v for i, v in enumerate(located_by)}}
+    condition = "t.org_id = :org" if org_id is not None else f"t.located_by IN ({marks})"
+    where, scope = store.restrict(f"SELECT {{}} FROM organizations t WHERE {condition}", "organizations", "t")
+    params = {**scope, "org": org_id, **{f"l{i}": v for i, v in enumerate(located_by)}}
     columns = ", ".join(f"t.{c}" for c in LIST_COLUMNS[:-2]) + ", ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat"
     order = " ORDER BY t.geom IS NOT NULL, t.location_precision_m DESC, t.org_id LIMIT :limit"
     with store.connect() as conn:
@@ -129,7 +131,7 @@ def place(store: Store, asked: Placement, username: str | None) -> dict:
             raise PlacementError(400, f"定位方式应为 {'/'.join(USER_SOURCES)}", f"source must be one of {USER_SOURCES}")
         internal, from_lon, from_lat, from_by = organization
         point, precision = _position(store, asked, conn)
-        current = {"id": internal, "lon": from_lon, "lat": from_lat, "located_by": from_by}
+        current = {"id": internal, "org_id": asked.org_id, "lon": from_lon, "lat": from_lat, "located_by": from_by}
         entry = move(
             store,
             conn,
@@ -151,13 +153,15 @@ def move(
     point: shapely.Point,
     source: str,
     username: str | None,
+    via: str = "map",
     precision: float | None = None,
     accuracy_m: float | None = None,
     place_id: str | None = None,
 ) -> dict:
     """In the caller's write transaction: move the organization ``current`` (its ``id``,
-    ``lon``, ``lat``, ``located_by`` as stored) to the WGS-84 ``point``, checked to lie inside
-    the store's jurisdiction; mark it placed by hand and append the history entry, answered."""
+    ``org_id``, ``lon``, ``lat``, ``located_by`` as stored) to the WGS-84 ``point``, checked to
+    lie inside the store's jurisdiction; mark it placed by hand and append the entry (answered)
+    to its placements and to its corrections (field ``position``, ``via`` as recorded there)."""
     check_inside(store, conn, point)
     conn.execute(
         text(
@@ -181,6 +185,17 @@ def move(
         "place_id": place_id,
     }
     conn.execute(insert(placements).values(**entry))
+    conn.execute(
+        insert(org_changes).values(
+            org_id=current["org_id"],
+            at=entry["at"],
+            username=username,
+            via=via,
+            field="position",
+            old=None if current["lon"] is None else f"{current['lon']:.6f},{current['lat']:.6f}",
+            new=f"{point.x:.6f},{point.y:.6f}",
+        )
+    )
     store.data_changed(conn)
     return entry
 

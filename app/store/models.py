@@ -383,9 +383,9 @@ placements = Table(
     Column("place_id", String(64)),
 )
 
-#: How a correction reached the store: the card's form on the map, or another system through
-#: the API (OGC API – Features Part 4).
-CHANGE_VIAS = ("form", "api")
+#: How a correction reached the store: staff on Hongtu's own pages (the correction form, the
+#: 待定位 map), or another system through the API (OGC API – Features Part 4).
+CHANGE_VIAS = ("map", "api")
 
 #: Every correction of an organization's record: who, when, how, which field, from what to
 #: what (as text; lists ``;``-separated). Keyed by the external id, not the row, so that the

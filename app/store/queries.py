@@ -544,8 +544,28 @@ def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
         card["community_name"] = conn.execute(
             text("SELECT name FROM areas WHERE code = :c"), {"c": card["community_code"]}
         ).scalar()
+        last = (
+            conn.execute(
+                text(
+                    "SELECT at, username, field, (SELECT count(*) FROM org_changes WHERE org_id = :org) AS n "
+                    "FROM org_changes WHERE org_id = :org ORDER BY id DESC LIMIT 1"
+                ),
+                {"org": org_id},
+            )
+            .mappings()
+            .first()
+        )
+        # The latest correction, so that the card says its figures may predate it.
+        card["last_change"] = None if last is None else {**dict(last), "at": _utc_text(last["at"])}
     card.pop("id")
     return card
+
+
+def _utc_text(value) -> str:
+    """A stored time as ISO 8601 in UTC (SQLite hands back text, PostgreSQL a datetime)."""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def center_card(store: Store, center_id: str, run_id: int) -> dict | None:

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import admin, api, areas, assets, auth, charts, dashboard, embed, feature_edits, intake, maps, placing, reports
+from . import (
+    admin,
+    api,
+    areas,
+    assets,
+    auth,
+    charts,
+    corrections,
+    dashboard,
+    embed,
+    feature_edits,
+    intake,
+    maps,
+    placing,
+    reports,
+)
 
 
 def register(app: Flask) -> None:
@@ -22,4 +37,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(embed.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(placing.bp)
+    app.register_blueprint(corrections.bp)
     app.after_request(embed.frame_ancestors)

@@ -10,6 +10,8 @@ import pandas as pd
 import shapely
 from flask import Blueprint, abort, render_template
 
+from geo.vocabulary import ORG_TYPE_NAMES
+
 from ..db import get_store
 from ..i18n import gettext
 from ..store import area_stats, queries
@@ -34,7 +36,7 @@ def _level(code: str | None) -> str:
 def _export_frame(store, code: str | None, what: str, run_id: int) -> pd.DataFrame:
     if what == "ledger":
         frame = area_stats.blank_ledger(store, code, run_id)
-        frame["org_type"] = frame["org_type"].map({"enterprise": gettext("企业"), "social_org": gettext("社会组织")})
+        frame["org_type"] = frame["org_type"].map({k: gettext(zh) for k, zh in ORG_TYPE_NAMES.items()})
         return frame
     if what == "children":
         return area_stats.children(store, code, run_id)

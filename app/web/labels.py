@@ -43,5 +43,11 @@ HEADERS = {
     "branch_covered": "已纳入联合党支部建议的单位",
     "branch_bound": "最多可纳入的单位",
     "covered": "组织覆盖",
+    "at": "时间",
+    "username": "用户",
+    "via": "途径",
+    "field": "字段",
+    "old": "原值",
+    "new": "新值",
     **RATE_NAMES,
 }

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from geo.crs import (
     METRES_PER_DEGREE_LAT,
@@ -24,6 +24,7 @@ from geo.vocabulary import AREA_LEVELS
 from ..db import get_store
 from ..layers import RUN_FEATURE_KINDS
 from ..store import area_stats, queries
+from .access import may
 from .areas import area_focus
 from .geojson import feature_collection, geojson_response, point_collection, to_display
 from .mapbuilder import build_city_map, render_parts
@@ -96,6 +97,8 @@ def organization(org_id: str):
     if card is None:
         return jsonify({"error": f"org_id: 未找到 / no organization {org_id!r}", "parameter": "org_id"}), 404
     card["navigation"] = navigation_links(card["lon"], card["lat"], card["name"])
+    if may("corrections.form"):
+        card["correct"] = url_for("corrections.form", org_id=org_id)
     return jsonify(card)
 
 

@@ -32,6 +32,10 @@ PAGE_ROWS = 200
 MAX_BODY_BYTES = 2048
 #: How the list names each way an organization is (not yet) placed.
 LOCATED_BY_LABELS = {
+    "coordinates": "台账坐标",
+    "place": "所在场所",
+    "address": "地址匹配",
+    "geocoder": "地理编码",
     "unplaced": "无位置",
     "community": "近似：所属社区",
     "street": "近似：所属街道",
@@ -66,6 +70,11 @@ def page():
     store = get_store()
     with_manual = request.args.get("manual") == "1"
     frame, counts = to_place(store, (*LISTED, "manual") if with_manual else LISTED, PAGE_ROWS)
+    asked = request.args.get("org", "")[:64]
+    if asked and asked not in set(frame["org_id"]):
+        # Opened from its correction page to move it: listed first, however it is placed.
+        one, _ = to_place(store, LISTED, 1, asked)
+        frame = pd.concat([one, frame], ignore_index=True) if not one.empty else frame
     basemaps = basemap_choices()
     crs = basemaps[0].get("crs", "wgs84")
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -88,6 +97,7 @@ def page():
         "place": url_for("placing.place_one", org_id="__org__"),
         "history": url_for("placing.history_of", org_id="__org__"),
         "extent": extent,
+        "selected": asked or None,
     }
     return render_template(
         "placing.html",
