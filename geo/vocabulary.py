@@ -1,5 +1,6 @@
 """The domain's fixed vocabulary, declared once for every layer of Hongtu (pure: no Flask, no
-database): the area levels, the digits of their codes, and the kinds of organizations and places.
+database): the area levels, the digits of their codes, the kinds of organizations and places, and
+the coverage statuses the map draws.
 """
 
 from __future__ import annotations
@@ -15,3 +16,10 @@ ORG_TYPES = ("enterprise", "social_org")
 ORG_TYPE_NAMES = {"enterprise": "企业", "social_org": "社会组织"}
 #: Parks, business circles, markets and commercial buildings.
 PLACE_KINDS = ("park", "business_circle", "market", "building")
+#: An organization's coverage status on the map, in the order a mix of them is drawn (a cluster's
+#: ring, the legend): organisational, work (instructor only), blank, out of the statistical scope.
+MAP_STATUSES = ("org", "work", "blank", "out")
+#: Their Chinese names.
+MAP_STATUS_NAMES = {"org": "组织覆盖", "work": "工作覆盖", "blank": "空白", "out": "不在统计范围"}
+#: The one colour each is drawn in: dots, cluster rings, the legend, exports.
+MAP_STATUS_COLORS = {"org": "#2e7d32", "work": "#f9a825", "blank": "#c62828", "out": "#9e9e9e"}

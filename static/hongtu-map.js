@@ -6,12 +6,9 @@
 (function () {
   "use strict";
 
-  var STATUS = {
-    org: { color: "#2e7d32", label: "组织覆盖" },
-    work: { color: "#f9a825", label: "工作覆盖" },
-    blank: { color: "#c62828", label: "空白" },
-    out: { color: "#9e9e9e", label: "不在统计范围" }
-  };
+  // The coverage statuses, their names and colours, from geo/vocabulary.py (through the page's
+  // config): filled in by init, in the order a cluster's ring draws them.
+  var STATUS = {}, STATUS_ORDER = [];
   var RUN_STATUS = { own: "单独组建", joint: "联合组建", area: "区域组建", industry: "行业组建", work: "工作覆盖", blank: "空白" };
   var COVERAGE_KINDS = { own: "单独组建", joint: "联合组建", area: "区域组建", industry: "行业组建" };
   var ORG_TYPES = { enterprise: "企业", social_org: "社会组织" };
@@ -250,6 +247,39 @@
     }
   };
 
+  // An aggregate of organizations (a server cell or a browser cluster) is drawn by its coverage
+  // mix, never by its size: a ring of each status's share around the count, so a quarter blank
+  // shows as a quarter of red whatever the total. Counts: status → n.
+  function mixMarker(counts) {
+    var n = 0, parts = [], at = 0, lines = [];
+    STATUS_ORDER.forEach(function (k) { n += Number(counts[k]) || 0; });
+    STATUS_ORDER.forEach(function (k) {
+      var m = Number(counts[k]) || 0;
+      if (!m) return;
+      var to = at + 100 * m / n;
+      parts.push(STATUS[k].color + " " + at.toFixed(2) + "% " + to.toFixed(2) + "%");
+      lines.push(t(STATUS[k].label) + " " + m);
+      at = to;
+    });
+    var size = Math.round(22 + 8 * Math.log10(n + 1));
+    return {
+      icon: L.divIcon({
+        className: "ht-mix-icon",
+        html: '<span class="ht-mix" style="width:' + size + "px;height:" + size + "px;background:conic-gradient(" +
+          parts.join(",") + ')"><b>' + n + "</b></span>",
+        iconSize: [size, size]
+      }),
+      title: [t("{n} 个组织", { n: n })].concat(lines).join(" · "),
+      hongtuCounts: counts
+    };
+  }
+
+  function clusterIcon(cluster) {
+    var counts = {};
+    cluster.getAllChildMarkers().forEach(function (m) { counts[m.hongtuStatus] = (counts[m.hongtuStatus] || 0) + 1; });
+    return mixMarker(counts).icon;
+  }
+
   function renderOrgs(data, groups, cfg) {
     var counter = document.getElementById("ht-visible");
     if (counter) counter.textContent = data.total;
@@ -261,14 +291,8 @@
     });
     if (data.mode === "clusters") {
       data.features.forEach(function (f) {
-        var p = f.properties, n = Number(p.n), size = Math.round(18 + 7 * Math.log10(n + 1));
         var c = f.geometry.coordinates;
-        var icon = L.divIcon({
-          className: "ht-cluster" + (p.blank * 2 < n ? " covered" : ""),
-          html: '<span style="line-height:' + size + 'px">' + n + "</span>",
-          iconSize: [size, size]
-        });
-        L.marker([c[1], c[0]], { icon: icon, title: t("{n} 个组织，空白 {blank}", { n: n, blank: p.blank }) })
+        L.marker([c[1], c[0]], mixMarker(f.properties))
           .on("click", function (e) { e.target._map.setView(e.latlng, e.target._map.getZoom() + 2); })
           .addTo(groups.orgs_clusters);
       });
@@ -284,12 +308,17 @@
       } : {
         radius: 6, color: "#fff", weight: 1, fillColor: s.color, fillOpacity: 0.95, bubblingMouseEvents: false
       });
+      marker.hongtuStatus = f.properties.status;
       return bindCard(marker, f.properties, cfg);
     });
     groups.orgs.addLayers(markers);
   }
 
   function init(map, control, groups, cfg) {
+    cfg.statuses.forEach(function (st) { STATUS[st.key] = st; STATUS_ORDER.push(st.key); });
+    groups.orgs.options.iconCreateFunction = clusterIcon;
+    // Plain text: Leaflet's default prefix carries a flag, out of place in a party-building report.
+    map.attributionControl.setPrefix("Leaflet");
     L.control.scale({ imperial: false }).addTo(map);
     var base = {};
     // Overlays are drawn in the coordinates of the base map: GCJ-02 under AMap, else WGS-84.
@@ -368,7 +397,9 @@
     map.on("moveend", refresh);
     map.on("overlayadd overlayremove", refresh);
     document.querySelectorAll(".ht-filter").forEach(function (el) {
-      el.addEventListener("change", function () { load("orgs", layers.orgs); });
+      // A filter redraws and recounts at once, even with a card open (which would show a
+      // status the filter may now hide): the card is closed first.
+      el.addEventListener("change", function () { map.closePopup(); reading = false; load("orgs", layers.orgs); });
     });
     var choropleth = document.querySelector("select[name=choropleth]");
     if (choropleth) choropleth.addEventListener("change", function () {

@@ -1,6 +1,7 @@
 """The map in a real headless Chromium: offline, interactive, and escaping untrusted names."""
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -12,6 +13,8 @@ from sqlalchemy import text
 from werkzeug.serving import make_server
 
 from app.store import Store, accounts
+from app.web.mapbuilder import DOTS_FROM_ZOOM
+from geo.vocabulary import MAP_STATUS_COLORS
 
 from .conftest import Served, ensure_user
 
@@ -80,11 +83,108 @@ def test_demo_map_works_offline_and_zooms_to_points(browser, demo_store: Store):
     served = Served(demo_store)
     try:
         page, outside, errors = open_map(browser, served)
-        page.wait_for_selector(".ht-cluster", timeout=10_000)
-        assert page.locator(".ht-cluster").count() > 5
+        page.wait_for_selector(".ht-mix-icon", timeout=10_000)
+        assert page.locator(".ht-mix-icon").count() > 5
         zoom_to(page, 25.04, 102.71, 17)
         wait_for(page, "window.hongtuGroups.orgs.getLayers().length > 5")
-        assert page.locator(".ht-cluster").count() == 0
+        assert page.locator(".ht-mix-icon").count() == 0
+        assert outside == [] and errors == []
+    finally:
+        served.close()
+
+
+#: A colour stop as Chromium gives a conic gradient back: each "colour from% to%" becomes two.
+STOP = re.compile(r"(rgb\([^)]*\)) ([\d.]+)%")
+#: Each status's colour as Chromium writes it back.
+COLOURS = {
+    status: "rgb({}, {}, {})".format(*(int(hex_[i : i + 2], 16) for i in (1, 3, 5)))
+    for status, hex_ in MAP_STATUS_COLORS.items()
+}
+
+
+def ring_shares(background: str) -> dict[str, float]:
+    """The share (%) of a cluster's ring each colour takes."""
+    shares: dict[str, float] = {}
+    stops = STOP.findall(background)
+    for (colour, start), (_, end) in zip(stops[::2], stops[1::2], strict=True):
+        shares[colour] = shares.get(colour, 0.0) + float(end) - float(start)
+    return shares
+
+
+def cluster_rings(page) -> list[tuple[dict, dict]]:
+    """Each drawn server cluster's counts and its ring's shares."""
+    drawn = page.evaluate(
+        """window.hongtuGroups.orgs_clusters.getLayers().map(m =>
+             [m.options.hongtuCounts, m.getElement().querySelector('.ht-mix').style.background])"""
+    )
+    return [(counts, ring_shares(background)) for counts, background in drawn]
+
+
+def test_clusters_are_drawn_by_their_coverage_mix_never_their_size(browser, demo_store: Store):
+    served = Served(demo_store)
+    try:
+        page, outside, errors = open_map(browser, served)
+        page.wait_for_selector(".ht-mix-icon", timeout=10_000)
+        rings = cluster_rings(page)
+        assert len(rings) > 5
+        for counts, shares in rings:
+            n = sum(counts[s] for s in MAP_STATUS_COLORS)
+            expected = {COLOURS[s]: 100 * counts[s] / n for s in MAP_STATUS_COLORS if counts[s]}
+            assert shares.keys() == expected.keys()
+            assert all(abs(shares[c] - expected[c]) < 0.02 for c in expected)
+        # The legend counts what the rings draw.
+        blank = sum(counts["blank"] for counts, _ in rings)
+        assert page.locator(".ht-n[data-status=blank]").inner_text() == str(blank) and blank > 0
+        # Filtered to 空白, a ring is all red: no other status's colour is drawn.
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url and "status=blank" in r.url):
+            page.select_option("select[name=status]", "blank")
+        page.wait_for_timeout(300)
+        # (Fewer now, they come as points, clustered in the browser: the same rule.)
+        wait_for(page, "document.querySelectorAll('.leaflet-marker-pane .ht-mix').length > 0")
+        drawn = page.evaluate(
+            "[...document.querySelectorAll('.leaflet-marker-pane .ht-mix')].map(e => e.style.background)"
+        )
+        assert all(ring_shares(background) == {COLOURS["blank"]: pytest.approx(100)} for background in drawn)
+        # No flag in the attribution: plain text.
+        attribution = page.locator(".leaflet-control-attribution")
+        assert attribution.locator("svg, img").count() == 0 and attribution.inner_text().startswith("Leaflet")
+        # From street zoom on, one dot per organization.
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url and "status=" not in r.url):
+            page.select_option("select[name=status]", "")
+        lon, lat = demo_store.read_frame("organizations", ["org_id"]).geometry.iloc[0].coords[0]
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url and f"zoom={DOTS_FROM_ZOOM}" in r.url) as answer:
+            page.evaluate(f"() => {{ hongtuMap.setView([{lat}, {lon}], {DOTS_FROM_ZOOM}); }}")
+        assert answer.value.json()["mode"] == "points"
+        page.wait_for_timeout(300)
+        wait_for(page, "window.hongtuGroups.orgs.getLayers().length > 0")
+        assert page.locator(".ht-mix-icon").count() == 0
+        assert outside == [] and errors == []
+    finally:
+        served.close()
+
+
+def test_a_filter_redraws_and_recounts_with_a_card_open(browser, demo_store: Store):
+    served = Served(demo_store)
+    try:
+        page, outside, errors = open_map(browser, served)
+        zoom_to(page, 25.04, 102.71, 16)
+        wait_for(page, "window.hongtuGroups.orgs.getLayers().length > 5")
+        before = int(page.locator("#ht-visible").inner_text())
+        lat, lon = page.evaluate(
+            """(() => { const b = hongtuMap.getBounds().pad(-0.2);
+                 const m = hongtuGroups.orgs.getLayers().find(m => b.contains(m.getLatLng()));
+                 return [m.getLatLng().lat, m.getLatLng().lng]; })()"""
+        )
+        click_map_at(page, lat, lon)
+        page.locator(".leaflet-popup-content").wait_for(timeout=5_000)
+        with page.expect_response(lambda r: "/map/data/orgs" in r.url and "status=blank" in r.url):
+            page.select_option("select[name=status]", "blank")
+        page.wait_for_timeout(300)
+        after = int(page.locator("#ht-visible").inner_text())
+        assert 0 < after < before
+        assert page.locator(".leaflet-popup-content").count() == 0
+        statuses = page.evaluate("[...new Set(hongtuGroups.orgs.getLayers().map(m => m.hongtuStatus))]")
+        assert statuses == ["blank"]
         assert outside == [] and errors == []
     finally:
         served.close()

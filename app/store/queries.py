@@ -22,6 +22,8 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from geo.vocabulary import MAP_STATUSES
+
 from . import Store, StoreError, result_frame
 from .models import AnalysisRun
 
@@ -47,8 +49,6 @@ MAP_STATUS_SQL = (
     f"CASE WHEN r.organization_id IS NULL THEN ({STATUS_SQL}) WHEN NOT r.in_scope THEN 'out' "
     "WHEN r.status IN ('own', 'joint', 'area', 'industry') THEN 'org' ELSE r.status END"
 )
-#: The statuses an organization has on the map.
-MAP_STATUSES = ("org", "work", "blank", "out")
 #: Filters the map accepts that are an equality on one column of the organization subquery.
 ORG_FILTERS = ("org_type", "industry", "status")
 #: Size bands by employees: (label, lowest, highest or None). The lowest band ends where the

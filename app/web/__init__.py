@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from geo.vocabulary import MAP_STATUS_COLORS, MAP_STATUS_NAMES, MAP_STATUSES
+
 from . import (
     admin,
     api,
@@ -25,6 +27,8 @@ from . import (
 def register(app: Flask) -> None:
     """Register every blueprint of the web layer on ``app``."""
     app.jinja_env.filters["percent"] = charts.percent
+    # The legend draws each status in its one colour, in the order a cluster's ring does.
+    app.jinja_env.globals["map_statuses"] = [(s, MAP_STATUS_NAMES[s], MAP_STATUS_COLORS[s]) for s in MAP_STATUSES]
     app.register_blueprint(assets.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)

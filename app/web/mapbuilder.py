@@ -15,6 +15,8 @@ from flask import current_app, g, request, url_for
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
+from geo.vocabulary import AREA_CODE_LENGTHS, MAP_STATUS_COLORS, MAP_STATUS_NAMES, MAP_STATUSES
+
 from ..i18n import gettext
 from ..layers import BY_KEY, LAYERS
 from ..security import with_nonce
@@ -123,6 +125,9 @@ def _localize(element: JSCSSMixin, js: list[tuple[str, str]], css: list[tuple[st
 
 #: The layers offered beside the organizations (which are a marker cluster of their own).
 OVERLAYS = tuple(layer for layer in LAYERS if layer.key != "orgs")
+#: The zoom from which organizations are drawn one dot each, coloured by status: about a
+#: street's extent on a desktop screen, where a cluster would hide which ones are blank.
+DOTS_FROM_ZOOM = 14
 
 
 def build_city_map(
@@ -177,9 +182,12 @@ def build_city_map(
             shown = layer.shown if overlays is None else (key in overlays or "orgs" in overlays)
             groups[key] = folium.FeatureGroup(name=gettext(layer.label), show=shown).add_to(m)
             min_zoom[key] = layer.min_zoom
+    # A street or anything smaller (its page, its exports) is drawn dot by dot at any zoom;
+    # MarkerCluster reads 0 as "never", so 1 (below the map's least zoom) stands for "always".
+    small = area is not None and len(area.get("code", "")) >= AREA_CODE_LENGTHS["street"]
     points = folium.plugins.MarkerCluster(
         name=gettext(BY_KEY["orgs"].label),
-        options={"disableClusteringAtZoom": 18, "chunkedLoading": True},
+        options={"disableClusteringAtZoom": 1 if small else DOTS_FROM_ZOOM, "chunkedLoading": True},
         show=overlays is None or "orgs" in overlays,
     ).add_to(m)
     _localize(
@@ -205,6 +213,9 @@ def build_city_map(
         # The ways of placing that give only an area: drawn as a hollow ring.
         "approximate": list(APPROXIMATE),
         "minZoom": min_zoom,
+        "statuses": [
+            {"key": key, "label": MAP_STATUS_NAMES[key], "color": MAP_STATUS_COLORS[key]} for key in MAP_STATUSES
+        ],
         # How each layer is drawn, from the one catalogue (app/layers.py), in its order (a list:
         # Jinja's tojson sorts an object's keys).
         "layers": [

@@ -19,7 +19,7 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geo.vocabulary import AREA_LEVELS
+from geo.vocabulary import AREA_LEVELS, MAP_STATUSES
 
 from ..db import get_store
 from ..layers import RUN_FEATURE_KINDS
@@ -71,7 +71,7 @@ def filters_from(args, allow_area: bool = True) -> dict[str, str]:
     names = queries.MAP_FILTERS if allow_area else tuple(n for n in queries.MAP_FILTERS if n != "area")
     filters = {name: args.get(name, "").strip() for name in names}
     allowed = {
-        "status": queries.MAP_STATUSES,
+        "status": MAP_STATUSES,
         "org_type": ("enterprise", "social_org"),
         "scope": ("in", "out"),
         "size": tuple(queries.SIZE_BANDS),
@@ -299,11 +299,11 @@ def layer_geojson(
         if total <= limit:
             rows = queries.organization_points(store, bbox, limit, run_id, filters)
             counts = pd.Series([r["status"] for r in rows]).value_counts()
-            by_status = {s: int(counts.get(s, 0)) for s in queries.MAP_STATUSES}
+            by_status = {s: int(counts.get(s, 0)) for s in MAP_STATUSES}
             return point_collection(rows, {"mode": "points", "total": total, "by_status": by_status}, crs)
         rows, tiles = cached if cached is not None else queries.cached_clusters(store, bbox, cell, run_id, filters)
         # The legend's counts per status come with the clusters at no extra query.
-        by_status = {s: int(sum(r[s] for r in rows)) for s in queries.MAP_STATUSES}
+        by_status = {s: int(sum(r[s] for r in rows)) for s in MAP_STATUSES}
         extra = {
             "mode": "clusters",
             "cell": cell,
