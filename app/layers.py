@@ -39,6 +39,10 @@ class Layer:
         Whether an embed link may publish it; ``why_not`` says why not.
     feature_kind
         For a ``run`` layer, the kind of ``run_features`` row that holds it.
+    symbol
+        How the legend shows it and the colour it is drawn in: ``shape`` (``fill``, ``line``,
+        ``ring`` or ``dot``), ``color`` and ``dash``. Empty: taken from ``style``; the
+        organizations have none (the statuses stand for them).
     """
 
     key: str
@@ -51,6 +55,17 @@ class Layer:
     embeddable: bool = True
     why_not: str = ""
     feature_kind: str = ""
+    symbol: dict = field(default_factory=dict)
+
+    @property
+    def legend(self) -> dict | None:
+        """The legend's symbol: ``symbol``, else derived from ``style``; None for none."""
+        if self.symbol:
+            return {"dash": False, **self.symbol}
+        if not self.style:
+            return None
+        filled = self.style.get("fill", True) and self.style.get("fillOpacity", 0) > 0
+        return {"shape": "fill" if filled else "line", "color": self.style["color"], "dash": "dashArray" in self.style}
 
 
 #: The area levels' outlines: on a canvas a polygon answers the pointer inside it even unfilled,
@@ -78,9 +93,27 @@ LAYERS: tuple[Layer, ...] = (
         )
         for level in AREA_LEVELS
     ),
-    Layer("places", "园区·商圈·市场·楼宇", "polygon", 11, shown=True, collection="places"),
-    Layer("centers", "党群服务中心", "point", 13, shown=True, collection="service-centers"),
-    Layer("stations", "新就业群体驿站", "point", 11, collection="stations"),
+    Layer(
+        "places",
+        "园区·商圈·市场·楼宇",
+        "polygon",
+        11,
+        shown=True,
+        collection="places",
+        symbol={"shape": "fill", "color": "#ef6c00"},
+    ),
+    Layer(
+        "centers",
+        "党群服务中心",
+        "point",
+        13,
+        shown=True,
+        collection="service-centers",
+        symbol={"shape": "ring", "color": "#1565c0"},
+    ),
+    Layer(
+        "stations", "新就业群体驿站", "point", 11, collection="stations", symbol={"shape": "dot", "color": "#00838f"}
+    ),
     Layer(
         "hotspots",
         "空白热点（最近一次分析）",
@@ -106,9 +139,30 @@ LAYERS: tuple[Layer, ...] = (
         collection="service-gaps",
         feature_kind="gap_500",
     ),
-    Layer("sites", "建议新建阵地", "run", collection="siting", feature_kind="site"),
-    Layer("pairings", "结对连线（共驻共建）", "line", 14, collection="pairings"),
-    Layer("branches", "联合党支部建议", "point", 12, collection="joint-branches"),
+    Layer(
+        "sites",
+        "建议新建阵地",
+        "run",
+        collection="siting",
+        feature_kind="site",
+        symbol={"shape": "ring", "color": "#6a1b9a"},
+    ),
+    Layer(
+        "pairings",
+        "结对连线（共驻共建）",
+        "line",
+        14,
+        collection="pairings",
+        symbol={"shape": "line", "color": "#1565c0", "dash": True},
+    ),
+    Layer(
+        "branches",
+        "联合党支部建议",
+        "point",
+        12,
+        collection="joint-branches",
+        symbol={"shape": "line", "color": "#6a1b9a"},
+    ),
     Layer(
         "orgs_clusters",
         "两新组织（聚合）",

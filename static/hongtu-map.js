@@ -9,6 +9,8 @@
   // The coverage statuses, their names and colours, from geo/vocabulary.py (through the page's
   // config): filled in by init, in the order a cluster's ring draws them.
   var STATUS = {}, STATUS_ORDER = [];
+  // Each layer's colour, from its symbol in the layer catalogue (app/layers.py).
+  var COLOR = {};
   var RUN_STATUS = { own: "单独组建", joint: "联合组建", area: "区域组建", industry: "行业组建", work: "工作覆盖", blank: "空白" };
   var COVERAGE_KINDS = { own: "单独组建", joint: "联合组建", area: "区域组建", industry: "行业组建" };
   var ORG_TYPES = { enterprise: "企业", social_org: "社会组织" };
@@ -96,6 +98,31 @@
     return marker;
   }
 
+  // Names that would overlap are not written: a coarser level's name wins (district, then
+  // street, then community, then grid), so what stays is what the reader orients by.
+  var LABEL_RANK = ["district", "street", "community", "grid"];
+  var decluttering = null;
+  function declutterSoon() {
+    clearTimeout(decluttering);
+    decluttering = setTimeout(declutter, 0);
+  }
+  function declutter() {
+    var labels = [];
+    LABEL_RANK.forEach(function (level) {
+      document.querySelectorAll(".ht-label-" + level).forEach(function (el) {
+        el.style.visibility = "";
+        labels.push(el);
+      });
+    });
+    var boxes = labels.map(function (el) { return el.getBoundingClientRect(); }), kept = [];
+    labels.forEach(function (el, i) {
+      var b = boxes[i], clash = kept.some(function (k) {
+        return b.left < k.right && k.left < b.right && b.top < k.bottom && k.top < b.bottom;
+      });
+      if (clash) el.style.visibility = "hidden"; else kept.push(b);
+    });
+  }
+
   // Zoom range in which each level's names are written on the map.
   var LABEL_ZOOM = { district: [0, 11], street: [12, 13], community: [14, 15], grid: [16, 22] };
 
@@ -144,7 +171,9 @@
           },
           onEachFeature: function (f, layer) {
             var p = f.properties;
-            if (labelled && p.label) {
+            // On an area's map, only the names of the area, its parts and its parents.
+            var related = !cfg.area || !cfg.area.code || p.code.indexOf(cfg.area.code) === 0 || cfg.area.code.indexOf(p.code) === 0;
+            if (labelled && p.label && related) {
               L.tooltip({ permanent: true, direction: "center", className: "ht-area-label ht-label-" + level, interactive: false })
                 .setLatLng([p.label[1], p.label[0]]).setContent(esc(p.name)).addTo(group);
             }
@@ -154,11 +183,12 @@
             layer.bindPopup(areaCard(p, cfg));
           }
         }).addTo(group).bringToBack();
+        declutterSoon();
       };
     },
     pairings: function (data, group) {
       L.geoJSON(data, {
-        style: { color: "#1565c0", weight: 1.2, opacity: 0.7, dashArray: "3 3" },
+        style: { color: COLOR.pairings, weight: 1.2, opacity: 0.7, dashArray: "3 3" },
         onEachFeature: function (f, layer) {
           var p = f.properties;
           layer.bindTooltip(esc(p.name) + " → " + esc(p.center_name) + " · " + esc(t("{n} 米", { n: Math.round(p.pair_distance_m) })));
@@ -173,8 +203,8 @@
           pts.reduce(function (a, q) { return a + q[0]; }, 0) / pts.length,
           pts.reduce(function (a, q) { return a + q[1]; }, 0) / pts.length
         ];
-        pts.forEach(function (q) { L.polyline([centre, q], { color: "#6a1b9a", weight: 2, opacity: 0.8, interactive: false }).addTo(group); });
-        L.circleMarker(centre, { radius: 7, color: "#6a1b9a", weight: 2, fillColor: "#e1bee7", fillOpacity: 1, bubblingMouseEvents: false })
+        pts.forEach(function (q) { L.polyline([centre, q], { color: COLOR.branches, weight: 2, opacity: 0.8, interactive: false }).addTo(group); });
+        L.circleMarker(centre, { radius: 7, color: COLOR.branches, weight: 2, fillColor: "#e1bee7", fillOpacity: 1, bubblingMouseEvents: false })
           .bindPopup("<b>" + esc(t("联合党支部建议")) + " #" + esc(p.proposal_id) + "</b>" + table([
             [t("单位数"), p.units], [t("正式党员"), p.party_members], [t("最远间距"), t("{n} 米", { n: Math.round(p.spread_m) })]
           ]) + "<ol class='ht-nearby'>" + (p.names || []).map(function (n) { return "<li>" + esc(n) + "</li>"; }).join("") + "</ol>")
@@ -185,7 +215,7 @@
       return function (data, group) {
         L.geoJSON(data, {
           style: style,
-          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 8, color: "#6a1b9a", weight: 3 }); },
+          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 8, color: COLOR.sites, weight: 3 }); },
           onEachFeature: function (f, layer) {
             layer.bindTooltip(esc(t(name)) + " #" + esc(f.properties.rank) + " · " + esc(t("{n} 个组织", { n: f.properties.count })));
           }
@@ -194,9 +224,9 @@
     },
     places: function (data, group) {
       L.geoJSON(data, {
-        style: { color: "#ef6c00", weight: 1.5, fillOpacity: 0.12 },
+        style: { color: COLOR.places, weight: 1.5, fillOpacity: 0.12 },
         pointToLayer: function (f, latlng) {
-          return L.circleMarker(latlng, { radius: 5, color: "#ef6c00", weight: 2, fillOpacity: 0.3 });
+          return L.circleMarker(latlng, { radius: 5, color: COLOR.places, weight: 2, fillOpacity: 0.3 });
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
@@ -208,12 +238,18 @@
       L.geoJSON(data, {
         pointToLayer: function (f, latlng) {
           var street = f.properties.level === "street";
-          // Service-radius rings only where they can be told apart.
-          if (group._map && group._map.getZoom() >= 15) {
-            L.circle(latlng, { radius: cfg.radius, color: "#1565c0", weight: 1, fillOpacity: 0.04, interactive: false }).addTo(group);
+          // Service-radius rings only where they can be told apart, as outlines (a tint would
+          // cover everything where centers are dense), and in an export only when asked for.
+          var rings = cfg.inline ? cfg.rings : group._map && group._map.getZoom() >= 15;
+          if (rings) {
+            L.circle(latlng, { radius: cfg.radius, color: COLOR.centers, weight: 1, opacity: 0.6, dashArray: "4 4", fill: false, interactive: false }).addTo(group);
           }
+          // Below street zoom a community's center is a small mark, so a district's hundreds
+          // of them do not blanket its organizations.
+          var small = group._map && group._map.getZoom() < 13 && !street;
           return L.circleMarker(latlng, {
-            radius: street ? 7 : 5, color: "#1565c0", weight: 2, fillColor: "#fff", fillOpacity: 1, bubblingMouseEvents: false
+            radius: street ? 6 : small ? 2.5 : 5, color: COLOR.centers, weight: small ? 1 : 2, fillColor: "#fff", fillOpacity: 1,
+            bubblingMouseEvents: false
           });
         },
         onEachFeature: function (f, layer) {
@@ -237,7 +273,7 @@
     stations: function (data, group) {
       L.geoJSON(data, {
         pointToLayer: function (f, latlng) {
-          return L.circleMarker(latlng, { radius: 6, color: "#00838f", weight: 2, fillColor: "#4dd0e1", fillOpacity: 0.9 });
+          return L.circleMarker(latlng, { radius: 6, color: COLOR.stations, weight: 2, fillColor: "#4dd0e1", fillOpacity: 0.9 });
         },
         onEachFeature: function (f, layer) {
           var p = f.properties;
@@ -316,6 +352,7 @@
 
   function init(map, control, groups, cfg) {
     cfg.statuses.forEach(function (st) { STATUS[st.key] = st; STATUS_ORDER.push(st.key); });
+    cfg.layers.forEach(function (spec) { if (spec.symbol) COLOR[spec.key] = spec.symbol.color; });
     groups.orgs.options.iconCreateFunction = clusterIcon;
     // Plain text: Leaflet's default prefix carries a flag, out of place in a party-building report.
     map.attributionControl.setPrefix("Leaflet");
@@ -394,8 +431,19 @@
       cfg.gridShown = !!groups.grid && map.hasLayer(groups.grid);
       Object.keys(layers).forEach(function (name) { load(name, layers[name]); });
     }
+    // The legend names what is drawn now: a layer that is on and asked for at this zoom.
+    function syncLegend() {
+      document.querySelectorAll(".ht-legend .ht-key").forEach(function (el) {
+        var key = el.dataset.layer;
+        // (A standalone file draws what it carries at any zoom.)
+        var asked = cfg.inline || map.getZoom() >= (cfg.minZoom[key] || 0);
+        el.hidden = !(groups[key] && map.hasLayer(groups[key]) && asked);
+      });
+    }
     map.on("moveend", refresh);
     map.on("overlayadd overlayremove", refresh);
+    map.on("zoomend overlayadd overlayremove", syncLegend);
+    syncLegend();
     document.querySelectorAll(".ht-filter").forEach(function (el) {
       // A filter redraws and recounts at once, even with a card open (which would show a
       // status the filter may now hide): the card is closed first.
@@ -447,7 +495,14 @@
           stroke: false, fillColor: "#fff", fillOpacity: 0.55, interactive: false
         }).addTo(map);
       }
-      if (cfg.fit) map.fitBounds(cfg.area.bounds);
+      if (cfg.fit && cfg.inline) {
+        // An export: the area fills the frame, 5 % in from its edges and clear of the title;
+        // fractional zoom, or the area may fill as little as half of each side.
+        map.options.zoomSnap = 0;
+        var size = map.getSize(), title = document.querySelector(".ht-print-title");
+        var top = Math.max(0.05 * size.y, title ? title.getBoundingClientRect().bottom + 8 : 0);
+        map.fitBounds(cfg.area.bounds, { paddingTopLeft: [0.05 * size.x, top], paddingBottomRight: [0.05 * size.x, 0.05 * size.y], animate: false });
+      } else if (cfg.fit) map.fitBounds(cfg.area.bounds);
     }
     refresh();
     window.hongtuReady = true;

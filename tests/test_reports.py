@@ -85,11 +85,21 @@ def test_excel_report_matches_the_analysis_cell_by_cell(client, analyzed_store, 
     assert book["空白组织台账"].column_dimensions["B"].width > 10
 
 
+def area_focus_bounds(client, code: str) -> list[list[float]]:
+    """The area's bounds ``[[south, west], [north, east]]`` as its maps fit them."""
+    from app.db import get_store
+    from app.web.areas import area_focus
+
+    with client.application.app_context():
+        return area_focus(get_store(), code)["bounds"]
+
+
 def test_standalone_html_opens_from_disk_with_the_network_off(client, street, tmp_path):
     need_chromium()
     from playwright.sync_api import sync_playwright
 
     html = client.get(f"/area/{street}/map.html").get_data(as_text=True)
+    bounds = area_focus_bounds(client, street)
     assert 'src="/' not in html and 'href="/' not in html.split("<body")[0]
     path = tmp_path / "map.html"
     path.write_text(html, encoding="utf-8")
@@ -105,8 +115,60 @@ def test_standalone_html_opens_from_disk_with_the_network_off(client, street, tm
         page.wait_for_function("window.hongtuReady === true", timeout=15_000)
         assert page.evaluate("window.hongtuGroups.street.getLayers().length") > 0
         assert page.evaluate("window.hongtuGroups.orgs.getLayers().length") > 0
+        # The area fills the frame, 5 % in from its edges (the title's band aside) ...
+        page.set_viewport_size({"width": 1200, "height": 800})
+        page.reload(wait_until="load")
+        page.wait_for_function("window.hongtuReady === true", timeout=15_000)
+        (south, west), (north, east) = bounds
+        left, top, right, bottom = page.evaluate(
+            f"""(() => {{ const s = hongtuMap.latLngToContainerPoint([{south}, {west}]);
+                 const n = hongtuMap.latLngToContainerPoint([{north}, {east}]);
+                 return [s.x, n.y, n.x, s.y]; }})()"""
+        )
+        assert left >= 0.05 * 1200 - 2 and right <= 0.95 * 1200 + 2 and bottom <= 0.95 * 800 + 2 and top >= 0
+        assert right - left >= 0.9 * 1200 - 4 or bottom - top >= 0.95 * 800 - top_band(page) - 4
+        # ... its names do not overlap, and the legend names only what is drawn.
+        boxes = page.evaluate(
+            """[...document.querySelectorAll('.ht-area-label')].filter(e => e.style.visibility !== 'hidden')
+                 .map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"""
+        )
+        assert boxes and not any(
+            a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+            for i, a in enumerate(boxes)
+            for b in boxes[i + 1 :]
+        )
+        shown = page.evaluate(
+            "[...document.querySelectorAll('.ht-key')].filter(e => !e.hidden).map(e => e.dataset.layer)"
+        )
+        assert "street" in shown and "pairings" not in shown and "gaps" not in shown
         assert requests == [] and errors == []
         browser.close()
+
+
+def top_band(page) -> float:
+    """Where the print title's band ends, in pixels from the top."""
+    return page.evaluate("document.querySelector('.ht-print-title').getBoundingClientRect().bottom + 8")
+
+
+@pytest.mark.parametrize(
+    ("query", "size"),
+    [("paper=a4", (1123, 794, 1.5625)), ("paper=a4&orientation=portrait&dpi=300", (794, 1123, 3.125))],
+)
+def test_paper_presets_draw_the_sheet_at_its_resolution(client, street, query, size):
+    need_chromium()
+    answer = client.get(f"/area/{street}/map.png?{query}")
+    assert answer.status_code == 200
+    width, height, scale = size
+    drawn = Image.open(io.BytesIO(answer.data)).size
+    assert abs(drawn[0] - width * scale) <= 1 and abs(drawn[1] - height * scale) <= 1
+
+
+@pytest.mark.parametrize("query", ["paper=b5", "paper=a4&dpi=200", "paper=a4&orientation=sideways", "paper=a4&dpi=x"])
+def test_a_bad_paper_is_refused_in_both_languages(client, street, query):
+    answer = client.get(f"/area/{street}/map.png?{query}")
+    assert answer.status_code == 400
+    body = answer.get_data(as_text=True)
+    assert ("应为" in body or "需要" in body) and "expected" in body
 
 
 def test_cli_exports_map_and_report(analyzed_store, street, tmp_path):

@@ -6,6 +6,7 @@ from flask import Flask
 
 from geo.vocabulary import MAP_STATUS_COLORS, MAP_STATUS_NAMES, MAP_STATUSES
 
+from ..layers import LAYERS
 from . import (
     admin,
     api,
@@ -29,6 +30,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["percent"] = charts.percent
     # The legend draws each status in its one colour, in the order a cluster's ring does.
     app.jinja_env.globals["map_statuses"] = [(s, MAP_STATUS_NAMES[s], MAP_STATUS_COLORS[s]) for s in MAP_STATUSES]
+    app.jinja_env.globals["legend_layers"] = [layer for layer in LAYERS if layer.legend]
     app.register_blueprint(assets.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)

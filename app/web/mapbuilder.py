@@ -128,6 +128,9 @@ OVERLAYS = tuple(layer for layer in LAYERS if layer.key != "orgs")
 #: The zoom from which organizations are drawn one dot each, coloured by status: about a
 #: street's extent on a desktop screen, where a cluster would hide which ones are blank.
 DOTS_FROM_ZOOM = 14
+#: How far (screen pixels) the browser gathers organizations into one cluster: half
+#: MarkerCluster's default, so a dense district is a few rings rather than one.
+CLUSTER_RADIUS_PX = 40
 
 
 def build_city_map(
@@ -139,6 +142,7 @@ def build_city_map(
     filters: dict[str, str] | None = None,
     fit: bool = True,
     inline: dict | None = None,
+    rings: bool = False,
 ) -> folium.Map:
     """The city map: area outlines, places, organizations, centers and stations by bbox.
 
@@ -162,6 +166,8 @@ def build_city_map(
         Whether to fit the view to ``area`` rather than keep ``center`` and ``zoom``.
     inline : dict, optional
         Layer name → GeoJSON carried in the page (a standalone file): nothing is fetched.
+    rings : bool
+        Whether a standalone file draws the centers' service radius.
     """
     m = folium.Map(location=list(center), zoom_start=zoom, tiles=None, prefer_canvas=True)
     # folium only gives zoom limits to its own tile layer; MarkerCluster needs them on the map.
@@ -187,7 +193,11 @@ def build_city_map(
     small = area is not None and len(area.get("code", "")) >= AREA_CODE_LENGTHS["street"]
     points = folium.plugins.MarkerCluster(
         name=gettext(BY_KEY["orgs"].label),
-        options={"disableClusteringAtZoom": 1 if small else DOTS_FROM_ZOOM, "chunkedLoading": True},
+        options={
+            "disableClusteringAtZoom": 1 if small else DOTS_FROM_ZOOM,
+            "maxClusterRadius": CLUSTER_RADIUS_PX,
+            "chunkedLoading": True,
+        },
         show=overlays is None or "orgs" in overlays,
     ).add_to(m)
     _localize(
@@ -219,7 +229,13 @@ def build_city_map(
         # How each layer is drawn, from the one catalogue (app/layers.py), in its order (a list:
         # Jinja's tojson sorts an object's keys).
         "layers": [
-            {"key": layer.key, "kind": layer.kind, "label": gettext(layer.label), "style": layer.style}
+            {
+                "key": layer.key,
+                "kind": layer.kind,
+                "label": gettext(layer.label),
+                "style": layer.style,
+                "symbol": layer.legend,
+            }
             for layer in LAYERS
         ],
         "area": area,
@@ -227,6 +243,7 @@ def build_city_map(
         "fit": fit,
         "embed": url_for("embed.embed"),
         "inline": inline,
+        "rings": rings,
         # A published embed link's token goes with its data requests (no session in an iframe).
         "token": request.args.get("token") if (g.get("user") or {}).get("role") == "embed" else None,
     }

@@ -101,15 +101,16 @@ class Renderer:
         finally:
             self._slots.release()
 
-    def draw(self, html: str, fmt: str, width: int, height: int) -> bytes:
-        """A PNG or PDF of ``html`` at ``width`` × ``height`` pixels (inside :meth:`page`).
+    def draw(self, html: str, fmt: str, width: int, height: int, scale: float = 1.0) -> bytes:
+        """A PNG or PDF of ``html`` laid out at ``width`` × ``height`` CSS pixels (inside
+        :meth:`page`); a PNG has ``scale`` device pixels per CSS pixel.
 
         Raises
         ------
         RenderError
             When Chromium is missing or the page did not draw in time.
         """
-        future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height), self._running_loop())
+        future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height, scale), self._running_loop())
         try:
             return future.result(timeout=RENDER_SECONDS + 5)
         except FutureTimeout:
@@ -149,9 +150,9 @@ class Renderer:
             self._browser = await self._playwright.chromium.launch(executable_path=self.executable, args=args)
             return self._browser
 
-    async def _draw(self, html: str, fmt: str, width: int, height: int) -> bytes:
+    async def _draw(self, html: str, fmt: str, width: int, height: int, scale: float) -> bytes:
         browser = await self._browser_ready()
-        context = await browser.new_context(viewport={"width": width, "height": height})
+        context = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
         try:
             page = await context.new_page()
             # Nothing may leave the machine while rendering: the page is self-contained.

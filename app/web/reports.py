@@ -43,9 +43,15 @@ STANDALONE_LAYERS = ("district", "street", "community", "grid", "places", "cente
 #: Most organizations a standalone file carries as points; beyond, it carries clusters.
 STANDALONE_POINTS = 20_000
 IMAGE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
-#: Most pixels one image may have (a 4K screen's worth and a little more): each million costs
-#: the browser some 40 MB while it draws.
-MAX_PIXELS = 10_000_000
+#: Most pixels one image may have (an A3 sheet at 300 dpi): each million costs the browser some
+#: 40 MB while it draws.
+MAX_PIXELS = 18_000_000
+#: Paper an image can be drawn for: millimetres, long side first (landscape).
+PAPERS = {"a4": (297, 210), "a3": (420, 297)}
+#: Resolutions offered on paper, in dots per inch. The layout is the sheet's at CSS's 96 px per
+#: inch, so text keeps its printed size whatever the resolution; only the pixels multiply.
+PAPER_DPI = (150, 300)
+CSS_DPI = 96
 
 
 def _fit_zoom(bounds: list[list[float]], width: int, height: int) -> int:
@@ -113,8 +119,9 @@ def _data_date(store) -> str:
     return f"{(created or datetime.now()):%Y-%m-%d}"
 
 
-def standalone_map(store, code: str | None, width: int = 1200, height: int = 800) -> str:
-    """A self-contained HTML map of an area (the city without a code): assets and data inside."""
+def standalone_map(store, code: str | None, width: int = 1200, height: int = 800, rings: bool = False) -> str:
+    """A self-contained HTML map of an area (the city without a code): assets and data inside;
+    ``rings`` draws the centers' service radius."""
     focus = area_focus(store, code)
     zoom = _fit_zoom(focus["bounds"], width, height)
     (miny, minx), (maxy, maxx) = focus["bounds"]
@@ -132,6 +139,7 @@ def standalone_map(store, code: str | None, width: int = 1200, height: int = 800
         overlays=(*layers, "orgs"),
         basemap="none",
         inline=inline,
+        rings=rings,
     )
     trail = area_stats.trail(store, code) if code else []
     title = (trail[-1]["name"] if trail else gettext("全市")) + " · " + gettext("两新组织党建地图")
@@ -140,6 +148,7 @@ def standalone_map(store, code: str | None, width: int = 1200, height: int = 800
         title=title,
         level=gettext(LEVEL_NAMES[level]),
         data_date=_data_date(store),
+        run_id=queries.latest_run_id(store),
         width=width,
         height=height,
         **render_parts(m),
@@ -204,16 +213,42 @@ def _area_or_404(code: str | None) -> None:
         abort(404)
 
 
+def _frame() -> tuple[int, int, float]:
+    """The image's layout size in CSS pixels and its device pixels per CSS pixel: a sheet of
+    paper (``paper``, ``orientation``, ``dpi``) or a pixel size (``width``, ``height``)."""
+    paper = request.args.get("paper")
+    if paper is None:
+        return (
+            parse_int("width", request.args.get("width"), 1200, 300, 4000),
+            parse_int("height", request.args.get("height"), 800, 200, 4000),
+            1.0,
+        )
+    if paper not in PAPERS:
+        raise BadParameter("paper", f"应为 {'、'.join(PAPERS)} 之一", f"expected one of {', '.join(PAPERS)}")
+    orientation = request.args.get("orientation", "landscape")
+    if orientation not in ("landscape", "portrait"):
+        raise BadParameter("orientation", "应为 landscape 或 portrait", "expected landscape or portrait")
+    dpi = parse_int("dpi", request.args.get("dpi"), PAPER_DPI[0], min(PAPER_DPI), max(PAPER_DPI))
+    if dpi not in PAPER_DPI:
+        raise BadParameter(
+            "dpi", f"应为 {PAPER_DPI[0]} 或 {PAPER_DPI[1]}", f"expected {PAPER_DPI[0]} or {PAPER_DPI[1]}"
+        )
+    long, short = (round(mm / 25.4 * CSS_DPI) for mm in PAPERS[paper])
+    width, height = (long, short) if orientation == "landscape" else (short, long)
+    return width, height, dpi / CSS_DPI
+
+
 @bp.get("/map.<fmt>", defaults={"code": None})
 @bp.get("/<code>/map.<fmt>")
 def area_map(code: str | None, fmt: str):
-    """The area's map as a standalone HTML file, a PNG or a PDF (``width``, ``height`` in px)."""
+    """The area's map as a standalone HTML file, a PNG or a PDF: ``width`` × ``height`` px, or a
+    sheet (``paper`` a4/a3, ``orientation``, ``dpi`` 150/300); ``rings=1`` draws service radii."""
     _area_or_404(code)
     if fmt not in ("html", *IMAGE_FORMATS):
         abort(404)
-    width = parse_int("width", request.args.get("width"), 1200, 300, 4000)
-    height = parse_int("height", request.args.get("height"), 800, 200, 4000)
-    if width * height > MAX_PIXELS:
+    width, height, scale = _frame()
+    rings = request.args.get("rings") == "1"
+    if width * height * scale**2 > MAX_PIXELS:
         raise BadParameter(
             "width/height",
             f"图片过大（上限 {MAX_PIXELS // 1_000_000} 百万像素）",
@@ -222,12 +257,14 @@ def area_map(code: str | None, fmt: str):
     name = f"hongtu-{code or 'city'}-map.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "html":
-        return Response(standalone_map(get_store(), code, width, height), mimetype="text/html", headers=disposition)
+        body = standalone_map(get_store(), code, width, height, rings)
+        return Response(body, mimetype="text/html", headers=disposition)
     try:
         drawer = renderer(current_app.config)
         # The page is held from before the map is built: building it is half the work.
         with drawer.page():
-            body = drawer.draw(standalone_map(get_store(), code, width, height), fmt, width, height)
+            html = standalone_map(get_store(), code, width, height, rings)
+            body = drawer.draw(html, fmt, width, height, scale)
     except RenderBusy as exc:
         return render_template("error.html", message=str(exc)), 503, {"Retry-After": str(exc.retry_after)}
     except RenderError as exc:
