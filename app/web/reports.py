@@ -43,9 +43,10 @@ STANDALONE_LAYERS = ("district", "street", "community", "grid", "places", "cente
 #: Most organizations a standalone file carries as points; beyond, it carries clusters.
 STANDALONE_POINTS = 20_000
 IMAGE_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
-#: Most pixels one image may have (an A3 sheet at 300 dpi): each million costs the browser some
-#: 40 MB while it draws.
-MAX_PIXELS = 18_000_000
+#: Most pixels an image asked for by width and height may have (a 4K screen's worth and a
+#: little more): each million costs the browser some 40 MB while it draws. Paper comes only in
+#: the fixed sizes below (at most an A3 sheet at 300 dpi, 17.4 million).
+MAX_PIXELS = 10_000_000
 #: Paper an image can be drawn for: millimetres, long side first (landscape).
 PAPERS = {"a4": (297, 210), "a3": (420, 297)}
 #: Resolutions offered on paper, in dots per inch. The layout is the sheet's at CSS's 96 px per
@@ -248,7 +249,7 @@ def area_map(code: str | None, fmt: str):
         abort(404)
     width, height, scale = _frame()
     rings = request.args.get("rings") == "1"
-    if width * height * scale**2 > MAX_PIXELS:
+    if "paper" not in request.args and width * height > MAX_PIXELS:
         raise BadParameter(
             "width/height",
             f"图片过大（上限 {MAX_PIXELS // 1_000_000} 百万像素）",
