@@ -17,6 +17,9 @@ def post_worker_init(worker) -> None:
     # time: a request that needs it a hundred times then waits half a second. A shorter
     # interval hands it over sooner.
     sys.setswitchinterval(0.0005)
+    from app.web.results import start_watch
+
+    start_watch(worker.wsgi)
     env = worker.wsgi.jinja_env
     for name in env.list_templates(extensions=("html",)):
         env.get_template(name)

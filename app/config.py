@@ -19,6 +19,7 @@
 | HONGTU_RENDER_PAGES | 2 | map images (PNG/PDF) rendered at once per process |
 | HONGTU_RENDER_WAIT_S | 20 | how long a render waits for a page before answering 503 + Retry-After |
 | HONGTU_EXPORTS_PER_MIN | 20 | exports and renders one user may ask for per minute (then 429 + Retry-After) |
+| HONGTU_AUTO_ANALYZE_MIN | 10 | minutes after the last write that a run starts by itself (0: never) |
 | HONGTU_GEOCODER | none | none, tianditu or amap: geocode ledger addresses that name no stored place |
 | HONGTU_GEOCODER_KEY | HONGTU_TIANDITU_KEY for tianditu | the provider's web-service key |
 | HONGTU_GEOCODER_URL | the provider's | its endpoint (a proxy on an intranet) |
@@ -66,6 +67,7 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_RENDER_PAGES": int(os.environ.get("HONGTU_RENDER_PAGES", "2")),
         "HONGTU_RENDER_WAIT_S": float(os.environ.get("HONGTU_RENDER_WAIT_S", "20")),
         "HONGTU_EXPORTS_PER_MIN": int(os.environ.get("HONGTU_EXPORTS_PER_MIN", "20")),
+        "HONGTU_AUTO_ANALYZE_MIN": float(os.environ.get("HONGTU_AUTO_ANALYZE_MIN", "10")),
         "HONGTU_GEOCODER": geocoder,
         "HONGTU_GEOCODER_KEY": os.environ.get("HONGTU_GEOCODER_KEY", ""),
         "HONGTU_GEOCODER_URL": os.environ.get("HONGTU_GEOCODER_URL", ""),

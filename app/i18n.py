@@ -12,9 +12,11 @@ the service is for Chinese offices, so the browser's Accept-Language does not ov
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, request
 from markupsafe import Markup
@@ -23,6 +25,8 @@ LANGUAGES = {"zh": "zh-CN", "en": "en"}
 DEFAULT = "zh"
 COOKIE = "hongtu_lang"
 CATALOG_DIR = Path(__file__).parent / "translations"
+#: China keeps one time zone (UTC+8); times are stored in UTC and shown in it.
+LOCAL_TIME = "Asia/Shanghai"
 
 
 @cache
@@ -38,6 +42,11 @@ def current_language() -> str:
         asked = request.args.get("lang") or request.cookies.get(COOKIE)
         g.lang = asked if asked in LANGUAGES else DEFAULT
     return g.lang
+
+
+def local_time(value: datetime | None) -> str:
+    """``value`` (timezone-aware) as a local date and minute, e.g. ``2026-12-07 09:30``."""
+    return value.astimezone(ZoneInfo(LOCAL_TIME)).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def gettext(message: str, **values) -> str:

@@ -67,7 +67,8 @@
       [t("正式党员"), c.party_members],
       [t("党组织"), party || t("无")],
       [t("党建指导员"), c.instructor ? t("已选派") : t("未选派")],
-      [t("覆盖状态"), c.run_status ? label(RUN_STATUS, c.run_status) + (c.in_scope ? "" : " · " + t("不在统计范围")) : ""],
+      [t("覆盖状态"), c.run_status ? label(RUN_STATUS, c.run_status) + (c.in_scope ? "" : " · " + t("不在统计范围")) +
+        (c.results_stale ? " · " + t("待刷新") : "") : ""],
       [t("所在场所"), c.place_name],
       [t("所在社区"), c.community_name],
       [t("网格编码"), c.grid_code],
@@ -81,7 +82,8 @@
     var changed = last ? '<p class="ht-card-changed">' + esc(t("最近更正 {at}（{user}），共 {n} 条记录", {
       at: new Date(last.at).toLocaleString(), user: last.username || "", n: last.n })) + "</p>" : "";
     var correct = c.correct ? ' · <a href="' + esc(c.correct) + '">' + esc(t("更正信息")) + "</a>" : "";
-    return "<b>" + esc(c.name) + "</b>" + table(rows) + changed +
+    var stale = c.results_stale ? '<p class="ht-card-changed">' + esc(t("数据已更新，分析结果待刷新")) + "</p>" : "";
+    return "<b>" + esc(c.name) + "</b>" + table(rows) + stale + changed +
       '<div class="ht-nav-links"><a target="_blank" rel="noopener" href="' + esc(nav.amap) + '">' + esc(t("高德导航")) + '</a> · ' +
       '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">' + esc(t("百度导航")) + "</a>" + correct + "</div>";
   }
@@ -442,6 +444,15 @@
     }
     map.on("moveend", refresh);
     map.on("overlayadd overlayremove", refresh);
+    // A new run stored (hongtu-results.js): the layers are drawn from it and the page stays;
+    // a page that had no run yet has filters and a legend to gain, and is read anew.
+    document.addEventListener("hongtu:newrun", function (e) {
+      var shown = document.getElementById("ht-run-id");
+      if (!shown) return;
+      e.preventDefault();
+      shown.textContent = "#" + e.detail.run_id;
+      refresh();
+    });
     map.on("zoomend overlayadd overlayremove", syncLegend);
     syncLegend();
     document.querySelectorAll(".ht-filter").forEach(function (el) {

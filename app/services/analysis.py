@@ -9,7 +9,8 @@ centers, co-building pairings, joint-branch proposals and branch flags.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import geopandas as gpd
@@ -40,6 +41,8 @@ from ..store.spatial_joins import PostGISJoins
 
 #: Point-only places (a building known by its address) catch organizations this close.
 POINT_PLACE_RADIUS_M = 30.0
+#: How long a run waits for another one on the same database to finish, in seconds.
+RUN_WAIT_SECONDS = 900.0
 
 
 @dataclass
@@ -71,6 +74,15 @@ class Parameters:
         """The joint-branch rules these settings give."""
         return branches.Rules(self.branch_distance_m, self.branch_max_units, self.branch_min_members)
 
+    @classmethod
+    def from_stored(cls, stored: dict) -> Parameters:
+        """The settings a run stored (``asdict``), for running again with them; settings an
+        older version stored and this one no longer knows are left out."""
+        known = {f.name for f in fields(cls)} - {"scope"}
+        scope_known = {f.name for f in fields(coverage.Scope)}
+        scope = coverage.Scope(**{k: v for k, v in (stored.get("scope") or {}).items() if k in scope_known})
+        return cls(**{k: v for k, v in stored.items() if k in known}, scope=scope)
+
 
 @dataclass
 class Inputs:
@@ -85,6 +97,8 @@ class Inputs:
     places: gpd.GeoDataFrame
     centers: gpd.GeoDataFrame
     epsg: int
+    #: The store's inputs version when they were read (see ``Store.inputs_version``).
+    version: int = 0
 
 
 @dataclass
@@ -107,6 +121,7 @@ class Results:
 def load_inputs(store: Store) -> Inputs:
     """Read the areas, organizations, party work, places and centers of the store."""
     with store.connect() as conn:
+        version = store.inputs_version(conn)
         areas = store.read_frame("areas", ["code", "name", "level", "parent_code"], conn=conn)
         orgs = store.read_frame(
             "organizations",
@@ -158,12 +173,16 @@ def load_inputs(store: Store) -> Inputs:
         places.to_crs(epsg),
         centers.to_crs(epsg),
         epsg,
+        version,
     )
 
 
-def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> Results:
+def analyze(
+    inputs: Inputs, params: Parameters, joins: Joins | None = None, progress: Callable[[str], None] | None = None
+) -> Results:
     """Compute a run from in-memory inputs: see the module docstring. ``joins`` does the
-    point-in-polygon and nearest-center joins (in memory by default)."""
+    point-in-polygon and nearest-center joins (in memory by default); ``progress`` is told
+    the name of each stage as it ends."""
     joins = joins or MemoryJoins()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -173,6 +192,8 @@ def analyze(inputs: Inputs, params: Parameters, joins: Joins | None = None) -> R
         now = time.perf_counter()
         timings[name] = round(now - clock, 3)
         clock = now
+        if progress is not None:
+            progress(name)
 
     orgs, areas = inputs.orgs, inputs.areas
     points = np.asarray(orgs.geometry.values)
@@ -502,15 +523,22 @@ def _sites(
 
 
 @collector_paused()
-def run_analysis(store: Store, params: Parameters, note: str | None = None) -> tuple[int, Results]:
-    """Load, analyze and store a run; return its id and results."""
-    started = time.perf_counter()
-    inputs = load_inputs(store)
-    loaded = time.perf_counter()
-    joins = PostGISJoins(store, inputs.epsg) if params.joins == "database" else MemoryJoins()
-    results = analyze(inputs, params, joins)
-    results.timings = {"load": round(loaded - started, 3), **results.timings}
-    run_id = _store(store, inputs, params, results, started, note)
+def run_analysis(
+    store: Store, params: Parameters, note: str | None = None, progress: Callable[[str], None] | None = None
+) -> tuple[int, Results]:
+    """Load, analyze and store a run; return its id and results. One run at a time over every
+    process on the database: a second waits for the first (up to ``RUN_WAIT_SECONDS``).
+    ``progress`` is told each stage's name as it ends (see ``analyze``)."""
+    with store.exclusive("analysis", RUN_WAIT_SECONDS):
+        started = time.perf_counter()
+        inputs = load_inputs(store)
+        loaded = time.perf_counter()
+        if progress is not None:
+            progress("load")
+        joins = PostGISJoins(store, inputs.epsg) if params.joins == "database" else MemoryJoins()
+        results = analyze(inputs, params, joins, progress)
+        results.timings = {"load": round(loaded - started, 3), **results.timings}
+        run_id = _store(store, inputs, params, results, started, note)
     if store.scope is None:
         queries.warm_city_view(store, run_id)
     return run_id, results
@@ -528,7 +556,10 @@ def _store(store: Store, inputs: Inputs, params: Parameters, results: Results, s
         if len(results.new_grids):
             grids = results.new_grids.to_crs(4326).assign(generated=True, source_crs="wgs84")
             store.insert_frame(
-                conn, "areas", grids[["code", "name", "level", "parent_code", "generated", "source_crs", "geometry"]]
+                conn,
+                "areas",
+                grids[["code", "name", "level", "parent_code", "generated", "source_crs", "geometry"]],
+                derived=True,
             )
         write_started = time.perf_counter()
         parameters = asdict(params)
@@ -537,6 +568,7 @@ def _store(store: Store, inputs: Inputs, params: Parameters, results: Results, s
             .values(
                 parameters=parameters,
                 input_counts=counts,
+                inputs_version=inputs.version,
                 note=note,
                 summary=results.summary,
             )

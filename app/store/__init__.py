@@ -12,6 +12,7 @@ import functools
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from .backends import Backend, backend_for
 from .errors import StoreError
-from .models import SRID, Base
+from .models import SRID, Base, data_version
 
 __all__ = ["Store", "StoreError", "normalize_url"]
 
@@ -46,6 +47,7 @@ _DELETE_ORDER = (
     "service_centers",
     "stations",
     "areas",
+    "analysis_jobs",
     "analysis_runs",
 )
 #: Tables that hold the data a user loads (the demo or imports), for emptiness checks and counts.
@@ -306,21 +308,38 @@ class Store:
             self.backend.delete_all(conn, name, "geom" in Base.metadata.tables[name].c)
         self.data_changed(conn)
 
-    def data_changed(self, conn: Connection) -> None:
+    def data_changed(self, conn: Connection, inputs: bool = True) -> None:
         """Record a write in the caller's transaction: the data version moves on, and cached
-        answers computed from earlier versions are dropped. Committed or undone with the write."""
+        answers computed from earlier versions are dropped. Committed or undone with the write.
+
+        ``inputs``: the write changed the data users load (an import, a correction), which
+        every analysis run stored before it no longer describes; False for a run's own rows.
+        """
         conn.execute(text("UPDATE data_version SET version = version + 1 WHERE id = 1"))
+        if inputs:
+            conn.execute(
+                data_version.update()
+                .where(data_version.c.id == 1)
+                .values(inputs_version=data_version.c.inputs_version + 1, inputs_changed_at=datetime.now(UTC))
+            )
         conn.execute(text("DELETE FROM map_cache"))
 
     def data_version(self, conn: Connection) -> int:
         """The current data version (see ``data_changed``)."""
         return conn.execute(text("SELECT version FROM data_version WHERE id = 1")).scalar() or 0
 
-    def insert_frame(self, conn: Connection, table: str, frame: pd.DataFrame, geometry: str = "geometry") -> None:
+    def inputs_version(self, conn: Connection) -> int:
+        """The current inputs version: moved by writes to the loaded data only (see ``data_changed``)."""
+        return conn.execute(text("SELECT inputs_version FROM data_version WHERE id = 1")).scalar() or 0
+
+    def insert_frame(
+        self, conn: Connection, table: str, frame: pd.DataFrame, geometry: str = "geometry", derived: bool = False
+    ) -> None:
         """Append a (Geo)DataFrame to ``table``, fast; its columns must be the table's columns.
 
         The geometry column (WGS-84) is written to ``geom``; every other column as is. An
-        empty frame writes nothing (a city without hot spots, say).
+        empty frame writes nothing (a city without hot spots, say). ``derived``: the rows are
+        computed from the inputs (a run's generated grids), not new inputs themselves.
         """
         if frame.empty:
             return
@@ -328,7 +347,7 @@ class Store:
         self.backend.insert_rows(conn, table, columns, rows, geoms)
         if "id" in columns:
             self.backend.after_bulk_insert(conn, table)
-        self.data_changed(conn)
+        self.data_changed(conn, inputs=table in DATA_TABLES and not derived)
 
     def upsert_frame(
         self,

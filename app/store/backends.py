@@ -165,9 +165,13 @@ class Backend:
 _LOCK_POLL = 0.1
 
 
+#: What each lock of ``exclusive`` guards, as a busy message names it.
+_LOCK_NAMES = {"import": "导入", "analysis": "分析"}
+
+
 def _busy(name: str, wait: float) -> StoreBusy:
     return StoreBusy(
-        f"另一个{'导入' if name == 'import' else '写入'}正在进行，已等待 {wait:.0f} 秒，请稍后重试",
+        f"另一个{_LOCK_NAMES.get(name, '写入')}正在进行，已等待 {wait:.0f} 秒，请稍后重试",
         f"another {name} is running (waited {wait:.0f} s): retry in a minute",
     )
 

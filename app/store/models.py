@@ -218,6 +218,9 @@ class AnalysisRun(Base):
     note: Mapped[str | None] = mapped_column(Text)
     #: City-wide figures, branch flags and stage timings of the run.
     summary: Mapped[dict | None] = mapped_column(JSON)
+    #: The inputs version (see ``data_version``) the run read: older than the current one,
+    #: the run's results no longer describe the ledger.
+    inputs_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 def _run_id() -> Column:
@@ -292,12 +295,35 @@ run_place_pairings = Table(
 )
 
 #: One row: a counter every write to the store increments (in the writing transaction), so
-#: anything derived from the data can tell whether it is still current.
+#: anything derived from the data can tell whether it is still current; and a second one that
+#: only writes to the loaded data move (imports, corrections — not runs), with its time.
 data_version = Table(
     "data_version",
     Base.metadata,
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
+    Column("inputs_version", BigInteger, nullable=False, server_default="0"),
+    Column("inputs_changed_at", DateTime(timezone=True)),
+)
+
+#: The states of an analysis job started from the web, in the order it moves through them.
+JOB_STATES = ("queued", "running", "done", "failed")
+
+#: Analyses started from the web: at most one queued or running across every instance.
+analysis_jobs = Table(
+    "analysis_jobs",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state", String(16), nullable=False),
+    #: The stage the run is in (load, locate, coverage… as in its timings).
+    Column("stage", String(32)),
+    Column("username", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
+    #: Moved on at every stage: a job whose heartbeat stopped long ago died with its process.
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False, default=_now),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("run_id", Integer),
+    Column("error", Text),
 )
 
 #: Derived answers (low-zoom map aggregates) shared by every app instance, valid for the data

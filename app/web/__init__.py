@@ -6,6 +6,7 @@ from flask import Flask
 
 from geo.vocabulary import MAP_STATUS_COLORS, MAP_STATUS_NAMES, MAP_STATUSES
 
+from ..i18n import local_time
 from ..layers import LAYERS
 from . import (
     admin,
@@ -22,12 +23,14 @@ from . import (
     maps,
     placing,
     reports,
+    results,
 )
 
 
 def register(app: Flask) -> None:
     """Register every blueprint of the web layer on ``app``."""
     app.jinja_env.filters["percent"] = charts.percent
+    app.jinja_env.filters["local_time"] = local_time
     # The legend draws each status in its one colour, in the order a cluster's ring does.
     app.jinja_env.globals["map_statuses"] = [(s, MAP_STATUS_NAMES[s], MAP_STATUS_COLORS[s]) for s in MAP_STATUSES]
     app.jinja_env.globals["legend_layers"] = [layer for layer in LAYERS if layer.legend]
@@ -44,4 +47,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(reports.bp)
     app.register_blueprint(placing.bp)
     app.register_blueprint(corrections.bp)
+    app.register_blueprint(results.bp)
+    app.jinja_env.globals["results_state"] = results.results_state
     app.after_request(embed.frame_ancestors)

@@ -84,6 +84,8 @@ POLICY: dict[str, str] = {
     "edits.replace": "write",
     "edits.update": "write",
     "edits.delete": "admin",
+    "results.status": "read",
+    "results.start": "analyze",
     "admin.index": "admin",
     "admin.publish": "admin",
     "admin.revoke": "admin",

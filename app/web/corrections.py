@@ -18,7 +18,7 @@ from geo.crs import to_wgs84_xy
 from geo.vocabulary import ORG_TYPE_NAMES
 
 from ..db import base_store, get_store
-from ..i18n import gettext
+from ..i18n import LOCAL_TIME, gettext
 from ..services import editing
 from ..store import accounts
 from .excel import download
@@ -30,8 +30,6 @@ bp = Blueprint("corrections", __name__, url_prefix="/orgs")
 FIELD_NAMES = {"position": "位置", editing.WHOLE_RECORD: "整条记录"}
 #: How the history names the ways a correction came in.
 VIA_NAMES = {"map": "红图页面", "api": "接口"}
-#: China keeps one time zone (UTC+8); times are stored in UTC.
-LOCAL_TIME = "Asia/Shanghai"
 #: What a download's file name keeps of an organization's id.
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
 #: Fields the form shows as a choice, with their options (stored value → label).

@@ -21,8 +21,9 @@ from geo.crs import (
 )
 from geo.vocabulary import AREA_LEVELS, MAP_STATUSES
 
-from ..db import get_store
+from ..db import base_store, get_store
 from ..layers import RUN_FEATURE_KINDS
+from ..services import analysis_jobs
 from ..store import area_stats, queries
 from .access import may
 from .areas import area_focus
@@ -97,6 +98,8 @@ def organization(org_id: str):
     if card is None:
         return jsonify({"error": f"org_id: 未找到 / no organization {org_id!r}", "parameter": "org_id"}), 404
     card["navigation"] = navigation_links(card["lon"], card["lat"], card["name"])
+    # The status is the run's; the record above it may be newer (an import, a correction).
+    card["results_stale"] = analysis_jobs.freshness(base_store())["stale"]
     if may("corrections.form"):
         card["correct"] = url_for("corrections.form", org_id=org_id)
     return jsonify(card)
