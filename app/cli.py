@@ -12,6 +12,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS
+
 from .db import get_store
 from .intake.schema import KINDS
 from .spreadsheets import to_csv
@@ -324,8 +326,9 @@ def analyze_command(
         changes, rates = analysis.compare_runs(store, *compare)
         counts = changes["change"].value_counts()
         click.echo(
-            f"新覆盖 became covered: {counts.get('became_covered', 0)}, "
-            f"新空白 became blank: {counts.get('became_blank', 0)}"
+            ", ".join(
+                f"{CHANGE_KIND_NAMES[kind]} {kind.replace('_', ' ')}: {counts.get(kind, 0)}" for kind in CHANGE_KINDS
+            )
         )
         click.echo(rates.to_string(index=False))
         if out:

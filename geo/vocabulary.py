@@ -23,3 +23,23 @@ MAP_STATUSES = ("org", "work", "blank", "out")
 MAP_STATUS_NAMES = {"org": "组织覆盖", "work": "工作覆盖", "blank": "空白", "out": "不在统计范围"}
 #: The one colour each is drawn in: dots, cluster rings, the legend, exports.
 MAP_STATUS_COLORS = {"org": "#2e7d32", "work": "#f9a825", "blank": "#c62828", "out": "#9e9e9e"}
+#: What can happen to an organization between two analysis runs (本期变化), in the order a
+#: list of changes shows them: newly blank first, since that is what staff must act on.
+CHANGE_KINDS = ("became_blank", "became_covered", "added", "closed", "moved")
+#: Their Chinese names.
+CHANGE_KIND_NAMES = {
+    "became_blank": "新增空白",
+    "became_covered": "新增覆盖",
+    "added": "新增组织",
+    "closed": "停业或注销",
+    "moved": "位置变动",
+}
+#: The Chinese names of an organization's coverage status in a run (``coverage.STATUSES``).
+STATUS_NAMES = {
+    "own": "单独组建",
+    "joint": "联合组建",
+    "area": "区域组建",
+    "industry": "行业组建",
+    "work": "工作覆盖",
+    "blank": "空白",
+}

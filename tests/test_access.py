@@ -156,8 +156,11 @@ def test_a_community_user_sees_only_their_community(app, community, analyzed_sto
     assert client.get("/embed").headers["Location"].endswith(f"area={community}")
     assert client.get(f"/map/data/orgs?bbox={BOX}&zoom=18&area={other}").status_code == 403
     # City-wide figures and administration are not theirs.
-    for url in ("/dashboard", "/api/runs", "/api/stats/city", "/admin/", "/admin/audit"):
+    for url in ("/dashboard", "/api/stats/city", "/admin/", "/admin/audit"):
         assert client.get(url).status_code == 403, url
+    # The list of runs is theirs, with their own figures in place of the city's.
+    runs = client.get("/api/runs").get_json()["runs"]
+    assert runs and all(r["summary"] is None and r["area"]["code"] == community for r in runs)
 
 
 def test_roles_grant_what_they_say(app, community):

@@ -327,7 +327,7 @@ def test_error_pages_are_hongtus_in_the_callers_language(analyzed_store):
     assert "Page not found" in english and "requested URL" not in english
     street = analyzed_store.read_frame("areas", ["code"], where={"level": "street"})["code"].iloc[0]
     staff = signed_in(app, "street", street)
-    refused = staff.get("/api/stats/compare?a=1&b=2")
+    refused = staff.get("/api/stats/city")
     assert refused.status_code == 403 and refused.get_json()["code"] == "Forbidden"
     wrong_method = client.delete("/api/collections")
     assert wrong_method.status_code == 405 and wrong_method.get_json()["code"] == "MethodNotAllowed"

@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 from sqlalchemy import insert, select, text
 
 from geo import assign, branches, coverage, grid, pairing, siting
@@ -25,7 +26,7 @@ from geo.joins import Joins, MemoryJoins
 
 from ..bulk import collector_paused
 from ..spreadsheets import to_csv
-from ..store import Store, queries, result_frame
+from ..store import Store, area_stats, queries, result_frame
 from ..store.models import (
     APPROXIMATE,
     AREA_CODE_LENGTHS,
@@ -227,6 +228,9 @@ def analyze(
         axis=1,
     )
     frame["status"], frame["in_scope"] = status, scoped
+    # Where the run saw each organization, so that the next run can tell what moved.
+    lon, lat = Transformer.from_crs(inputs.epsg, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    frame["lon"], frame["lat"] = np.where(placed, np.round(lon, 7), np.nan), np.where(placed, np.round(lat, 7), np.nan)
     approximate = orgs["located_by"].isin(APPROXIMATE).to_numpy() if "located_by" in orgs else np.zeros(len(orgs), bool)
     counts = coverage.status_counts(status, scoped, ~placed, approximate)
     area_table = _area_rates(counts, frame, areas, new_grids, inputs.places)
@@ -709,36 +713,30 @@ def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
     return written
 
 
-def compare_runs(store: Store, run_a: int, run_b: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What changed between two runs: status transitions and rates before/after (city and districts)."""
+def compare_runs(store: Store, run_a: int, run_b: int, code: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What changed between two runs (本期变化, see ``area_stats.run_changes``) and the rates
+    before and after: of the city and its districts, or of area ``code`` and its children."""
+    found = area_stats.run_changes(store, code, run_a, run_b)
+    if code is None:
+        where, params = "level IN ('city', 'district')", {}
+    else:
+        where, params = (
+            "substr(code, 1, :n) = :code AND level IN (:level, :child)",
+            {
+                "n": len(code),
+                "code": code,
+                "level": area_stats.level_of(code),
+                "child": area_stats.child_level(area_stats.level_of(code)) or "",
+            },
+        )
     with store.connect() as conn:
 
-        def table(sql: str, **params) -> pd.DataFrame:
-            result = conn.execute(text(sql), params)
-            return result_frame(result)
+        def rates(run_id: int) -> pd.DataFrame:
+            sql = (
+                "SELECT level, code, name, both_rate, org_coverage_rate, blank FROM run_areas "
+                f"WHERE run_id = :r AND {where}"
+            )
+            return result_frame(conn.execute(text(sql), {"r": run_id, **params}))
 
-        a = table("SELECT org_id, status FROM run_organizations WHERE run_id = :r", r=run_a)
-        b = table("SELECT org_id, status FROM run_organizations WHERE run_id = :r", r=run_b)
-        rates_a = table(
-            "SELECT level, code, name, both_rate, org_coverage_rate, blank FROM run_areas "
-            "WHERE run_id = :r AND level IN ('city', 'district')",
-            r=run_a,
-        )
-        rates_b = table(
-            "SELECT level, code, both_rate, org_coverage_rate, blank FROM run_areas "
-            "WHERE run_id = :r AND level IN ('city', 'district')",
-            r=run_b,
-        )
-    merged = a.merge(b, on="org_id", how="outer", suffixes=("_before", "_after")).fillna("absent")
-    covered = {"own", "joint", "area", "industry", "work"}
-    merged["change"] = np.select(
-        [
-            merged["status_before"].eq("blank") & merged["status_after"].isin(covered),
-            merged["status_before"].isin(covered) & merged["status_after"].eq("blank"),
-        ],
-        ["became_covered", "became_blank"],
-        default="",
-    )
-    changes = merged[merged["change"] != ""].sort_values(["change", "org_id"]).reset_index(drop=True)
-    rates = rates_a.merge(rates_b, on=["level", "code"], suffixes=("_before", "_after"))
-    return changes, rates
+        before, after = rates(run_a), rates(run_b).drop(columns="name")
+    return found, before.merge(after, on=["level", "code"], suffixes=("_before", "_after"))

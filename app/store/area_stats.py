@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import text
 
+from geo import changes
 from geo.branches import BOUND_COLUMNS
 from geo.coverage import RATE_COLUMNS, TALLY_COLUMNS
 
@@ -154,6 +155,47 @@ def blank_ledger(store: Store, code: str | None, run_id: int, limit: int | None 
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return _frame(store, sql, params)
+
+
+#: Columns of the 本期变化 list, in order.
+CHANGE_COLUMNS = (
+    "change",
+    "org_id",
+    "name",
+    "community_code",
+    "community_name",
+    "status_before",
+    "status_after",
+    "moved_m",
+)
+
+
+def previous_run_id(store: Store, run_id: int) -> int:
+    """The run stored before ``run_id`` (0 when it is the first)."""
+    frame = _frame(store, "SELECT coalesce(max(id), 0) AS id FROM analysis_runs WHERE id < :run", {"run": run_id})
+    return int(frame["id"].iloc[0])
+
+
+def run_changes(store: Store, code: str | None, run_a: int, run_b: int) -> pd.DataFrame:
+    """本期变化: what changed from run ``run_a`` to run ``run_b`` for the organizations the
+    area held in either run (see ``geo.changes.run_changes``), with each one's name and
+    community (its latest known), newest kinds of change first."""
+    area = "" if code is None else f" AND s.{level_of(code)}_code = :code"
+    frame = _frame(
+        store,
+        "SELECT r.run_id, r.org_id, r.status, r.operating, r.lon, r.lat, r.community_code, o.name, "
+        "ca.name AS community_name FROM run_organizations r LEFT JOIN organizations o ON o.org_id = r.org_id "
+        "LEFT JOIN areas ca ON ca.code = r.community_code WHERE r.run_id IN (:a, :b) AND r.org_id IN "
+        f"(SELECT s.org_id FROM run_organizations s WHERE s.run_id IN (:a, :b){area})",
+        {"a": run_a, "b": run_b, "code": code},
+    )
+    keep = ["org_id", "status", "operating", "lon", "lat", "community_code", "community_name", "name"]
+    found = changes.run_changes(frame.loc[frame["run_id"] == run_a, keep], frame.loc[frame["run_id"] == run_b, keep])
+    for column in ("name", "community_code", "community_name"):
+        found[column] = found[f"{column}_after"].combine_first(found[f"{column}_before"])
+    return found[
+        ["change", "org_id", "name", "community_code", "community_name", "status_before", "status_after", "moved_m"]
+    ]
 
 
 def joint_branch_count(store: Store, code: str | None, run_id: int) -> int:

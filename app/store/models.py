@@ -245,6 +245,11 @@ run_organizations = Table(
     Column("pair_distance_m", Float),
     Column("reach_distance_m", Float),
     Column("hotspot", Integer),
+    #: Where the run saw it (WGS-84; NULL when unplaced) and whether it was operating: what a
+    #: later run compares to tell moved and closed organizations (本期变化).
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("operating", Boolean),
     Index("ix_run_organizations_status", "run_id", "status"),
 )
 

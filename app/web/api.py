@@ -20,7 +20,7 @@ from ..db import get_store
 from ..services import editing
 from ..services.analysis import compare_runs
 from ..spreadsheets import to_csv
-from ..store import features, point_pages, queries
+from ..store import area_stats, features, point_pages, queries
 from ..store.models import AREA_LEVELS
 from . import openapi
 from .params import BadParameter, parse_bbox, parse_int
@@ -322,8 +322,20 @@ def item(collection_id: str, fid: str):
 
 @bp.get("/runs")
 def runs():
-    """The analysis runs, newest first, with their parameters and city-wide figures."""
-    runs = queries.analysis_runs(get_store())
+    """The analysis runs, newest first, with their parameters and figures: the city's, or for
+    a caller with a jurisdiction, those of the jurisdiction (``area``)."""
+    store = get_store()
+    runs = queries.analysis_runs(store)
+    if store.scope:
+        figures = area_stats.trend(store, store.scope).set_index("run_id").drop(columns="created_at")
+        for run in runs:
+            mine = figures.loc[run["id"]] if run["id"] in figures.index else None
+            run.pop("input_counts")
+            run["summary"] = None
+            run["area"] = {
+                "code": store.scope,
+                **(mine.where(mine.notna(), None).to_dict() if mine is not None else {}),
+            }
     return _json({"runs": runs})
 
 
@@ -344,7 +356,8 @@ def stats(level: str):
 
 @bp.get("/stats/compare")
 def compare():
-    """What changed between two runs ``a`` and ``b``: status transitions and rates."""
+    """What changed between two runs ``a`` and ``b`` (本期变化) and the rates before and after:
+    the city's, or within the caller's jurisdiction."""
     store = get_store()
     _known_parameters(("a", "b"))
     ids = {}
@@ -356,7 +369,7 @@ def compare():
     for name, run_id in ids.items():
         if run_id not in known:
             raise BadParameter(name, "没有这次分析", "no such analysis run")
-    transitions, rates = compare_runs(store, ids["a"], ids["b"])
+    transitions, rates = compare_runs(store, ids["a"], ids["b"], store.scope)
     return _json(
         {"a": ids["a"], "b": ids["b"], "transitions": transitions.to_dict("records"), "rates": rates.to_dict("records")}
     )

@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pandas as pd
 import shapely
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, request
 
-from geo.vocabulary import ORG_TYPE_NAMES
+from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, ORG_TYPE_NAMES, STATUS_NAMES
 
 from ..db import get_store
 from ..i18n import gettext
@@ -19,11 +19,13 @@ from . import charts
 from .excel import download
 from .labels import LEVEL_NAMES, RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
+from .params import BadParameter, parse_int
 
 bp = Blueprint("areas", __name__, url_prefix="/area")
 
-EXPORTS = ("ledger", "children", "industries")
+EXPORTS = ("ledger", "children", "industries", "changes")
 LEDGER_ROWS_SHOWN = 200
+CHANGE_ROWS_SHOWN = 200
 
 
 def _level(code: str | None) -> str:
@@ -40,7 +42,37 @@ def _export_frame(store, code: str | None, what: str, run_id: int) -> pd.DataFra
         return frame
     if what == "children":
         return area_stats.children(store, code, run_id)
+    if what == "changes":
+        before, after = compared_runs(store, run_id)
+        if not before:
+            return pd.DataFrame(columns=list(area_stats.CHANGE_COLUMNS))
+        return labelled_changes(area_stats.run_changes(store, code, before, after))
     return area_stats.industries(store, code, run_id)
+
+
+def compared_runs(store, latest: int) -> tuple[int, int]:
+    """The runs 本期变化 compares: ``?a=`` and ``?b=`` when given, else the latest run and the
+    one before it (0 for ``a`` when there is none)."""
+    ids = {}
+    for name in ("a", "b"):
+        if name in request.args:
+            ids[name] = parse_int(name, request.args[name], 0, 1, 2**31 - 1)
+    known = queries.known_runs(store, ids.values())
+    for name, run_id in ids.items():
+        if run_id not in known:
+            raise BadParameter(name, "没有这次分析", "no such analysis run")
+    after = ids.get("b", latest)
+    return ids.get("a", area_stats.previous_run_id(store, after)), after
+
+
+def labelled_changes(frame: pd.DataFrame) -> pd.DataFrame:
+    """本期变化 with its kinds and statuses in words (translated when the page is in English)."""
+    words = {k: gettext(v) for k, v in {**CHANGE_KIND_NAMES, **STATUS_NAMES}.items()}
+    return frame.assign(
+        change=frame["change"].map(words),
+        status_before=frame["status_before"].map(words),
+        status_after=frame["status_after"].map(words),
+    )
 
 
 def area_focus(store, code: str | None) -> dict:
@@ -100,6 +132,16 @@ def page(code: str | None):
         ledger = area_stats.blank_ledger(store, code, run_id, limit=LEDGER_ROWS_SHOWN)
         trend = area_stats.trend(store, code)
         top = industries.head(12)
+        before, after = compared_runs(store, run_id)
+        if before:
+            found = area_stats.run_changes(store, code, before, after)
+            counts = found["change"].value_counts()
+            context.update(
+                changes=labelled_changes(found.head(CHANGE_ROWS_SHOWN)).replace({np.nan: None}).to_dict("records"),
+                change_counts=[(CHANGE_KIND_NAMES[k], int(counts.get(k, 0))) for k in CHANGE_KINDS],
+                change_total=len(found),
+                change_runs=(before, after),
+            )
         context.update(
             ledger=ledger.replace({np.nan: None}).to_dict("records"),
             ledger_total=int(figures["blank"]),

@@ -49,5 +49,10 @@ HEADERS = {
     "field": "字段",
     "old": "原值",
     "new": "新值",
+    "change": "变化",
+    "community_name": "所在社区",
+    "status_before": "上期状态",
+    "status_after": "本期状态",
+    "moved_m": "移动距离（米）",
     **RATE_NAMES,
 }
