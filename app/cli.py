@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS
+from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, PAIRINGS
 
 from .db import get_store
 from .intake.schema import KINDS
@@ -263,7 +263,14 @@ def _check_area(store, code: str | None) -> None:
     "--radius", type=float, default=None, help="服务半径（米）/ service radius in metres [HONGTU_SERVICE_RADIUS_M]"
 )
 @click.option("--capacity", is_flag=True, help="结对遵守阵地承载能力 / pair within each center's capacity")
-@click.option("--same-street", is_flag=True, help="只与本街道阵地结对 / pair only within the same street")
+@click.option(
+    "--pairing",
+    type=click.Choice(PAIRINGS),
+    default="jurisdiction",
+    show_default=True,
+    help="结对方式：先本社区、再本街道、后跨界 / own community, then street, then across; "
+    "street: only the street's community centers; nearest: the nearest community center",
+)
 @click.option("--sites", type=int, default=10, show_default=True, help="新阵地选址个数 / new center sites")
 @click.option(
     "--grid-target",
@@ -307,7 +314,7 @@ def _check_area(store, code: str | None) -> None:
 def analyze_command(
     radius,
     capacity,
-    same_street,
+    pairing,
     sites,
     grid_target,
     branch_distance,
@@ -340,7 +347,7 @@ def analyze_command(
         params = analysis.Parameters(
             radius_m=radius or current_app.config["HONGTU_SERVICE_RADIUS_M"],
             capacity=capacity,
-            same_street=same_street,
+            pairing=pairing,
             sites=sites,
             grid_target=grid_target,
             branch_distance_m=branch_distance,

@@ -43,3 +43,13 @@ STATUS_NAMES = {
     "work": "工作覆盖",
     "blank": "空白",
 }
+#: Ways an analysis pairs units with centers (共驻共建): own community first, then the street,
+#: then across the border (the default); only the street's community centers; the nearest
+#: community center wherever it is.
+PAIRINGS = ("jurisdiction", "street", "nearest")
+#: How close to home a unit's paired center is under the jurisdiction rule, best first: its
+#: own community's, another of its street (the street's own or a neighbouring community's),
+#: across the street's border.
+PAIR_TIERS = ("community", "street", "elsewhere")
+#: Their Chinese names.
+PAIR_TIER_NAMES = {"community": "本社区", "street": "本街道", "elsewhere": "跨街道"}

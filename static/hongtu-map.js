@@ -55,7 +55,8 @@
   }
 
   // The full card: party organizations, instructor, place, grid, paired center, navigation.
-  function orgCard(c) {
+  function orgCard(c, cfg) {
+    var tiers = cfg.pairTiers || [];
     var party = (c.party_orgs || []).map(function (p) {
       return p.name + " (" + label(COVERAGE_KINDS, p.coverage_kind) + ")";
     }).join("; ");
@@ -72,7 +73,8 @@
       [t("所在场所"), c.place_name],
       [t("所在社区"), c.community_name],
       [t("网格编码"), c.grid_code],
-      [t("结对阵地"), c.center_name ? c.center_name + " · " + t("{n} 米", { n: Math.round(c.pair_distance_m) }) : ""],
+      [t("结对阵地"), c.center_name ? c.center_name + " · " + t("{n} 米", { n: Math.round(c.pair_distance_m) }) +
+        (tiers[c.pair_tier] ? " · " + t(tiers[c.pair_tier]) : "") : ""],
       [t("地址"), c.address],
       [t("编号"), c.org_id]
     ].filter(function (r) { return r[1] !== null && r[1] !== undefined && r[1] !== ""; });
@@ -95,7 +97,7 @@
     marker.on("popupopen", function (e) {
       fetch(cfg.card.replace("__org__", encodeURIComponent(props.org_id)))
         .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (card) { if (card) e.popup.setContent(orgCard(card)); });
+        .then(function (card) { if (card) e.popup.setContent(orgCard(card, cfg)); });
     });
     return marker;
   }

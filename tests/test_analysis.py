@@ -208,8 +208,9 @@ def demo_run(demo_store: Store):
     return inputs, analysis.analyze(inputs, analysis.Parameters())
 
 
-def test_every_pairing_is_the_brute_force_nearest(demo_run):
-    inputs, result = demo_run
+def test_every_pairing_is_the_brute_force_nearest(demo_store: Store):
+    inputs = analysis.load_inputs(demo_store)
+    result = analysis.analyze(inputs, analysis.Parameters(pairing="nearest"))
     community = inputs.centers[inputs.centers["level"] == "community"]
     cxy = shapely.get_coordinates(community.geometry.values)
     oxy = shapely.get_coordinates(inputs.orgs.geometry.values)
@@ -219,7 +220,7 @@ def test_every_pairing_is_the_brute_force_nearest(demo_run):
 
 def test_capacities_are_never_exceeded(demo_store: Store):
     inputs = analysis.load_inputs(demo_store)
-    result = analysis.analyze(inputs, analysis.Parameters(capacity=True, same_street=True))
+    result = analysis.analyze(inputs, analysis.Parameters(capacity=True, pairing="street"))
     capacity = inputs.centers.set_index("center_id")["capacity"]
     used = result.organizations["center_id"].value_counts()
     assert (used <= capacity.reindex(used.index)).all()

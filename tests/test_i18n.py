@@ -14,7 +14,7 @@ from app.store.accounts import ROLE_NAMES
 from app.store.queries import SIZE_BANDS
 from app.web import corrections, intake, labels, mapbuilder, placing
 from geo import democity
-from geo.vocabulary import CHANGE_KIND_NAMES, MAP_STATUS_NAMES, STATUS_NAMES
+from geo.vocabulary import CHANGE_KIND_NAMES, MAP_STATUS_NAMES, PAIR_TIER_NAMES, STATUS_NAMES
 
 from .conftest import signed_in
 
@@ -40,6 +40,7 @@ def shown_strings() -> set[str]:
     found |= set(corrections.field_names().values()) | set(corrections.VIA_NAMES.values())
     found |= {label for options in corrections.CHOICES.values() for label in options.values()}
     found |= set(MAP_STATUS_NAMES.values()) | set(CHANGE_KIND_NAMES.values()) | set(STATUS_NAMES.values())
+    found |= set(PAIR_TIER_NAMES.values())
     found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())
     found |= {label for label, *_ in SIZE_BANDS.values()}
     found |= {kind.zh for kind in KINDS.values()} | {label for _, label in intake.CRS_CHOICES}

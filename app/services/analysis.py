@@ -23,6 +23,7 @@ from sqlalchemy import insert, select, text
 from geo import assign, branches, coverage, grid, pairing, siting
 from geo.crs import metric_epsg
 from geo.joins import Joins, MemoryJoins
+from geo.vocabulary import PAIRINGS
 
 from ..bulk import collector_paused
 from ..spreadsheets import to_csv
@@ -53,7 +54,8 @@ class Parameters:
     radius_m: float = 1000.0
     extra_radius_m: float = 500.0
     capacity: bool = False
-    same_street: bool = False
+    #: How units pair with centers (共驻共建): see ``PAIRINGS``.
+    pairing: str = "jurisdiction"
     pairing_k: int = 8
     tolerance_m: float = 50.0
     grid_target: int = 50
@@ -70,6 +72,10 @@ class Parameters:
 
     def __post_init__(self) -> None:
         self.branch_rules()  # refuses settings outside the rules, before anything is read
+        if self.pairing not in PAIRINGS:
+            raise ValueError(
+                f"结对方式应为 {'/'.join(PAIRINGS)} / pairing must be one of {', '.join(PAIRINGS)}: {self.pairing!r}"
+            )
 
     def branch_rules(self) -> branches.Rules:
         """The joint-branch rules these settings give."""
@@ -238,10 +244,10 @@ def analyze(
 
     center_id = np.full(len(frame), None, dtype=object)
     distance = np.full(len(frame), np.nan)
-    center_id[placed], distance[placed] = _pair(
-        xy[placed], frame["street_code"].to_numpy()[placed], inputs.centers, params, joins
-    )
+    tier = np.full(len(frame), -1)
+    center_id[placed], distance[placed], tier[placed] = _pair(xy[placed], frame[placed], inputs.centers, params, joins)
     frame["center_id"], frame["pair_distance_m"] = center_id, np.round(distance, 1)
+    frame["pair_tier"] = pd.array(np.where(tier >= 0, tier, pd.NA), dtype="Int64")
     place_pairings = _pair_places(inputs.places, inputs.centers)
     lap("pairing")
 
@@ -255,11 +261,15 @@ def analyze(
 
     all_centers = shapely.get_coordinates(np.asarray(inputs.centers.geometry.values))
     reach = np.full(len(xy), np.nan)
+    nearest = np.full(len(xy), None, dtype=object)
     if len(all_centers):
-        reach[placed] = joins.nearest(xy[placed], inputs.centers)[1]
+        found, reach[placed] = joins.nearest(xy[placed], inputs.centers)
+        nearest[placed] = _take(inputs.centers["center_id"].to_numpy(), found)
     else:
         reach[placed] = np.inf
     frame["reach_distance_m"] = np.round(reach, 1)
+    # The straight nearest center of any level, whatever the pairing rule chose.
+    frame["nearest_center_id"] = nearest
     gaps = {}
     for radius in sorted({params.radius_m, params.extra_radius_m}):
         _, found = coverage.service_gaps(xy[placed], all_centers, radius, params.hotspot_cell_m)
@@ -445,23 +455,39 @@ def _area_rates(
     return out.reset_index()
 
 
-def _pair(xy: np.ndarray, streets: np.ndarray, centers: gpd.GeoDataFrame, params: Parameters, joins: Joins):
-    """Each organization's community center (共驻共建), by the run's rules."""
+def _pair(xy: np.ndarray, frame: pd.DataFrame, centers: gpd.GeoDataFrame, params: Parameters, joins: Joins):
+    """Each organization's center (共驻共建) by the run's rules: its id, the distance and the tier
+    (index into ``geo.vocabulary.PAIR_TIERS``; -1 when the rule has no tiers or it is unpaired)."""
+    capacity = params.capacity
+    if params.pairing == "jurisdiction":
+        # The street's own center takes part, after the unit's own community's.
+        usable = centers[centers["level"].isin(["community", "street"])]
+        index, distance, tier = pairing.pair_by_jurisdiction(
+            xy,
+            frame["community_code"].to_numpy(dtype=object),
+            frame["street_code"].to_numpy(dtype=object),
+            shapely.get_coordinates(np.asarray(usable.geometry.values)),
+            usable["area_code"].to_numpy(dtype=object),
+            usable["capacity"].to_numpy() if capacity else None,
+            params.pairing_k,
+        )
+        return _take(usable["center_id"].to_numpy(), index), distance, tier
     community = centers[centers["level"] == "community"]
     cxy = shapely.get_coordinates(np.asarray(community.geometry.values))
+    same_street = params.pairing == "street"
     center_street = community["area_code"].fillna("").str[:9].to_numpy()
-    groups = (streets.astype(object), center_street) if params.same_street else (None, None)
-    if params.capacity:
+    groups = (frame["street_code"].to_numpy(dtype=object), center_street) if same_street else (None, None)
+    if capacity:
         index, distance = pairing.pair_with_capacity(
             xy, cxy, community["capacity"].to_numpy(), params.pairing_k, *groups
         )
-    elif params.same_street:
+    elif same_street:
         index, distance = pairing.pair_nearest(xy, cxy, *groups)
     elif len(cxy):
         index, distance = joins.nearest(xy, community)
     else:
         index, distance = np.full(len(xy), -1), np.full(len(xy), np.nan)
-    return _take(community["center_id"].to_numpy(), index), distance
+    return _take(community["center_id"].to_numpy(), index), distance, np.full(len(xy), -1)
 
 
 def _take(ids: np.ndarray, index: np.ndarray) -> np.ndarray:

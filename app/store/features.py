@@ -190,6 +190,13 @@ COLLECTIONS: dict[str, Collection] = {
                 "street_code": ("r.street_code", "string"),
                 "community_code": ("r.community_code", "string"),
                 "grid_code": ("r.grid_code", "string"),
+                # The pairing staff act on (own community first, then the street: pair_tier
+                # 0/1/2), and the straight nearest center of any level beside it.
+                "center_id": ("r.center_id", "string"),
+                "pair_distance_m": ("r.pair_distance_m", "number"),
+                "pair_tier": ("r.pair_tier", "integer"),
+                "nearest_center_id": ("r.nearest_center_id", "string"),
+                "nearest_center_m": ("r.reach_distance_m", "number"),
             },
             fid="org_id",
             geometry_type="Point",

@@ -243,7 +243,12 @@ run_organizations = Table(
     Column("in_scope", Boolean, nullable=False),
     Column("center_id", String(64)),
     Column("pair_distance_m", Float),
+    #: How close to home the pairing is: 0 its own community's center, 1 its street's, 2
+    #: elsewhere (geo.vocabulary.PAIR_TIERS); NULL under a rule without tiers.
+    Column("pair_tier", Integer),
     Column("reach_distance_m", Float),
+    #: The nearest center of any level (what ``reach_distance_m`` measures to).
+    Column("nearest_center_id", String(64)),
     Column("hotspot", Integer),
     #: Where the run saw it (WGS-84; NULL when unplaced) and whether it was operating: what a
     #: later run compares to tell moved and closed organizations (本期变化).

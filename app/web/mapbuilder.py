@@ -15,7 +15,14 @@ from flask import current_app, g, request, url_for
 from folium.elements import JSCSSMixin
 from folium.template import Template
 
-from geo.vocabulary import AREA_CODE_LENGTHS, MAP_STATUS_COLORS, MAP_STATUS_NAMES, MAP_STATUSES
+from geo.vocabulary import (
+    AREA_CODE_LENGTHS,
+    MAP_STATUS_COLORS,
+    MAP_STATUS_NAMES,
+    MAP_STATUSES,
+    PAIR_TIER_NAMES,
+    PAIR_TIERS,
+)
 
 from ..i18n import gettext
 from ..layers import BY_KEY, LAYERS
@@ -223,6 +230,8 @@ def build_city_map(
         # The ways of placing that give only an area: drawn as a hollow ring.
         "approximate": list(APPROXIMATE),
         "minZoom": min_zoom,
+        # A card's pair_tier (an index) in words.
+        "pairTiers": [PAIR_TIER_NAMES[tier] for tier in PAIR_TIERS],
         "statuses": [
             {"key": key, "label": MAP_STATUS_NAMES[key], "color": MAP_STATUS_COLORS[key]} for key in MAP_STATUSES
         ],

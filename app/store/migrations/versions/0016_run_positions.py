@@ -1,4 +1,5 @@
-"""Where each run saw each organization, and whether it was operating (本期变化).
+"""Where each run saw each organization and whether it was operating (本期变化); the tier of
+its pairing and its straight nearest center.
 
 Revision ID: 0016
 Revises: 0015
@@ -13,7 +14,13 @@ down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-COLUMNS = (("lon", sa.Float), ("lat", sa.Float), ("operating", sa.Boolean))
+COLUMNS = (
+    ("lon", sa.Float),
+    ("lat", sa.Float),
+    ("operating", sa.Boolean),
+    ("pair_tier", sa.Integer),
+    ("nearest_center_id", sa.String(64)),
+)
 
 
 def upgrade() -> None:
