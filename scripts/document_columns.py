@@ -20,6 +20,7 @@ TYPES = {
     "bool": "是/否 yes/no",
     "enum": "取值之一 one of",
     "credit_code": "统一社会信用代码 (GB 32100-2015)",
+    "date": "日期 date (2026-03-01, 2026/3/1, 2026年3月1日, 20260301)",
 }
 GEOMETRY = {
     "point": "`lon`/`lat` columns (经度/纬度), or a point geometry in GeoJSON / GeoPackage / Shapefile",

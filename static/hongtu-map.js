@@ -67,7 +67,9 @@
       [t("从业人员"), c.employees],
       [t("正式党员"), c.party_members],
       [t("党组织"), party || t("无")],
-      [t("党建指导员"), c.instructor ? t("已选派") : t("未选派")],
+      [t("党建指导员"), (c.instructors || []).length ? c.instructors.map(function (p) {
+        return p.name + (p.unit || p.phone ? "（" + [p.unit, p.phone].filter(Boolean).join("，") + "）" : "");
+      }).join("; ") : (c.instructor ? t("已选派") : t("未选派"))],
       [t("覆盖状态"), c.run_status ? label(RUN_STATUS, c.run_status) + (c.in_scope ? "" : " · " + t("不在统计范围")) +
         (c.results_stale ? " · " + t("待刷新") : "") : ""],
       [t("所在场所"), c.place_name],

@@ -5,7 +5,7 @@ from sqlalchemy import event
 
 from app import create_app
 from app.db import get_store
-from app.store import Store, queries
+from app.store import Store, point_pages, queries
 
 from .conftest import signed_in
 
@@ -59,6 +59,10 @@ def test_statements_do_not_grow_with_the_answer(app, small, large, most, monkeyp
     # queries.cached_answer): on a slow machine the larger page crossed that line and took the
     # sharing write the small one did not. Counted without sharing, the comparison is fair.
     monkeypatch.setattr(queries, "MIN_SHARED_SECONDS", float("inf"))
+    # A point layer's copy loads in a thread of its own after the first page asks for it; its
+    # statements are not the answer's, and it takes longer the more properties a layer has.
+    statements(app, small)
+    point_pages.wait_for_loads()
     few, many = statements(app, small), statements(app, large)
     # Beyond what the data needs, the caller's account is read on every request (its SELECT
     # and, on SpatiaLite, its BEGIN). A small answer may be one already kept, or one that needs
@@ -70,4 +74,6 @@ def test_area_pages_run_the_same_statements_at_every_level(app, analyzed_store):
     districts = analyzed_store.read_frame("areas", ["code"], where={"level": "district"})
     streets = analyzed_store.read_frame("areas", ["code"], where={"level": "street"})
     counts = {statements(app, f"/area/{code}") for code in (*districts["code"][:2], *streets["code"][:2])}
-    assert len(counts) == 1 and counts.pop() <= 20
+    # Figures, children, industries, ledger, trend, joint branches, 本期变化 (the run before and
+    # the changes) and the 待刷新 notice: a fixed set, whatever the level.
+    assert len(counts) == 1 and counts.pop() <= 26

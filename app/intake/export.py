@@ -37,8 +37,20 @@ def kind_frame(store: Store, kind_name: str) -> gpd.GeoDataFrame | pd.DataFrame:
     stored = kind.table_columns
     with store.connect() as conn:
         if kind.geometry == "none":
-            rows = conn.execute(text(f"SELECT {', '.join(stored)} FROM {kind.table} ORDER BY id")).fetchall()
-            return pd.DataFrame.from_records(rows, columns=stored)
+            rows = conn.execute(text(f"SELECT id, {', '.join(stored)} FROM {kind.table} ORDER BY id")).fetchall()
+            frame = pd.DataFrame.from_records(rows, columns=["id", *stored])
+            if kind_name == "instructors":
+                assigned = pd.DataFrame.from_records(
+                    conn.execute(
+                        text(
+                            "SELECT i.person_id, o.org_id FROM instructors i JOIN organizations o "
+                            "ON o.id = i.organization_id WHERE i.person_id IS NOT NULL ORDER BY o.org_id"
+                        )
+                    ).fetchall(),
+                    columns=["id", "org_ids"],
+                )
+                frame["org_ids"] = frame["id"].map(assigned.groupby("id")["org_ids"].agg(";".join))
+            return frame.drop(columns="id")
         frame = store.read_frame(kind.table, ["id", *stored], conn=conn)
         if kind_name == "orgs":
             links = pd.DataFrame.from_records(
@@ -50,7 +62,9 @@ def kind_frame(store: Store, kind_name: str) -> gpd.GeoDataFrame | pd.DataFrame:
                 ).fetchall(),
                 columns=["id", "party_org_id"],
             )
-            instructed = {r[0] for r in conn.execute(text("SELECT organization_id FROM instructors"))}
+            # The ledger's own yes/no: named instructors export with their own kind.
+            anonymous = "SELECT organization_id FROM instructors WHERE person_id IS NULL"
+            instructed = {r[0] for r in conn.execute(text(anonymous))}
             frame["party_org_id"] = frame["id"].map(links.groupby("id")["party_org_id"].agg(";".join))
             frame["instructor"] = frame["id"].isin(instructed)
     return frame.drop(columns="id")

@@ -121,6 +121,9 @@ def load_context(store: Store, kind: Kind | None = None, geocoder: Geocoder | No
         codes = set(conn.execute(text("SELECT code FROM areas")).scalars().all())
         party = set(conn.execute(text("SELECT party_org_id FROM party_orgs")).scalars().all())
     context = Context(codes, party, store.extent("areas"))
+    if kind is not None and kind.name == "instructors":
+        with store.connect() as conn:
+            context.org_ids = set(conn.execute(text("SELECT org_id FROM organizations")).scalars().all())
     if kind is not None and kind.locatable:
         context.gazetteer = functools.partial(_gazetteer, store)
         if geocoder is not None:
@@ -257,6 +260,10 @@ def _write(store: Store, kind, checked, report: ImportReport, dry_run: bool, ove
             store.insert_frame(conn, kind.table, rows[new].assign(id=ids[new]))
         if changed.any():
             store.upsert_frame(conn, kind.table, key, rows[changed], update)
+        if kind.name == "instructors":
+            # A row whose own columns did not change may still name other organizations.
+            _write_instructor_links(store, conn, frame, ids, checked.present)
+            store.data_changed(conn)
         if kind.name == "orgs":
             written = new | changed
             _write_org_extras(store, conn, frame[written], ids[written], changed[written], checked.present)
@@ -349,7 +356,10 @@ def _org_extras(conn, frame: pd.DataFrame, present: set[str]) -> pd.DataFrame:
     with_instructor = {
         r[0]
         for r in conn.execute(
-            text("SELECT DISTINCT o.org_id FROM instructors i JOIN organizations o ON o.id = i.organization_id")
+            text(
+                "SELECT DISTINCT o.org_id FROM instructors i JOIN organizations o ON o.id = i.organization_id "
+                "WHERE i.person_id IS NULL"
+            )
         )
     }
     out = pd.DataFrame(index=frame["org_id"])
@@ -399,15 +409,30 @@ def _write_org_extras(
         rows = zip(given.map(party).tolist(), internal[given.index].tolist(), strict=True)
         store.backend.insert_rows(conn, "party_org_coverage", ["party_org_id", "organization_id"], rows, None)
     if "instructor" in present:
-        _delete_links(conn, "instructors", internal[stored])
+        # The ledger's yes/no is the anonymous assignment; named instructors come from their own file.
+        _delete_links(conn, "instructors", internal[stored], "person_id IS NULL")
         assigned = internal[frame["instructor"].to_numpy(dtype=bool)].tolist()
         rows = ((i, "instructor") for i in assigned)
         store.backend.insert_rows(conn, "instructors", ["organization_id", "role"], rows, None)
 
 
-def _delete_links(conn, table: str, organizations: np.ndarray) -> None:
+def _delete_links(conn, table: str, ids: np.ndarray, also: str = "", column: str = "organization_id") -> None:
     # Integers from the database itself, inlined in chunks: one statement per thousand rather
-    # than one per organization.
-    for start in range(0, len(organizations), 1000):
-        chunk = ", ".join(str(int(i)) for i in organizations[start : start + 1000])
-        conn.exec_driver_sql(f"DELETE FROM {table} WHERE organization_id IN ({chunk})")
+    # than one per organization. ``also``: a fixed condition of the caller's.
+    for start in range(0, len(ids), 1000):
+        chunk = ", ".join(str(int(i)) for i in ids[start : start + 1000])
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE {column} IN ({chunk})" + (f" AND {also}" if also else ""))
+
+
+def _write_instructor_links(store: Store, conn, frame: pd.DataFrame, people: np.ndarray, present: set[str]) -> None:
+    """Replace the assignments of the instructors of ``frame`` (``people``: their ids) with the
+    organizations each row names."""
+    if "org_ids" not in present or frame.empty:
+        return
+    _delete_links(conn, "instructors", people, column="person_id")
+    internal = pd.Series(dict(conn.execute(text("SELECT org_id, id FROM organizations")).fetchall()))
+    given = split_list(frame["org_ids"])
+    rows = zip(given.map(internal).tolist(), people[given.index].tolist(), strict=True)
+    store.backend.insert_rows(
+        conn, "instructors", ["organization_id", "person_id", "role"], ((o, p, "instructor") for o, p in rows), None
+    )

@@ -25,7 +25,8 @@ from ..store.models import (
 class Column:
     """One column of an importable kind.
 
-    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``enum``, ``credit_code``.
+    ``type`` is one of ``str``, ``int``, ``float``, ``bool``, ``enum``, ``credit_code``,
+    ``date`` (stored as ISO ``YYYY-MM-DD`` text).
     ``choices`` maps every accepted spelling (canonical and Chinese) to the canonical value.
     """
 
@@ -232,6 +233,28 @@ KINDS: dict[str, Kind] = {
             Column("members", "党员数", "int", aliases=("党员人数", "正式党员数"), default=0),
             Column("secretary", "书记姓名", aliases=("书记", "党组织书记")),
             Column("secretary_phone", "书记联系电话", aliases=("联系电话", "书记电话")),
+        ),
+        "none",
+    ),
+    "instructors": Kind(
+        "instructors",
+        "党建指导员",
+        "instructor_people",
+        "instructor_id",
+        (
+            Column("instructor_id", "指导员编号", required=True, aliases=("编号", "id", "instructor")),
+            Column("name", "姓名", required=True, aliases=("指导员姓名", "名字")),
+            Column("unit", "派出单位", aliases=("单位", "所在单位", "dispatching_unit", "department")),
+            Column("phone", "联系电话", aliases=("电话", "手机", "手机号", "mobile", "tel")),
+            Column(
+                "org_ids",
+                "负责组织编号",
+                aliases=("组织编号", "负责组织", "organizations", "org_id"),
+                doc="所负责两新组织的编号（先导入 orgs）；多个用 ; 分隔",
+                stored=False,
+            ),
+            Column("starts_on", "开始日期", "date", aliases=("选派日期", "起始日期", "start", "start_date")),
+            Column("ends_on", "结束日期", "date", aliases=("截止日期", "end", "end_date"), doc="空：仍在任"),
         ),
         "none",
     ),

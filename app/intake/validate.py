@@ -63,6 +63,8 @@ class Context:
     gazetteer: Callable[[], Gazetteer] | None = None
     #: Asks an online geocoder for addresses (``app.intake.locate.locate``'s ``geocode``).
     geocode: Callable[[pd.Series], pd.DataFrame] | None = None
+    #: The stored organizations' ids (read for the kinds that refer to them: instructors).
+    org_ids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -350,6 +352,15 @@ def _parse(column: Column, values: pd.Series, issues: _Issues) -> pd.Series:
             )
             issues.add(bad, column.name, values, zh.to_numpy(), en.to_numpy())
         return mapped.where(~bad, None)
+    if column.type == "date":
+        # As ledgers write them: 2026-03-01, 2026/3/1, 2026.3.1, 20260301, 2026年3月1日, or
+        # an Excel date cell (read as 2026-03-01 00:00:00).
+        spelled = values.str.replace(r"[年月./]", "-", regex=True).str.replace("日", "", regex=False)
+        spelled = spelled.str.replace(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", regex=True).str.split(" ").str[0]
+        parsed = pd.to_datetime(spelled, format="%Y-%m-%d", errors="coerce")
+        bad = ~empty & (parsed.isna() | (parsed.dt.year < 1949) | (parsed.dt.year > 2100))
+        issues.add(bad, column.name, values, "不是有效日期（如 2026-03-01）", "not a valid date (e.g. 2026-03-01)")
+        return parsed.dt.strftime("%Y-%m-%d").where(~empty & ~bad, None)
     raise ValueError(f"unknown column type {column.type}")
 
 
@@ -690,6 +701,21 @@ def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Con
         )
         issues.add(zh != "", "party_org_id", out["party_org_id"], zh.to_numpy(), en.to_numpy())
         out["party_org_id"] = given.astype(object).where(given.notna() & (given != ""), None)
+    elif kind.name == "instructors" and "org_ids" in frame.columns:
+        given = out["org_ids"].str.replace(_LIST_SEPARATORS, ";", regex=True).str.strip(";")
+        refs = split_list(given)
+        unknown = refs[~refs.isin(context.org_ids)].groupby(level=0)
+        zh = pd.Series("", index=out.index)
+        en = zh.copy()
+        zh[list(unknown.groups)] = unknown.agg("、".join).map(lambda u: f"组织编号 {u} 不存在（请先导入 orgs）")
+        en[list(unknown.groups)] = unknown.agg(", ".join).map(lambda u: f"unknown organization {u} (import orgs first)")
+        issues.add(zh != "", "org_ids", out["org_ids"], zh.to_numpy(), en.to_numpy())
+        out["org_ids"] = given.astype(object).where(given.notna() & (given != ""), None)
+        if "ends_on" in out and "starts_on" in out:
+            reversed_dates = out["ends_on"].notna() & out["starts_on"].notna() & (out["ends_on"] < out["starts_on"])
+            issues.add(
+                reversed_dates, "ends_on", out["ends_on"].fillna(""), "结束日期早于开始日期", "ends before it starts"
+            )
     elif kind.name == "centers" and "area_code" in frame.columns and context.area_codes:
         code = out["area_code"].fillna("")
         issues.add(

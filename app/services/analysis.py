@@ -29,6 +29,7 @@ from ..bulk import collector_paused
 from ..spreadsheets import to_csv
 from ..store import Store, area_stats, queries, result_frame
 from ..store.models import (
+    ACTIVE_ASSIGNMENT_SQL,
     APPROXIMATE,
     AREA_CODE_LENGTHS,
     AREA_LEVELS,
@@ -154,7 +155,8 @@ def load_inputs(store: Store) -> Inputs:
             ).fetchall(),
             columns=["organization_id", "coverage_kind"],
         )
-        instructed = np.array([r[0] for r in conn.execute(text("SELECT DISTINCT organization_id FROM instructors"))])
+        active = f"SELECT DISTINCT i.organization_id FROM instructors i WHERE {ACTIVE_ASSIGNMENT_SQL}"
+        instructed = np.array([r[0] for r in conn.execute(text(active))])
         party_orgs = pd.DataFrame(
             conn.execute(
                 text(

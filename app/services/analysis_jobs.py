@@ -18,7 +18,7 @@ import threading
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 from ..errors import HongtuError
 from ..store import Store, accounts
@@ -72,15 +72,21 @@ def freshness(store: Store) -> dict:
         data users load changed after the run read it) and ``changed_at`` (the last such
         change, None before the first).
     """
-    latest = select(AnalysisRun.id, AnalysisRun.created_at, AnalysisRun.inputs_version).order_by(AnalysisRun.id.desc())
+    newest = select(func.max(AnalysisRun.id)).scalar_subquery()
+    query = select(
+        data_version.c.inputs_version.label("current"),
+        data_version.c.inputs_changed_at,
+        AnalysisRun.id,
+        AnalysisRun.created_at,
+        AnalysisRun.inputs_version,
+    ).select_from(data_version.outerjoin(AnalysisRun, AnalysisRun.id == newest))
     with store.connect(transaction=False) as conn:
-        state = conn.execute(select(data_version.c.inputs_version, data_version.c.inputs_changed_at)).one()
-        run = conn.execute(latest.limit(1)).first()
+        row = conn.execute(query).one()
     return {
-        "run_id": run.id if run else None,
-        "run_at": _aware(run.created_at) if run else None,
-        "stale": bool(run) and run.inputs_version < state.inputs_version,
-        "changed_at": _aware(state.inputs_changed_at),
+        "run_id": row.id,
+        "run_at": _aware(row.created_at),
+        "stale": row.id is not None and row.inputs_version < row.current,
+        "changed_at": _aware(row.inputs_changed_at),
     }
 
 

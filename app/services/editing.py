@@ -134,7 +134,8 @@ def _record(store: Store, conn, org_id: str, lock: bool = False) -> dict | None:
         {"id": found["id"]},
     ).scalars()
     found["party_org_id"] = ";".join(links) or None
-    instructor = "SELECT 1 FROM instructors WHERE organization_id = :id LIMIT 1"
+    # The record's yes/no is the anonymous assignment; named instructors have their own file.
+    instructor = "SELECT 1 FROM instructors WHERE organization_id = :id AND person_id IS NULL LIMIT 1"
     found["instructor"] = conn.execute(text(instructor), {"id": found["id"]}).first() is not None
     found["operating"] = bool(found["operating"])
     for axis in ("lon", "lat"):
@@ -366,7 +367,9 @@ def _write(store: Store, conn, internal: int, wanted: dict, changed: list[str]) 
         )
     if {"party_org_id", "instructor"} & set(changed):
         conn.execute(text("DELETE FROM party_org_coverage WHERE organization_id = :id"), {"id": internal})
-        conn.execute(text("DELETE FROM instructors WHERE organization_id = :id"), {"id": internal})
+        conn.execute(
+            text("DELETE FROM instructors WHERE organization_id = :id AND person_id IS NULL"), {"id": internal}
+        )
         _write_links(store, conn, internal, wanted)
 
 

@@ -41,6 +41,7 @@ _DELETE_ORDER = (
     "run_place_pairings",
     "party_org_coverage",
     "instructors",
+    "instructor_people",
     "party_orgs",
     "organizations",
     "places",
@@ -57,6 +58,7 @@ DATA_TABLES = (
     "organizations",
     "party_orgs",
     "instructors",
+    "instructor_people",
     "service_centers",
     "stations",
 )
@@ -280,6 +282,9 @@ class Store:
                 f"SELECT count(DISTINCT party_org_id) FROM party_org_coverage WHERE organization_id IN ({inside})"
             ),
             "instructors": f"SELECT count(*) FROM instructors WHERE organization_id IN ({inside})",
+            "instructor_people": (
+                f"SELECT count(DISTINCT person_id) FROM instructors WHERE organization_id IN ({inside})"
+            ),
         }
         with self.connect() as conn:
             return {

@@ -19,8 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from . import Store
-from .backends import Backend
 from .errors import StoreError
+from .models import ACTIVE_ASSIGNMENT_SQL
+from .personal import PERSONAL
 from .queries import bbox_params
 
 log = logging.getLogger(__name__)
@@ -28,23 +29,12 @@ log = logging.getLogger(__name__)
 BBox = tuple[float, float, float, float]
 
 
-def _masked_name(backend: Backend, sql: str) -> str:
-    """A person's name with all but its first character hidden (张三丰 → 张**)."""
-    stars = backend.repeat("*", f"length({sql}) - 1")
-    return f"CASE WHEN {sql} IS NULL OR {sql} = '' THEN NULL ELSE substr({sql}, 1, 1) || {stars} END"
-
-
-def _masked_phone(backend: Backend, sql: str) -> str:
-    """A phone number with its middle hidden (13812345678 → 138****5678)."""
+def _first_instructor(column: str) -> str:
+    """SQL of a column of organization ``t``'s first active named instructor (by name)."""
     return (
-        f"CASE WHEN {sql} IS NULL OR {sql} = '' THEN NULL "
-        f"WHEN length({sql}) >= 8 THEN substr({sql}, 1, 3) || '****' || substr({sql}, length({sql}) - 3) "
-        f"ELSE {backend.repeat('*', f'length({sql})')} END"
+        f"(SELECT p.{column} FROM instructors i JOIN instructor_people p ON p.id = i.person_id "
+        f"WHERE i.organization_id = t.id AND {ACTIVE_ASSIGNMENT_SQL} ORDER BY p.name LIMIT 1)"
     )
-
-
-#: Personal properties and how they are masked, in SQL, for a store that may not show them.
-PERSONAL = {"secretary": _masked_name, "secretary_phone": _masked_phone}
 
 
 @dataclass(frozen=True)
@@ -197,6 +187,9 @@ COLLECTIONS: dict[str, Collection] = {
                 "pair_tier": ("r.pair_tier", "integer"),
                 "nearest_center_id": ("r.nearest_center_id", "string"),
                 "nearest_center_m": ("r.reach_distance_m", "number"),
+                # The first active named instructor (by name), and the unit that sent them.
+                "instructor_name": (_first_instructor("name"), "string"),
+                "instructor_unit": (_first_instructor("unit"), "string"),
             },
             fid="org_id",
             geometry_type="Point",

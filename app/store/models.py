@@ -158,11 +158,29 @@ class PartyOrg(Base):
     organizations: Mapped[list[Organization]] = relationship(secondary=party_org_coverage, back_populates="party_orgs")
 
 
-class Instructor(Base):
-    """A 党建指导员 or 联络员 assigned to an organization: its work coverage (工作覆盖).
+class InstructorPerson(Base):
+    """A 党建指导员 as a person: who, from which unit, how to reach them, and when they serve.
 
-    Only the role and the date are kept; who the person is belongs to the personnel system.
+    The phone is personal data, shown unmasked only to roles that need it. Dates are ISO
+    ``YYYY-MM-DD`` text (both backends compare them as text); an empty one is open-ended.
     """
+
+    __tablename__ = "instructor_people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instructor_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    #: The unit that sent them (派出单位).
+    unit: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    starts_on: Mapped[str | None] = mapped_column(String(10))
+    ends_on: Mapped[str | None] = mapped_column(String(10))
+
+
+class Instructor(Base):
+    """An assignment of a 党建指导员 or 联络员 to an organization: its work coverage (工作覆盖)
+    while active (see ``ACTIVE_ASSIGNMENT_SQL``). Without a person it is a ledger's plain
+    yes (是否选派党建指导员), anonymous and always active."""
 
     __tablename__ = "instructors"
 
@@ -170,8 +188,18 @@ class Instructor(Base):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16), default="instructor")
     assigned_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("instructor_people.id", ondelete="CASCADE"), index=True)
 
     organization: Mapped[Organization] = relationship(back_populates="instructors")
+
+
+#: SQL true when assignment ``i`` covers an organization today: anonymous, or its person's
+#: dates hold today (the date as ISO text on both backends; the server's day).
+ACTIVE_ASSIGNMENT_SQL = (
+    "(i.person_id IS NULL OR EXISTS (SELECT 1 FROM instructor_people ip WHERE ip.id = i.person_id "
+    "AND (ip.starts_on IS NULL OR ip.starts_on <= CAST(CURRENT_DATE AS VARCHAR(10))) "
+    "AND (ip.ends_on IS NULL OR ip.ends_on >= CAST(CURRENT_DATE AS VARCHAR(10)))))"
+)
 
 
 class ServiceCenter(Base):

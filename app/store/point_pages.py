@@ -39,7 +39,8 @@ import shapely
 from sqlalchemy import text
 
 from . import Store, features
-from .features import PERSONAL, Collection, Page
+from .features import Collection, Page
+from .personal import PERSONAL
 
 #: Memory (bytes) of the Feature texts each process keeps over all layers; past it, they are
 #: read again. It holds the texts of a city of 100,000 organizations, not of a million.

@@ -24,8 +24,8 @@ from sqlalchemy.exc import OperationalError
 
 from geo.vocabulary import MAP_STATUSES
 
-from . import Store, StoreError, result_frame
-from .models import AnalysisRun
+from . import Store, StoreError, personal, result_frame
+from .models import ACTIVE_ASSIGNMENT_SQL, AnalysisRun
 
 BBox = tuple[float, float, float, float]
 
@@ -33,7 +33,7 @@ BBox = tuple[float, float, float, float]
 #: coverage (any party organization), else work coverage (an instructor), else blank.
 STATUS_SQL = (
     "CASE WHEN EXISTS (SELECT 1 FROM party_org_coverage c WHERE c.organization_id = t.id) "
-    "THEN 'org' WHEN EXISTS (SELECT 1 FROM instructors i WHERE i.organization_id = t.id) "
+    f"THEN 'org' WHEN EXISTS (SELECT 1 FROM instructors i WHERE i.organization_id = t.id AND {ACTIVE_ASSIGNMENT_SQL}) "
     "THEN 'work' ELSE 'blank' END"
 )
 
@@ -536,9 +536,22 @@ def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
                 {"id": card["id"]},
             ).mappings()
         ]
+        # Who is assigned now: the named instructors (phones masked for roles without need),
+        # and whether any assignment, named or the ledger's plain yes, is active.
+        people = conn.execute(
+            text(
+                f"SELECT p.name, p.unit, {personal.shown(store, 'instructor_phone', 'p.phone')} AS phone, "
+                "p.starts_on, p.ends_on "
+                "FROM instructors i JOIN instructor_people p ON p.id = i.person_id "
+                f"WHERE i.organization_id = :id AND {ACTIVE_ASSIGNMENT_SQL} ORDER BY p.name"
+            ),
+            {"id": card["id"]},
+        )
+        card["instructors"] = [dict(r) for r in people.mappings()]
         card["instructor"] = bool(
             conn.execute(
-                text("SELECT count(*) FROM instructors WHERE organization_id = :id"), {"id": card["id"]}
+                text(f"SELECT count(*) FROM instructors i WHERE i.organization_id = :id AND {ACTIVE_ASSIGNMENT_SQL}"),
+                {"id": card["id"]},
             ).scalar()
         )
         card["community_name"] = conn.execute(

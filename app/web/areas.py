@@ -57,7 +57,7 @@ def compared_runs(store, latest: int) -> tuple[int, int]:
     for name in ("a", "b"):
         if name in request.args:
             ids[name] = parse_int(name, request.args[name], 0, 1, 2**31 - 1)
-    known = queries.known_runs(store, ids.values())
+    known = queries.known_runs(store, ids.values()) if ids else set()
     for name, run_id in ids.items():
         if run_id not in known:
             raise BadParameter(name, "没有这次分析", "no such analysis run")
