@@ -305,7 +305,9 @@ def test_audit_log_records_who_did_what(app, community, analyzed_store):
         assert ">nan<" not in admin.get(path).get_data(as_text=True), path
     exported = admin.get("/admin/audit.csv?action=login").data.decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(exported)))
-    assert any({"nobody", "10.0.0.9", "login"} <= set(r.values()) for r in rows)
+    # Actions and outcomes in words, in the export and on the page.
+    assert any({"nobody", "10.0.0.9", "登录", "失败"} <= set(r.values()) for r in rows)
+    assert "<td>导出</td>" in page and ">export<" not in page
     assert admin.get("/admin/audit?action=drop").status_code == 400
 
 

@@ -3,6 +3,8 @@ figure checked against the run's own rows, on both backends."""
 
 import io
 import re
+from datetime import date
+from urllib.parse import quote
 
 import openpyxl
 import pandas as pd
@@ -85,27 +87,39 @@ def test_ledger_export_is_the_blank_in_scope_set(client, analyzed_store):
     assert set(frame["编号"]) == set(expected["org_id"]) and len(frame) == len(expected)
     employees = frame["从业人员"].astype(int).tolist()
     assert employees == sorted(employees, reverse=True)
-    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/area/{street}/export/ledger.xlsx").data))
+    workbook = client.get(f"/area/{street}/export/ledger.xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(workbook.data))
     sheet = book.active
-    assert sheet.max_row == len(expected) + 1 and sheet.cell(1, 2).value == "名称"
-    assert {sheet.cell(r, 1).value for r in range(2, sheet.max_row + 1)} == set(expected["org_id"])
+    # A title row (area, run, date), then the header, repeated on every printed page.
+    name = analyzed_store.read_frame("areas", ["name"], where={"code": street})["name"].iloc[0]
+    run_id = int(rows["run_id"].iloc[0])
+    assert sheet.cell(1, 1).value == f"{name} 空白组织台账 · 分析 #{run_id} · {date.today().isoformat()}"
+    assert sheet.max_row == len(expected) + 2 and sheet.cell(2, 2).value == "名称"
+    assert {sheet.cell(r, 1).value for r in range(3, sheet.max_row + 1)} == set(expected["org_id"])
+    assert sheet.print_title_rows == "$2:$2" and sheet.page_setup.orientation == "landscape"
+    assert sheet.page_setup.fitToWidth == 1 and sheet.freeze_panes == "A3"
+    # The street's and community's names beside their codes, and the file named for the area.
+    headers = [c.value for c in sheet[2]]
+    assert {"所在街道", "所在社区"} <= set(headers)
+    assert sheet.cell(3, headers.index("所在街道") + 1).value == name
+    assert quote(f"{name}-空白组织台账-{date.today().isoformat()}.xlsx") in workbook.headers["Content-Disposition"]
 
 
 def test_children_workbook_matches_the_run_cell_by_cell(client, analyzed_store):
     rows = run_rows(analyzed_store)
     district = busiest(rows, "district")
     sheet = openpyxl.load_workbook(io.BytesIO(client.get(f"/area/{district}/export/children.xlsx").data)).active
-    headers = [c.value for c in sheet[1]]
+    headers = [c.value for c in sheet[2]]
     assert headers[:3] == ["区划代码", "名称", "层级"]
     kids = area_stats.children(analyzed_store, district, int(rows["run_id"].iloc[0]))
-    got = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    got = {row[0]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
     assert set(got) == set(kids["code"])
     both, orgs = headers.index("两个覆盖率"), headers.index("两新组织")
     for kid in kids.itertuples():
         assert got[kid.code][orgs] == kid.orgs
         # An area with nobody in scope has no rate: an empty cell, not 0.
         assert got[kid.code][both] == (None if pd.isna(kid.both_rate) else pytest.approx(kid.both_rate))
-    assert sheet.cell(2, both + 1).number_format == "0.0%"
+    assert sheet.cell(3, both + 1).number_format == "0.0%"
 
 
 def test_area_pages_answer_404_for_unknown_codes(client):

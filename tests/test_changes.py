@@ -87,7 +87,7 @@ def test_the_area_page_lists_and_exports_the_changes(two_runs):
     assert "新增空白 <b>1</b>" in section and "停业或注销 <b>2</b>" in section and "新增组织 <b>0</b>" in section
     exported = client.get(f"/area/{STREET_A}/export/changes.xlsx?a={first}&b={second}")
     assert exported.status_code == 200
-    sheet = pd.read_excel(io.BytesIO(exported.data), engine="openpyxl")
+    sheet = pd.read_excel(io.BytesIO(exported.data), engine="openpyxl", header=1)
     assert "新增空白" in set(sheet.iloc[:, 0]) and "位置变动" in set(sheet.iloc[:, 0])
     assert client.get(f"/area/{STREET_A}/export/changes.csv?a=999999").status_code == 400
 

@@ -10,9 +10,9 @@ from app.errors import STATUS_TEXT
 from app.i18n import catalog
 from app.intake.schema import KINDS
 from app.layers import LAYERS
-from app.store.accounts import ROLE_NAMES
+from app.store.accounts import AUDIT_ACTIONS, ROLE_NAMES
 from app.store.queries import SIZE_BANDS
-from app.web import corrections, intake, labels, mapbuilder, placing
+from app.web import areas, corrections, intake, labels, mapbuilder, placing
 from geo import democity
 from geo.vocabulary import CHANGE_KIND_NAMES, MAP_STATUS_NAMES, PAIR_TIER_NAMES, STATUS_NAMES
 
@@ -40,7 +40,7 @@ def shown_strings() -> set[str]:
     found |= set(corrections.field_names().values()) | set(corrections.VIA_NAMES.values())
     found |= {label for options in corrections.CHOICES.values() for label in options.values()}
     found |= set(MAP_STATUS_NAMES.values()) | set(CHANGE_KIND_NAMES.values()) | set(STATUS_NAMES.values())
-    found |= set(PAIR_TIER_NAMES.values())
+    found |= set(PAIR_TIER_NAMES.values()) | set(areas.EXPORT_NAMES.values()) | set(AUDIT_ACTIONS.values())
     found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())
     found |= {label for label, *_ in SIZE_BANDS.values()}
     found |= {kind.zh for kind in KINDS.values()} | {label for _, label in intake.CRS_CHOICES}

@@ -45,6 +45,22 @@ ROLE_NAMES = {
     "community": "社区工作人员",
     "viewer": "只读用户",
 }
+#: What the audit log records, by action, with the Chinese name pages and exports show.
+AUDIT_ACTIONS = {
+    "login": "登录",
+    "logout": "退出",
+    "import": "导入",
+    "analysis": "分析",
+    "export": "导出",
+    "place": "定位",
+    "org_edit": "更正组织",
+    "org_create": "新增组织",
+    "org_delete": "删除组织",
+    "user": "账户",
+    "token": "令牌",
+    "unlock": "解锁",
+    "refused": "拒绝访问",
+}
 #: Failed logins of one user name from one address before that pair must wait, and how long
 #: the wait is then (doubling with every further failure, up to the cap). Attempts refused
 #: while waiting are not failures: nobody can keep an account locked by knocking.
@@ -535,6 +551,8 @@ def audit(
     detail: str | None = None,
 ) -> None:
     """Append one entry to the audit log (its own transaction: kept even when the action fails)."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: declare it in AUDIT_ACTIONS")
     with store.connect() as conn:
         conn.execute(
             insert(audit_log).values(

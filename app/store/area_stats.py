@@ -30,7 +30,9 @@ LEDGER_COLUMNS = (
     "party_members",
     "address",
     "street_code",
+    "street_name",
     "community_code",
+    "community_name",
     "grid_code",
     "place_name",
     "center_name",
@@ -145,8 +147,10 @@ def blank_ledger(store: Store, code: str | None, run_id: int, limit: int | None 
     """The in-scope organizations with neither coverage, largest first (the 空白台账)."""
     sql = (
         "SELECT o.org_id, o.name, o.org_type, o.industry, o.credit_code, o.employees, o.party_members, o.address, "
-        "r.street_code, r.community_code, r.grid_code, p.name AS place_name, c.name AS center_name, "
+        "r.street_code, sa.name AS street_name, r.community_code, ca.name AS community_name, r.grid_code, "
+        "p.name AS place_name, c.name AS center_name, "
         "r.pair_distance_m FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
+        "LEFT JOIN areas sa ON sa.code = r.street_code LEFT JOIN areas ca ON ca.code = r.community_code "
         "LEFT JOIN places p ON p.place_id = r.place_id LEFT JOIN service_centers c ON c.center_id = r.center_id "
         f"WHERE r.run_id = :run AND r.in_scope AND r.status = 'blank'{_area_condition(code)}"
     )

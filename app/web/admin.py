@@ -5,19 +5,18 @@ web form other than the sign-in page)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, g, render_template, request, url_for
 
 from ..db import base_store
-from ..i18n import gettext
+from ..i18n import LOCAL_TIME, gettext
 from ..layers import BY_KEY, EMBEDDABLE
 from ..store import accounts
 from .excel import download
 from .params import BadParameter, parse_int
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-#: Actions recorded in the audit log.
-AUDIT_ACTIONS = ("login", "logout", "import", "analysis", "export", "place", "user", "token", "unlock", "refused")
 
 
 def _page(published: str | None = None, problem: str | None = None, status: int = 200):
@@ -78,8 +77,9 @@ def revoke(token_id: int):
 
 def _entries():
     action = request.args.get("action") or None
-    if action is not None and action not in AUDIT_ACTIONS:
-        raise BadParameter("action", f"应为 {'/'.join(AUDIT_ACTIONS)}", f"expected one of {', '.join(AUDIT_ACTIONS)}")
+    if action is not None and action not in accounts.AUDIT_ACTIONS:
+        known = accounts.AUDIT_ACTIONS
+        raise BadParameter("action", f"应为 {'/'.join(known)}", f"expected one of {', '.join(known)}")
     return action
 
 
@@ -90,7 +90,7 @@ def audit():
     entries = accounts.audit_entries(base_store(), action)
     # Empty cells are None for the page, not NaN (which prints as "nan" and is truthy).
     records = entries.astype(object).where(entries.notna(), None).to_dict("records")
-    return render_template("audit.html", entries=records, actions=AUDIT_ACTIONS, action=action)
+    return render_template("audit.html", entries=records, actions=accounts.AUDIT_ACTIONS, action=action)
 
 
 @bp.get("/audit.<fmt>")
@@ -100,5 +100,8 @@ def audit_export(fmt: str):
         raise BadParameter("fmt", "应为 csv 或 xlsx", "expected csv or xlsx")
     action = _entries()
     entries = accounts.audit_entries(base_store(), action, limit=None)
-    entries["at"] = entries["at"].dt.tz_localize(None)
-    return download(entries, f"hongtu-audit-{action or 'all'}", fmt, gettext("审计日志"))
+    entries["at"] = entries["at"].dt.tz_convert(LOCAL_TIME).dt.tz_localize(None)
+    entries["action"] = entries["action"].map(lambda a: gettext(accounts.AUDIT_ACTIONS.get(a, a)))
+    entries["ok"] = entries["ok"].map({True: gettext("成功"), False: gettext("失败")})
+    name = gettext(accounts.AUDIT_ACTIONS[action]) if action else gettext("全部")
+    return download(entries, f"{gettext('审计日志')}-{name}-{date.today().isoformat()}", fmt, gettext("审计日志"))

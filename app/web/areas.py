@@ -4,6 +4,7 @@ figures, charts, children, blank-organization ledger and exports."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,8 @@ from .params import BadParameter, parse_int
 bp = Blueprint("areas", __name__, url_prefix="/area")
 
 EXPORTS = ("ledger", "children", "industries", "changes")
+#: What each export is called in its file name, sheet and title.
+EXPORT_NAMES = {"ledger": "空白组织台账", "children": "下级区域统计", "industries": "行业统计", "changes": "本期变化"}
 LEDGER_ROWS_SHOWN = 200
 CHANGE_ROWS_SHOWN = 200
 
@@ -178,4 +181,8 @@ def export(code: str | None, what: str, fmt: str):
     if not run_id:
         abort(404)
     frame = _export_frame(store, code, what, run_id)
-    return download(frame, f"hongtu-{code or 'city'}-{what}-run{run_id}", fmt, what)
+    trail = area_stats.trail(store, code) if code else []
+    area = trail[-1]["name"] if trail else gettext("全市")
+    label, today = gettext(EXPORT_NAMES[what]), date.today().isoformat()
+    title = f"{area} {label} · {gettext('分析')} #{run_id} · {today}"
+    return download(frame, f"{area}-{label}-{today}", fmt, label[:31], title)

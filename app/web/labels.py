@@ -51,6 +51,7 @@ HEADERS = {
     "new": "新值",
     "change": "变化",
     "community_name": "所在社区",
+    "street_name": "所在街道",
     "status_before": "上期状态",
     "status_after": "本期状态",
     "moved_m": "移动距离（米）",
