@@ -19,6 +19,10 @@
 | HONGTU_RENDER_PAGES | 2 | map images (PNG/PDF) rendered at once per process |
 | HONGTU_RENDER_WAIT_S | 20 | how long a render waits for a page before answering 503 + Retry-After |
 | HONGTU_EXPORTS_PER_MIN | 20 | exports and renders one user may ask for per minute (then 429 + Retry-After) |
+| HONGTU_VISIT_KINDS | a 四必访 list | the occasions of a visit, comma-separated (see VISIT_KINDS) |
+| HONGTU_VISIT_FAR_M | 300 | a visit checked in farther than this from the organization is flagged (metres) |
+| HONGTU_VISIT_DAYS | 90 | an organization with an instructor and no visit for this many days is 挂名未走访 |
+| HONGTU_VISIT_PHOTO_MB | 8 | largest visit photo accepted |
 | HONGTU_AUTO_ANALYZE_MIN | 10 | minutes after the last write that a run starts by itself (0: never) |
 | HONGTU_GEOCODER | none | none, tianditu or amap: geocode ledger addresses that name no stored place |
 | HONGTU_GEOCODER_KEY | HONGTU_TIANDITU_KEY for tianditu | the provider's web-service key |
@@ -37,6 +41,8 @@ from pathlib import Path
 
 BASEMAPS = ("none", "tianditu", "tianditu_img", "amap", "osm")
 GEOCODERS = ("none", "tianditu", "amap")
+#: The occasions of a visit by default: a 四必访 rule as many places keep it, and routine visits.
+VISIT_KINDS = "新成立必访,有困难必访,逢节日必访,党员变动必访,日常走访"
 
 
 def from_env(instance_path: str) -> dict:
@@ -67,6 +73,12 @@ def from_env(instance_path: str) -> dict:
         "HONGTU_RENDER_PAGES": int(os.environ.get("HONGTU_RENDER_PAGES", "2")),
         "HONGTU_RENDER_WAIT_S": float(os.environ.get("HONGTU_RENDER_WAIT_S", "20")),
         "HONGTU_EXPORTS_PER_MIN": int(os.environ.get("HONGTU_EXPORTS_PER_MIN", "20")),
+        "HONGTU_VISIT_KINDS": [
+            k.strip() for k in os.environ.get("HONGTU_VISIT_KINDS", VISIT_KINDS).split(",") if k.strip()
+        ],
+        "HONGTU_VISIT_FAR_M": float(os.environ.get("HONGTU_VISIT_FAR_M", "300")),
+        "HONGTU_VISIT_DAYS": int(os.environ.get("HONGTU_VISIT_DAYS", "90")),
+        "HONGTU_VISIT_PHOTO_BYTES": int(float(os.environ.get("HONGTU_VISIT_PHOTO_MB", "8")) * 1024 * 1024),
         "HONGTU_AUTO_ANALYZE_MIN": float(os.environ.get("HONGTU_AUTO_ANALYZE_MIN", "10")),
         "HONGTU_GEOCODER": geocoder,
         "HONGTU_GEOCODER_KEY": os.environ.get("HONGTU_GEOCODER_KEY", ""),

@@ -1,4 +1,4 @@
-/* The new-organization form: "use my location" fills the position from the phone's GPS. */
+/* The new-organization and visit forms: "use my location" fills the position from the phone's GPS. */
 (function () {
   "use strict";
   var button = document.getElementById("ht-use-location");

@@ -48,6 +48,7 @@
       [t("行业"), t(p.industry || "")],
       [t("从业人员"), p.employees],
       [t("正式党员"), p.party_members],
+      [t("最近走访"), c.last_visit ? c.last_visit : (c.instructor ? t("尚无走访记录") : "")],
       [t("覆盖状态"), STATUS[p.status] ? t(STATUS[p.status].label) : ""],
       [t("地址"), p.address],
       [t("编号"), p.org_id]
@@ -86,10 +87,12 @@
     var changed = last ? '<p class="ht-card-changed">' + esc(t("最近更正 {at}（{user}），共 {n} 条记录", {
       at: new Date(last.at).toLocaleString(), user: last.username || "", n: last.n })) + "</p>" : "";
     var correct = c.correct ? ' · <a href="' + esc(c.correct) + '">' + esc(t("更正信息")) + "</a>" : "";
+    var unvisited = c.unvisited ? '<p class="ht-card-changed ht-warn">' + esc(t("挂名未走访")) + "</p>" : "";
     var stale = c.results_stale ? '<p class="ht-card-changed">' + esc(t("数据已更新，分析结果待刷新")) + "</p>" : "";
-    return "<b>" + esc(c.name) + "</b>" + table(rows) + stale + changed +
+    var visit = c.visit ? ' · <a href="' + esc(c.visit) + '">' + esc(t("记录走访")) + "</a>" : "";
+    return "<b>" + esc(c.name) + "</b>" + table(rows) + unvisited + stale + changed +
       '<div class="ht-nav-links"><a target="_blank" rel="noopener" href="' + esc(nav.amap) + '">' + esc(t("高德导航")) + '</a> · ' +
-      '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">' + esc(t("百度导航")) + "</a>" + correct + "</div>";
+      '<a target="_blank" rel="noopener" href="' + esc(nav.baidu) + '">' + esc(t("百度导航")) + "</a>" + correct + visit + "</div>";
   }
 
   function bindCard(marker, props, cfg) {

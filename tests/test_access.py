@@ -59,6 +59,7 @@ def sample_url(app, rule, code: str, org_id: str) -> str:
         "kind": "orgs",
         "name": "x.csv",
         "token_id": 1,
+        "visit_id": 1,
         "package": "leaflet",
         "filename": "leaflet.js",
     }

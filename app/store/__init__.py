@@ -34,6 +34,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 #: Tables in an order in which deleting them one by one never breaks a foreign key.
 _DELETE_ORDER = (
     "org_changes",
+    "visits",
     "run_organizations",
     "run_areas",
     "run_features",

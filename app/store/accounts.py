@@ -56,6 +56,7 @@ AUDIT_ACTIONS = {
     "org_edit": "更正组织",
     "org_create": "新增组织",
     "org_delete": "删除组织",
+    "visit": "走访",
     "user": "账户",
     "token": "令牌",
     "unlock": "解锁",

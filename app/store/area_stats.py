@@ -16,7 +16,7 @@ from geo.branches import BOUND_COLUMNS
 from geo.coverage import RATE_COLUMNS, TALLY_COLUMNS
 
 from . import Store, result_frame
-from .models import AREA_CODE_LENGTHS, AREA_LEVELS
+from .models import ACTIVE_ASSIGNMENT_SQL, AREA_CODE_LENGTHS, AREA_LEVELS
 from .queries import LEVEL_BY_CODE_LENGTH
 
 #: Columns of the blank-organization ledger (台账), in order.
@@ -200,6 +200,65 @@ def run_changes(store: Store, code: str | None, run_a: int, run_b: int) -> pd.Da
     return found[
         ["change", "org_id", "name", "community_code", "community_name", "status_before", "status_after", "moved_m"]
     ]
+
+
+#: Columns of the visits export, in order.
+VISIT_COLUMNS = (
+    "instructor_name",
+    "visited_on",
+    "org_id",
+    "name",
+    "community_name",
+    "kind",
+    "username",
+    "notes",
+    "distance_m",
+    "far",
+)
+
+
+def _assigned(alias: str) -> str:
+    return f"EXISTS (SELECT 1 FROM instructors i WHERE i.organization_id = {alias}.id AND {ACTIVE_ASSIGNMENT_SQL})"
+
+
+def visit_figures(store: Store, code: str | None, run_id: int, since: str) -> dict:
+    """Of the area's organizations with an active instructor: how many (``assigned``), how
+    many were visited on or after ``since`` (ISO date; ``visited``), and their share."""
+    frame = _frame(
+        store,
+        f"SELECT count(*) AS assigned, sum(CASE WHEN EXISTS (SELECT 1 FROM visits v WHERE v.organization_id = o.id "
+        f"AND v.visited_on >= :since) THEN 1 ELSE 0 END) AS visited FROM run_organizations r JOIN organizations o "
+        f"ON o.id = r.organization_id WHERE r.run_id = :run AND {_assigned('o')}{_area_condition(code)}",
+        {"run": run_id, "code": code, "since": since},
+    )
+    assigned, visited = int(frame["assigned"].iloc[0]), int(frame["visited"].fillna(0).iloc[0])
+    return {"assigned": assigned, "visited": visited, "rate": visited / assigned if assigned else None}
+
+
+def visit_list(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
+    """Every visit to the area's organizations, by instructor (the organization's first active
+    named instructor), then newest first."""
+    first = (
+        "SELECT p.name FROM instructors i JOIN instructor_people p ON p.id = i.person_id "
+        f"WHERE i.organization_id = o.id AND {ACTIVE_ASSIGNMENT_SQL} ORDER BY p.name LIMIT 1"
+    )
+    sql, params = _now_inside(
+        store,
+        f"SELECT o.id, v.visited_on, o.org_id, o.name, ca.name AS community_name, v.kind, v.username, v.notes, "
+        "v.distance_m, v.far FROM visits v JOIN organizations o ON o.id = v.organization_id "
+        "JOIN run_organizations r ON r.run_id = :run AND r.organization_id = o.id "
+        f"LEFT JOIN areas ca ON ca.code = r.community_code WHERE 1 = 1{_area_condition(code)}",
+        {"run": run_id, "code": code},
+    )
+    frame = _frame(store, sql, params)
+    people = _frame(
+        store,
+        f"SELECT o.id, ({first}) AS first FROM organizations o WHERE o.id IN (SELECT organization_id FROM visits)",
+        {},
+    )
+    frame["instructor_name"] = frame["id"].map(people.set_index("id")["first"]) if len(people) else None
+    frame = frame.sort_values(["instructor_name", "visited_on"], ascending=[True, False], na_position="last")
+    return frame[list(VISIT_COLUMNS)].reset_index(drop=True)
 
 
 def joint_branch_count(store: Store, code: str | None, run_id: int) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -465,6 +466,27 @@ org_changes = Table(
     Column("field", String(32), nullable=False),
     Column("old", Text),
     Column("new", Text),
+)
+
+#: Visits to organizations (走访记录) by instructors and staff: when, on which occasion, what was
+#: done, and optionally where the phone was (WGS-84, its distance from the organization and
+#: whether that is beyond the setting) and one photo (JPEG, re-encoded without its metadata).
+visits = Table(
+    "visits",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organization_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True),
+    #: ISO date (YYYY-MM-DD), compared as text on both backends.
+    Column("visited_on", String(10), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("notes", Text),
+    Column("username", String(64)),
+    Column("lon", Float),
+    Column("lat", Float),
+    Column("distance_m", Float),
+    Column("far", Boolean, nullable=False, default=False),
+    Column("photo", LargeBinary),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=_now),
 )
 
 #: A geocoder's answers by normalised address, so that a re-import asks the provider nothing.

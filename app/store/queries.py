@@ -570,6 +570,9 @@ def organization_card(store: Store, org_id: str, run_id: int) -> dict | None:
         )
         # The latest correction, so that the card says its figures may predate it.
         card["last_change"] = None if last is None else {**dict(last), "at": _utc_text(last["at"])}
+        card["last_visit"] = conn.execute(
+            text("SELECT max(visited_on) FROM visits WHERE organization_id = :id"), {"id": card["id"]}
+        ).scalar()
     card.pop("id")
     return card
 

@@ -24,6 +24,7 @@ from . import (
     placing,
     reports,
     results,
+    visits,
 )
 
 
@@ -48,5 +49,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(placing.bp)
     app.register_blueprint(corrections.bp)
     app.register_blueprint(results.bp)
+    app.register_blueprint(visits.bp)
     app.jinja_env.globals["results_state"] = results.results_state
     app.after_request(embed.frame_ancestors)

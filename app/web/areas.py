@@ -4,17 +4,18 @@ figures, charts, children, blank-organization ledger and exports."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import shapely
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, ORG_TYPE_NAMES, STATUS_NAMES
 
 from ..db import get_store
 from ..i18n import gettext
+from ..services import visits
 from ..store import area_stats, queries
 from . import charts
 from .excel import download
@@ -24,9 +25,15 @@ from .params import BadParameter, parse_int
 
 bp = Blueprint("areas", __name__, url_prefix="/area")
 
-EXPORTS = ("ledger", "children", "industries", "changes")
+EXPORTS = ("ledger", "children", "industries", "changes", "visits")
 #: What each export is called in its file name, sheet and title.
-EXPORT_NAMES = {"ledger": "空白组织台账", "children": "下级区域统计", "industries": "行业统计", "changes": "本期变化"}
+EXPORT_NAMES = {
+    "ledger": "空白组织台账",
+    "children": "下级区域统计",
+    "industries": "行业统计",
+    "changes": "本期变化",
+    "visits": "走访记录",
+}
 LEDGER_ROWS_SHOWN = 200
 CHANGE_ROWS_SHOWN = 200
 
@@ -45,6 +52,9 @@ def _export_frame(store, code: str | None, what: str, run_id: int) -> pd.DataFra
         return frame
     if what == "children":
         return area_stats.children(store, code, run_id)
+    if what == "visits":
+        frame = area_stats.visit_list(store, code, run_id)
+        return frame.assign(far=frame["far"].astype(bool).map({True: gettext("是"), False: gettext("否")}))
     if what == "changes":
         before, after = compared_runs(store, run_id)
         if not before:
@@ -135,6 +145,9 @@ def page(code: str | None):
         ledger = area_stats.blank_ledger(store, code, run_id, limit=LEDGER_ROWS_SHOWN)
         trend = area_stats.trend(store, code)
         top = industries.head(12)
+        days = current_app.config["HONGTU_VISIT_DAYS"]
+        since = (visits.today() - timedelta(days=days)).isoformat()
+        context.update(visit_days=days, visit_figures=area_stats.visit_figures(store, code, run_id, since))
         before, after = compared_runs(store, run_id)
         if before:
             found = area_stats.run_changes(store, code, before, after)

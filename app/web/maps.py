@@ -23,7 +23,7 @@ from geo.vocabulary import AREA_LEVELS, MAP_STATUSES
 
 from ..db import base_store, get_store
 from ..layers import RUN_FEATURE_KINDS
-from ..services import analysis_jobs
+from ..services import analysis_jobs, visits
 from ..store import area_stats, queries
 from .access import may
 from .areas import area_focus
@@ -100,6 +100,11 @@ def organization(org_id: str):
     card["navigation"] = navigation_links(card["lon"], card["lat"], card["name"])
     # The status is the run's; the record above it may be newer (an import, a correction).
     card["results_stale"] = analysis_jobs.freshness(base_store())["stale"]
+    card["unvisited"] = visits.is_unvisited(
+        card["instructor"], card["last_visit"], current_app.config["HONGTU_VISIT_DAYS"]
+    )
+    if may("visits.form"):
+        card["visit"] = url_for("visits.form", org_id=org_id)
     if may("corrections.form"):
         card["correct"] = url_for("corrections.form", org_id=org_id)
     return jsonify(card)
