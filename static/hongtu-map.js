@@ -48,7 +48,6 @@
       [t("行业"), t(p.industry || "")],
       [t("从业人员"), p.employees],
       [t("正式党员"), p.party_members],
-      [t("最近走访"), c.last_visit ? c.last_visit : (c.instructor ? t("尚无走访记录") : "")],
       [t("覆盖状态"), STATUS[p.status] ? t(STATUS[p.status].label) : ""],
       [t("地址"), p.address],
       [t("编号"), p.org_id]
@@ -71,6 +70,7 @@
       [t("党建指导员"), (c.instructors || []).length ? c.instructors.map(function (p) {
         return p.name + (p.unit || p.phone ? "（" + [p.unit, p.phone].filter(Boolean).join("，") + "）" : "");
       }).join("; ") : (c.instructor ? t("已选派") : t("未选派"))],
+      [t("最近走访"), c.last_visit ? c.last_visit : (c.instructor ? t("尚无走访记录") : "")],
       [t("覆盖状态"), c.run_status ? label(RUN_STATUS, c.run_status) + (c.in_scope ? "" : " · " + t("不在统计范围")) +
         (c.results_stale ? " · " + t("待刷新") : "") : ""],
       [t("所在场所"), c.place_name],
