@@ -102,6 +102,16 @@ def test_ledger_export_is_the_blank_in_scope_set(client, analyzed_store):
     headers = [c.value for c in sheet[2]]
     assert {"所在街道", "所在社区"} <= set(headers)
     assert sheet.cell(3, headers.index("所在街道") + 1).value == name
+    # How each position was found, in words.
+    assert {sheet.cell(r, headers.index("位置来源") + 1).value for r in range(3, sheet.max_row + 1)} <= {
+        "台账坐标",
+        "所在场所",
+        "地址匹配",
+        "地理编码",
+        "近似：所属社区",
+        "近似：所属街道",
+        "已手工定位",
+    }
     assert quote(f"{name}-空白组织台账-{date.today().isoformat()}.xlsx") in workbook.headers["Content-Disposition"]
 
 

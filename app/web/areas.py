@@ -22,6 +22,7 @@ from .excel import download
 from .labels import LEVEL_NAMES, RATE_NAMES
 from .mapbuilder import build_city_map, render_parts
 from .params import BadParameter, parse_int
+from .placing import LOCATED_BY_LABELS
 
 bp = Blueprint("areas", __name__, url_prefix="/area")
 
@@ -49,6 +50,7 @@ def _export_frame(store, code: str | None, what: str, run_id: int) -> pd.DataFra
     if what == "ledger":
         frame = area_stats.blank_ledger(store, code, run_id)
         frame["org_type"] = frame["org_type"].map({k: gettext(zh) for k, zh in ORG_TYPE_NAMES.items()})
+        frame["located_by"] = frame["located_by"].map({k: gettext(v) for k, v in LOCATED_BY_LABELS.items()})
         return frame
     if what == "children":
         return area_stats.children(store, code, run_id)

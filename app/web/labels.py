@@ -52,6 +52,7 @@ HEADERS = {
     "change": "变化",
     "community_name": "所在社区",
     "street_name": "所在街道",
+    "located_by": "位置来源",
     "instructor_name": "党建指导员",
     "visited_on": "走访日期",
     "kind": "走访类型",
