@@ -16,6 +16,20 @@ ORG_TYPES = ("enterprise", "social_org")
 ORG_TYPE_NAMES = {"enterprise": "企业", "social_org": "社会组织"}
 #: Parks, business circles, markets and commercial buildings.
 PLACE_KINDS = ("park", "business_circle", "market", "building")
+#: Their Chinese names.
+PLACE_KIND_NAMES = {"park": "园区", "business_circle": "商圈", "market": "市场", "building": "商务楼宇"}
+#: How a party organization covers its units (组建方式): on its own, jointly, by area, by industry.
+COVERAGE_KINDS = ("own", "joint", "area", "industry")
+#: Their Chinese names.
+COVERAGE_KIND_NAMES = {"own": "单独组建", "joint": "联合组建", "area": "区域组建", "industry": "行业组建"}
+#: The levels of a 党群服务中心 / 阵地.
+CENTER_LEVELS = ("street", "community", "building", "park")
+#: Their Chinese names.
+CENTER_LEVEL_NAMES = {"street": "街道", "community": "社区", "building": "楼宇", "park": "园区"}
+#: Kinds of 新就业群体驿站, by whom they serve.
+STATION_KINDS = ("delivery", "courier", "ride_hailing", "mixed")
+#: Their Chinese names.
+STATION_KIND_NAMES = {"delivery": "外卖", "courier": "快递", "ride_hailing": "网约车", "mixed": "综合"}
 #: An organization's coverage status on the map, in the order a mix of them is drawn (a cluster's
 #: ring, the legend): organisational, work (instructor only), blank, out of the statistical scope.
 MAP_STATUSES = ("org", "work", "blank", "out")
@@ -34,15 +48,9 @@ CHANGE_KIND_NAMES = {
     "closed": "停业或注销",
     "moved": "位置变动",
 }
-#: The Chinese names of an organization's coverage status in a run (``coverage.STATUSES``).
-STATUS_NAMES = {
-    "own": "单独组建",
-    "joint": "联合组建",
-    "area": "区域组建",
-    "industry": "行业组建",
-    "work": "工作覆盖",
-    "blank": "空白",
-}
+#: The Chinese names of an organization's coverage status in a run (``coverage.STATUSES``):
+#: covered the way its party organization was formed, by work, or blank.
+STATUS_NAMES = {**COVERAGE_KIND_NAMES, "work": "工作覆盖", "blank": "空白"}
 #: Ways an analysis pairs units with centers (共驻共建): own community first, then the street,
 #: then across the border (the default); only the street's community centers; the nearest
 #: community center wherever it is.

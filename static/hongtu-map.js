@@ -11,12 +11,8 @@
   var STATUS = {}, STATUS_ORDER = [];
   // Each layer's colour, from its symbol in the layer catalogue (app/layers.py).
   var COLOR = {};
-  var RUN_STATUS = { own: "单独组建", joint: "联合组建", area: "区域组建", industry: "行业组建", work: "工作覆盖", blank: "空白" };
-  var COVERAGE_KINDS = { own: "单独组建", joint: "联合组建", area: "区域组建", industry: "行业组建" };
-  var ORG_TYPES = { enterprise: "企业", social_org: "社会组织" };
-  var PLACE_KINDS = { park: "园区", business_circle: "商圈", market: "市场", building: "商务楼宇" };
-  var CENTER_LEVELS = { street: "街道", community: "社区", building: "楼宇", park: "园区" };
-  var STATION_KINDS = { delivery: "外卖", courier: "快递", ride_hailing: "网约车", mixed: "综合" };
+  // The domain's words (value → Chinese name), from geo/vocabulary.py through the page's config.
+  var RUN_STATUS = {}, COVERAGE_KINDS = {}, ORG_TYPES = {}, PLACE_KINDS = {}, CENTER_LEVELS = {}, STATION_KINDS = {};
 
   // The page's message catalog (Chinese source → current language); Chinese when absent.
   var I18N = window.HONGTU_I18N || {};
@@ -361,6 +357,10 @@
 
   function init(map, control, groups, cfg) {
     cfg.statuses.forEach(function (st) { STATUS[st.key] = st; STATUS_ORDER.push(st.key); });
+    var words = cfg.words || {};
+    L.extend(RUN_STATUS, words.runStatus); L.extend(COVERAGE_KINDS, words.coverageKinds);
+    L.extend(ORG_TYPES, words.orgTypes); L.extend(PLACE_KINDS, words.placeKinds);
+    L.extend(CENTER_LEVELS, words.centerLevels); L.extend(STATION_KINDS, words.stationKinds);
     cfg.layers.forEach(function (spec) { if (spec.symbol) COLOR[spec.key] = spec.symbol.color; });
     groups.orgs.options.iconCreateFunction = clusterIcon;
     // Plain text: Leaflet's default prefix carries a flag, out of place in a party-building report.

@@ -13,7 +13,7 @@ from app.layers import LAYERS
 from app.store.accounts import AUDIT_ACTIONS, ROLE_NAMES
 from app.store.queries import SIZE_BANDS
 from app.web import areas, corrections, intake, labels, mapbuilder, placing
-from geo import democity
+from geo import democity, vocabulary
 from geo.vocabulary import CHANGE_KIND_NAMES, MAP_STATUS_NAMES, PAIR_TIER_NAMES, STATUS_NAMES
 
 from .conftest import signed_in
@@ -40,6 +40,10 @@ def shown_strings() -> set[str]:
     found |= set(corrections.field_names().values()) | set(corrections.VIA_NAMES.values())
     found |= {label for options in corrections.CHOICES.values() for label in options.values()}
     found |= set(MAP_STATUS_NAMES.values()) | set(CHANGE_KIND_NAMES.values()) | set(STATUS_NAMES.values())
+    # The words the map script is handed through its config.
+    for names in (vocabulary.PLACE_KIND_NAMES, vocabulary.CENTER_LEVEL_NAMES, vocabulary.STATION_KIND_NAMES):
+        found |= set(names.values())
+    found |= set(vocabulary.ORG_TYPE_NAMES.values())
     found |= set(PAIR_TIER_NAMES.values()) | set(areas.EXPORT_NAMES.values()) | set(AUDIT_ACTIONS.values())
     found |= set(labels.LEVEL_NAMES.values()) | set(labels.HEADERS.values()) | set(ROLE_NAMES.values())
     found |= {label for label, *_ in SIZE_BANDS.values()}

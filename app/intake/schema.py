@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from geo.vocabulary import CENTER_LEVEL_NAMES, COVERAGE_KIND_NAMES, ORG_TYPE_NAMES, PLACE_KIND_NAMES, STATION_KIND_NAMES
+
 from ..store.models import (
     AREA_LEVELS,
     CENTER_LEVELS,
@@ -70,6 +72,16 @@ class Kind:
         return [c.name for c in self.columns if c.stored]
 
 
+def _by_name(names: dict[str, str]) -> dict[str, str]:
+    """A vocabulary's Chinese names as spellings of its values."""
+    return {zh: value for value, zh in names.items()}
+
+
+def _listed(names: dict[str, str]) -> str:
+    """A vocabulary as a column's documentation says it: ``own 单独组建、joint 联合组建…``."""
+    return "、".join(f"{value} {zh}" for value, zh in names.items())
+
+
 def _enum(values: tuple[str, ...], chinese: dict[str, str] | None = None) -> dict[str, str]:
     choices = {v: v for v in values}
     choices.update(chinese or {})
@@ -117,12 +129,7 @@ KINDS: dict[str, Kind] = {
                 aliases=("类型", "单位类型"),
                 choices=_enum(
                     ORG_TYPES,
-                    {
-                        "企业": "enterprise",
-                        "非公企业": "enterprise",
-                        "非公有制企业": "enterprise",
-                        "社会组织": "social_org",
-                    },
+                    {**_by_name(ORG_TYPE_NAMES), "非公企业": "enterprise", "非公有制企业": "enterprise"},
                 ),
                 doc="enterprise（企业）或 social_org（社会组织）",
             ),
@@ -225,10 +232,8 @@ KINDS: dict[str, Kind] = {
                 "enum",
                 required=True,
                 aliases=("覆盖方式",),
-                choices=_enum(
-                    COVERAGE_KINDS, {"单独组建": "own", "联合组建": "joint", "区域组建": "area", "行业组建": "industry"}
-                ),
-                doc="own 单独组建、joint 联合组建、area 区域组建、industry 行业组建",
+                choices=_enum(COVERAGE_KINDS, _by_name(COVERAGE_KIND_NAMES)),
+                doc=_listed(COVERAGE_KIND_NAMES),
             ),
             Column("members", "党员数", "int", aliases=("党员人数", "正式党员数"), default=0),
             Column("secretary", "书记姓名", aliases=("书记", "党组织书记")),
@@ -272,10 +277,8 @@ KINDS: dict[str, Kind] = {
                 "enum",
                 required=True,
                 aliases=("级别",),
-                choices=_enum(
-                    CENTER_LEVELS, {"街道": "street", "社区": "community", "楼宇": "building", "园区": "park"}
-                ),
-                doc="street 街道、community 社区、building 楼宇、park 园区",
+                choices=_enum(CENTER_LEVELS, _by_name(CENTER_LEVEL_NAMES)),
+                doc=_listed(CENTER_LEVEL_NAMES),
             ),
             Column(
                 "capacity", "承载能力", "int", aliases=("容量", "可结对数"), default=0, doc="可结对的组织数（共驻共建）"
@@ -300,10 +303,8 @@ KINDS: dict[str, Kind] = {
                 "enum",
                 required=True,
                 aliases=("类型",),
-                choices=_enum(
-                    STATION_KINDS, {"外卖": "delivery", "快递": "courier", "网约车": "ride_hailing", "综合": "mixed"}
-                ),
-                doc="delivery 外卖、courier 快递、ride_hailing 网约车、mixed 综合",
+                choices=_enum(STATION_KINDS, _by_name(STATION_KIND_NAMES)),
+                doc=_listed(STATION_KIND_NAMES),
             ),
             Column("facilities", "设施", aliases=("服务设施",), doc="逗号分隔，如 饮水,充电,休息"),
             _LON,
@@ -325,17 +326,8 @@ KINDS: dict[str, Kind] = {
                 "enum",
                 required=True,
                 aliases=("类型",),
-                choices=_enum(
-                    PLACE_KINDS,
-                    {
-                        "园区": "park",
-                        "商圈": "business_circle",
-                        "市场": "market",
-                        "商务楼宇": "building",
-                        "楼宇": "building",
-                    },
-                ),
-                doc="park 园区、business_circle 商圈、market 市场、building 商务楼宇",
+                choices=_enum(PLACE_KINDS, {**_by_name(PLACE_KIND_NAMES), "楼宇": "building"}),
+                doc=_listed(PLACE_KIND_NAMES),
             ),
             Column("address", "地址", aliases=("详细地址",)),
             Column("demonstration", "是否示范点", "bool", aliases=("示范点",), default=False),

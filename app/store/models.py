@@ -28,7 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from geo import branches, coverage
-from geo.vocabulary import AREA_CODE_LENGTHS, AREA_LEVELS, ORG_TYPES, PLACE_KINDS  # noqa: F401 (re-exported)
+from geo.vocabulary import (  # noqa: F401 (re-exported)
+    AREA_CODE_LENGTHS,
+    AREA_LEVELS,
+    CENTER_LEVELS,
+    COVERAGE_KINDS,
+    ORG_TYPES,
+    PLACE_KINDS,
+    STATION_KINDS,
+)
 
 SRID = 4326
 
@@ -46,9 +54,6 @@ EXACT = ("coordinates", "geocoder", "manual")
 #: ``--overwrite-positions`` over a hand-set one.
 PLACEMENT_SOURCES = ("map", "place", "gps", "import", "api")
 PARTY_ORG_TYPES = ("党委", "党总支", "党支部", "联合党支部")
-COVERAGE_KINDS = ("own", "joint", "area", "industry")
-CENTER_LEVELS = ("street", "community", "building", "park")
-STATION_KINDS = ("delivery", "courier", "ride_hailing", "mixed")
 INSTRUCTOR_ROLES = ("instructor", "liaison")
 
 

@@ -17,11 +17,17 @@ from folium.template import Template
 
 from geo.vocabulary import (
     AREA_CODE_LENGTHS,
+    CENTER_LEVEL_NAMES,
+    COVERAGE_KIND_NAMES,
     MAP_STATUS_COLORS,
     MAP_STATUS_NAMES,
     MAP_STATUSES,
+    ORG_TYPE_NAMES,
     PAIR_TIER_NAMES,
     PAIR_TIERS,
+    PLACE_KIND_NAMES,
+    STATION_KIND_NAMES,
+    STATUS_NAMES,
 )
 
 from ..i18n import gettext
@@ -232,6 +238,15 @@ def build_city_map(
         "minZoom": min_zoom,
         # A card's pair_tier (an index) in words.
         "pairTiers": [PAIR_TIER_NAMES[tier] for tier in PAIR_TIERS],
+        # The domain's other words, translated by the script as it shows them.
+        "words": {
+            "runStatus": STATUS_NAMES,
+            "coverageKinds": COVERAGE_KIND_NAMES,
+            "orgTypes": ORG_TYPE_NAMES,
+            "placeKinds": PLACE_KIND_NAMES,
+            "centerLevels": CENTER_LEVEL_NAMES,
+            "stationKinds": STATION_KIND_NAMES,
+        },
         "statuses": [
             {"key": key, "label": MAP_STATUS_NAMES[key], "color": MAP_STATUS_COLORS[key]} for key in MAP_STATUSES
         ],
