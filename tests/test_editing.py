@@ -133,7 +133,10 @@ def test_staff_edit_only_inside_their_jurisdiction(ledger: Store):
     street = ledger.scoped(STREET_A)
     with pytest.raises(EditError) as hidden:
         editing.edit(street, "E3", {"employees": 1}, "staff", "map")
-    assert hidden.value.status == 404 and editing.record(ledger, "E3")["employees"] == 5
+    assert hidden.value.status == 403 and editing.record(ledger, "E3")["employees"] == 5
+    with pytest.raises(EditError) as missing:
+        editing.edit(street, "E404", {"employees": 1}, "staff", "map")
+    assert missing.value.status == 404
     with pytest.raises(EditError) as outside:
         editing.edit(street, "E1", {}, "staff", "map", position=Position(102.75, 24.95))
     assert outside.value.status == 403 and editing.record(ledger, "E1")["lon"] == 102.65
@@ -288,7 +291,7 @@ def test_part4_keeps_to_the_callers_role_and_jurisdiction(app, ledger: Store):
     other = "/api/collections/organizations/items/E3"
     tag = client.get(other, headers=_bearer(ledger)).headers["ETag"]
     street = _bearer(ledger, "street", STREET_A)
-    assert client.patch(other, data=patch, content_type=kind, headers={**street, "If-Match": tag}).status_code == 404
+    assert client.patch(other, data=patch, content_type=kind, headers={**street, "If-Match": tag}).status_code == 403
     viewer = _bearer(ledger, "viewer")
     assert client.patch(other, data=patch, content_type=kind, headers={**viewer, "If-Match": tag}).status_code == 403
     places = "/api/collections/places/items/B1"
@@ -368,9 +371,9 @@ def test_two_people_saving_one_record_lose_nothing(app, ledger: Store):
 
 def test_staff_cannot_open_or_save_a_record_outside_their_jurisdiction(app, ledger: Store):
     client = signed_in(app, "street", STREET_A)
-    assert client.get("/orgs/E3").status_code == 404
+    assert client.get("/orgs/E3").status_code == 403
     token = _form(client, "E1")["csrf_token"]
-    assert client.post("/orgs/E3", data={"csrf_token": token, "name": "x", "org_type": "enterprise"}).status_code == 404
+    assert client.post("/orgs/E3", data={"csrf_token": token, "name": "x", "org_type": "enterprise"}).status_code == 403
     assert signed_in(app, "planner").get("/orgs/E1").status_code == 403
     assert editing.record(ledger, "E3")["name"] == "护国商贸有限公司"
 

@@ -104,7 +104,7 @@ def test_staff_visit_only_their_own_and_photos_stay_inside(ledger: Store):  # no
     other = signed_in(app, "street", STREET_A)
     with other.session_transaction() as session:
         session["csrf"] = "t"
-    assert other.post("/orgs/E3/visit", data=form).status_code == 404
+    assert other.post("/orgs/E3/visit", data=form).status_code == 403
     assert other.get(f"/orgs/visits/{visit_id}/photo").status_code == 404
     viewer = signed_in(app, "viewer", STREET_B)
     with viewer.session_transaction() as session:

@@ -83,8 +83,15 @@ class EditError(HongtuError):
             self.details = {"issues": issues}
 
 
-def _not_found() -> EditError:
-    return EditError(404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction")
+def not_yours(store: Store, org_id: str) -> EditError:
+    """The refusal of a write to an organization ``store`` cannot see: 403 when it exists
+    outside the caller's jurisdiction (as the staff's rules say: outside, refused), 404 when
+    there is no such organization at all."""
+    with store.connect(transaction=False) as conn:
+        exists = conn.execute(text("SELECT 1 FROM organizations WHERE org_id = :o"), {"o": org_id}).first()
+    if exists is not None and store.scope is not None:
+        return EditError(403, "该组织不在您的管辖范围内", "that organization is outside your jurisdiction")
+    return EditError(404, "没有这个组织", "no such organization")
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,7 @@ def edit(
     with store.connect(write=True) as conn:
         current = _record(store, conn, org_id, lock=True)
         if current is None:
-            raise _not_found()
+            raise not_yours(store, org_id)
         if if_match is not None and if_match.strip() not in (etag(current), "*"):
             raise EditError(412, "该组织已被他人修改，请按当前内容重新更正", "changed since you read it", current)
         wanted = _checked(store, conn, {**_fields(current), **_known(changes)}, org_id, position or _kept(current))
@@ -216,7 +223,7 @@ def delete(store: Store, org_id: str, username: str | None, via: str, if_match: 
     with store.connect(write=True) as conn:
         current = _record(store, conn, org_id, lock=True)
         if current is None:
-            raise _not_found()
+            raise not_yours(store, org_id)
         if if_match is not None and if_match.strip() not in (etag(current), "*"):
             raise EditError(412, "该组织已被他人修改，请核对后再删除", "changed since you read it", current)
         conn.execute(text("DELETE FROM organizations WHERE id = :id"), {"id": current["id"]})
@@ -228,7 +235,7 @@ def delete(store: Store, org_id: str, username: str | None, via: str, if_match: 
 def history(store: Store, org_id: str) -> pd.DataFrame:
     """The corrections of an organization the store can see, newest first (404 otherwise)."""
     if record(store, org_id) is None:
-        raise _not_found()
+        raise not_yours(store, org_id)
     columns = ", ".join(HISTORY_COLUMNS)
     with store.connect() as conn:
         found = conn.execute(

@@ -4,8 +4,8 @@ A visit names the organization, the day, the occasion (a local list, ``HONGTU_VI
 and notes; optionally where the phone was — stored with its distance from the organization and
 flagged beyond ``HONGTU_VISIT_FAR_M``, never refused for it — and one photo, which is decoded
 and re-encoded as a JPEG of at most ``PHOTO_SIDE_PX``, so that its EXIF (the phone's position,
-its owner's device) is not kept and nothing but an image is stored. An organization the
-caller's store cannot see is 404, as everywhere.
+its owner's device) is not kept and nothing but an image is stored. An organization outside
+the caller's jurisdiction is 403, as for corrections.
 """
 
 from __future__ import annotations
@@ -108,9 +108,7 @@ def record(
     answers the stored visit (without its photo). Raises :class:`editing.EditError`."""
     found = editing.record(store, org_id)
     if found is None:
-        raise editing.EditError(
-            404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction"
-        )
+        raise editing.not_yours(store, org_id)
     visited_on = _day(values.get("visited_on") or "")
     kind = (values.get("kind") or "").strip()
     if kind not in kinds:

@@ -106,9 +106,7 @@ def form(org_id: str):
     """The record, ready to correct, and its history."""
     found = editing.record(get_store(), org_id)
     if found is None:
-        raise editing.EditError(
-            404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction"
-        )
+        raise editing.not_yours(get_store(), org_id)
     return _page(found, found, saved=request.args.get("saved") == "1")
 
 

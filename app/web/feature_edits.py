@@ -97,12 +97,10 @@ def _position(geometry) -> editing.Position:
 
 
 def _if_match(fid: str) -> str:
-    """The version the write names; 404 first for an item the caller cannot see, so that a
-    missing header tells nothing about items outside the jurisdiction."""
+    """The version the write names; first 403 for an item outside the caller's jurisdiction
+    (404 for none at all), before the header is looked at."""
     if editing.record(get_store(), fid) is None:
-        raise editing.EditError(
-            404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction"
-        )
+        raise editing.not_yours(get_store(), fid)
     value = request.headers.get("If-Match")
     if not value:
         raise editing.EditError(

@@ -45,9 +45,7 @@ def _page(found: dict, error: editing.EditError | None = None, saved: dict | Non
 def _found(org_id: str) -> dict:
     found = editing.record(get_store(), org_id)
     if found is None:
-        raise editing.EditError(
-            404, "没有这个组织，或不在您的管辖范围内", "no such organization within your jurisdiction"
-        )
+        raise editing.not_yours(get_store(), org_id)
     return found
 
 
