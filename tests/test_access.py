@@ -272,6 +272,8 @@ def test_admin_publishes_and_revokes_a_link_in_the_browser_form(app, community, 
     assert anonymous.get(link).status_code == 200
     newest = accounts.list_tokens(analyzed_store, "embed")[0]
     admin.post(f"/admin/tokens/{newest['id']}/revoke", data={"csrf_token": token})
+    # An id beyond any database integer is no token: 404, not a server error.
+    assert admin.post(f"/admin/tokens/{2**64}/revoke", data={"csrf_token": token}).status_code == 404
     assert anonymous.get(link).status_code == 403
 
 

@@ -106,6 +106,8 @@ def test_staff_visit_only_their_own_and_photos_stay_inside(ledger: Store):  # no
         session["csrf"] = "t"
     assert other.post("/orgs/E3/visit", data=form).status_code == 403
     assert other.get(f"/orgs/visits/{visit_id}/photo").status_code == 404
+    # An id no database integer holds is no visit (it was a 500).
+    assert mine.get(f"/orgs/visits/{2**64}/photo").status_code == 404
     viewer = signed_in(app, "viewer", STREET_B)
     with viewer.session_transaction() as session:
         session["csrf"] = "t"

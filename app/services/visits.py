@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -31,6 +32,8 @@ from . import editing
 PHOTO_SIDE_PX = 1600
 #: Largest image a photo may decode to (pixels): a decompression bomb is refused before decoding.
 PHOTO_MAX_PIXELS = 40_000_000
+#: Photos decoded at once per process.
+_DECODING = threading.BoundedSemaphore(2)
 #: Longest notes kept (characters).
 NOTES_MAX = 2000
 #: The earliest day a visit may be dated.
@@ -77,11 +80,15 @@ def clean_photo(data: bytes, max_bytes: int) -> bytes:
             f"photo too large (at most {max_bytes} bytes)",
         )
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        # A decoded photo takes 3–4 bytes a pixel however small its file: a few at a time per
+        # process, or a handful of 100 KB uploads would hold gigabytes.
+        with _DECODING, Image.open(io.BytesIO(data)) as image:
             if image.format not in ("JPEG", "PNG", "WEBP", "HEIF", "MPO"):
                 raise UnidentifiedImageError(image.format)
             if image.width * image.height > PHOTO_MAX_PIXELS:
                 raise _refuse(413, "photo", "照片像素过多", "photo has too many pixels")
+            # A JPEG is decoded at the smallest scale (1/2, 1/4, 1/8) still larger than kept.
+            image.draft("RGB", (PHOTO_SIDE_PX, PHOTO_SIDE_PX))
             # Phones store the orientation in EXIF: applied now, since EXIF is not kept.
             upright = ImageOps.exif_transpose(image).convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
@@ -174,7 +181,10 @@ def is_unvisited(instructed: bool, last: str | None, days: int) -> bool:
 
 
 def photo(store: Store, visit_id: int) -> bytes | None:
-    """A visit's photo, when the store can see its organization (None otherwise)."""
+    """A visit's photo, when the store can see its organization (None otherwise, and for an
+    id no database integer can hold)."""
+    if not 0 < visit_id < 2**63:
+        return None
     sql, params = store.restrict(
         "SELECT v.photo FROM visits v JOIN organizations o ON o.id = v.organization_id WHERE v.id = :id",
         "organizations",

@@ -515,12 +515,16 @@ def resolve_token(store: Store, token: str, kind: str) -> dict | None:
 
 def revoke_token(store: Store, token_id: int) -> None:
     """Revoke a token at once (it stays listed, marked revoked)."""
+    # An id no database integer can hold names no token (and must not reach the driver).
     with store.connect() as conn:
-        done = conn.execute(
-            update(access_tokens)
-            .where(access_tokens.c.id == token_id, access_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
-        ).rowcount
+        done = (
+            0 < token_id < 2**63
+            and conn.execute(
+                update(access_tokens)
+                .where(access_tokens.c.id == token_id, access_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=_now())
+            ).rowcount
+        )
     if not done:
         raise AccountError(f"没有可撤销的令牌 {token_id} / no live token {token_id}")
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from flask import Blueprint, Flask, Response, g, jsonify, url_for
+from flask import Blueprint, Flask, Response, g, jsonify, request, url_for
 
 from ..db import base_store
 from ..services import analysis_jobs
+from ..store import accounts
 from .access import may
 
 bp = Blueprint("results", __name__, url_prefix="/map/results")
@@ -54,6 +55,7 @@ def start() -> Response:
     """Start an analysis with the latest run's settings (409 while one is running)."""
     store = base_store()
     job_id = analysis_jobs.start(store, g.user["username"])
+    accounts.audit(store, g.user["username"], "analysis", target=f"job {job_id} started", address=request.remote_addr)
     response = jsonify({"job": job_id})
     response.status_code = 202
     return response
