@@ -689,28 +689,21 @@ def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Con
     if kind.name == "areas":
         _area_codes(out, context, issues)
     elif kind.name == "orgs" and "party_org_id" in frame.columns:
-        # Any run of separators becomes one ";": the stored spelling, and what is split to check.
-        given = out["party_org_id"].str.replace(_LIST_SEPARATORS, ";", regex=True).str.strip(";")
-        refs = split_list(given)
-        unknown = refs[~refs.isin(context.party_org_ids)].groupby(level=0)
-        zh = pd.Series("", index=out.index)
-        en = zh.copy()
-        zh[list(unknown.groups)] = unknown.agg("、".join).map(lambda u: f"党组织编号 {u} 不存在（请先导入 party-orgs）")
-        en[list(unknown.groups)] = unknown.agg(", ".join).map(
-            lambda u: f"unknown party organization {u} (import party-orgs first)"
+        _list_references(
+            out,
+            "party_org_id",
+            context.party_org_ids,
+            ("党组织编号 {} 不存在（请先导入 party-orgs）", "unknown party organization {} (import party-orgs first)"),
+            issues,
         )
-        issues.add(zh != "", "party_org_id", out["party_org_id"], zh.to_numpy(), en.to_numpy())
-        out["party_org_id"] = given.astype(object).where(given.notna() & (given != ""), None)
     elif kind.name == "instructors" and "org_ids" in frame.columns:
-        given = out["org_ids"].str.replace(_LIST_SEPARATORS, ";", regex=True).str.strip(";")
-        refs = split_list(given)
-        unknown = refs[~refs.isin(context.org_ids)].groupby(level=0)
-        zh = pd.Series("", index=out.index)
-        en = zh.copy()
-        zh[list(unknown.groups)] = unknown.agg("、".join).map(lambda u: f"组织编号 {u} 不存在（请先导入 orgs）")
-        en[list(unknown.groups)] = unknown.agg(", ".join).map(lambda u: f"unknown organization {u} (import orgs first)")
-        issues.add(zh != "", "org_ids", out["org_ids"], zh.to_numpy(), en.to_numpy())
-        out["org_ids"] = given.astype(object).where(given.notna() & (given != ""), None)
+        _list_references(
+            out,
+            "org_ids",
+            context.org_ids,
+            ("组织编号 {} 不存在（请先导入 orgs）", "unknown organization {} (import orgs first)"),
+            issues,
+        )
         if "ends_on" in out and "starts_on" in out:
             reversed_dates = out["ends_on"].notna() & out["starts_on"].notna() & (out["ends_on"] < out["starts_on"])
             issues.add(
@@ -721,6 +714,21 @@ def _references(kind: Kind, out: pd.DataFrame, frame: pd.DataFrame, context: Con
         issues.add(
             (code != "") & ~code.isin(context.area_codes), "area_code", code, "区划代码不存在", "unknown area code"
         )
+
+
+def _list_references(out: pd.DataFrame, column: str, known: set[str], words: tuple[str, str], issues: _Issues) -> None:
+    """Check the ``;``-separated ids of ``column`` against ``known`` (``words``: the Chinese and
+    English message, ``{}`` for the unknown ids) and store the list in its one spelling."""
+    # Any run of separators becomes one ";": the stored spelling, and what is split to check.
+    given = out[column].str.replace(_LIST_SEPARATORS, ";", regex=True).str.strip(";")
+    refs = split_list(given)
+    unknown = refs[~refs.isin(known)].groupby(level=0)
+    zh = pd.Series("", index=out.index)
+    en = zh.copy()
+    zh[list(unknown.groups)] = unknown.agg("、".join).map(words[0].format)
+    en[list(unknown.groups)] = unknown.agg(", ".join).map(words[1].format)
+    issues.add(zh != "", column, out[column], zh.to_numpy(), en.to_numpy())
+    out[column] = given.astype(object).where(given.notna() & (given != ""), None)
 
 
 def split_list(values: pd.Series) -> pd.Series:
