@@ -16,9 +16,13 @@ from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, PAIRINGS
 
 from .db import get_store
 from .intake.schema import KINDS
+from .services.analysis import Parameters
 from .spreadsheets import to_csv
 from .store import StoreError, accounts
 from .store.models import ROLES
+
+#: The analysis settings' defaults, declared once in ``Parameters``.
+DEFAULTS = Parameters()
 
 
 def _friendly(func):
@@ -266,44 +270,44 @@ def _check_area(store, code: str | None) -> None:
 @click.option(
     "--pairing",
     type=click.Choice(PAIRINGS),
-    default="jurisdiction",
+    default=DEFAULTS.pairing,
     show_default=True,
     help="结对方式：先本社区、再本街道、后跨界 / own community, then street, then across; "
     "street: only the street's community centers; nearest: the nearest community center",
 )
-@click.option("--sites", type=int, default=10, show_default=True, help="新阵地选址个数 / new center sites")
+@click.option("--sites", type=int, default=DEFAULTS.sites, show_default=True, help="新阵地选址个数 / new center sites")
 @click.option(
     "--grid-target",
     type=int,
-    default=50,
+    default=DEFAULTS.grid_target,
     show_default=True,
     help="生成网格时每格组织数 / organizations per generated grid",
 )
 @click.option(
     "--branch-distance",
     type=float,
-    default=1000.0,
+    default=DEFAULTS.branch_distance_m,
     show_default=True,
     help="联合党支部单位间最大距离（米）/ largest distance within a joint branch",
 )
 @click.option(
     "--branch-max-units",
     type=int,
-    default=5,
+    default=DEFAULTS.branch_max_units,
     show_default=True,
     help="每个联合党支部至多几个单位（2–5）/ most units per joint branch (2-5)",
 )
 @click.option(
     "--branch-min-members",
     type=int,
-    default=3,
+    default=DEFAULTS.branch_min_members,
     show_default=True,
     help="联合党支部至少几名正式党员（≥3）/ fewest full members of a joint branch (3 or more)",
 )
 @click.option(
     "--joins",
     type=click.Choice(["memory", "database"]),
-    default="memory",
+    default=DEFAULTS.joins,
     show_default=True,
     help="空间连接在内存或 PostGIS 中计算 / run the spatial joins in memory or inside PostGIS (province scale)",
 )

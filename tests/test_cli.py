@@ -55,3 +55,21 @@ def test_flask_app_discovery_also_works(tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_analyze_defaults_are_the_parameters_defaults():
+    from app.cli import analyze_command
+    from app.services.analysis import Parameters
+
+    option = {p.name: p.default for p in analyze_command.params}
+    defaults = Parameters()
+    named = {
+        "pairing": defaults.pairing,
+        "sites": defaults.sites,
+        "grid_target": defaults.grid_target,
+        "branch_distance": defaults.branch_distance_m,
+        "branch_max_units": defaults.branch_max_units,
+        "branch_min_members": defaults.branch_min_members,
+        "joins": defaults.joins,
+    }
+    assert {name: option[name] for name in named} == named
