@@ -16,7 +16,7 @@ otherwise do:
   organization as a marker (built up to 100,000: beyond, it is too large to be useful);
 - API latency: p50/p95 of a street-sized bbox (organizations as GeoJSON) — the same box again
   (a kept page), a new box every request (answered from each process's copy of the layer,
-  see ``app/store/point_pages.py``) and a new box computed by the database (as pages with
+  see ``app/store/cache/point_copies.py``) and a new box computed by the database (as pages with
   filters are, and plain pages while a copy loads) — and of a city-wide map view (clusters),
   with 1 and 8 concurrent clients against gunicorn with 2 workers; the same for boxes inside
   the busiest street, as an unrestricted caller and as that street's user, plain, filtered
@@ -55,7 +55,7 @@ from app.intake.export import header  # noqa: E402
 from app.intake.schema import KINDS  # noqa: E402
 from app.services.analysis import Parameters, run_analysis  # noqa: E402
 from app.services.demo import DATA_DIR  # noqa: E402
-from app.store import Store, features, point_pages  # noqa: E402
+from app.store import Store, cache, features  # noqa: E402
 from app.store.admin import ensure_postgis_database  # noqa: E402
 from app.store.queries import latest_run_id  # noqa: E402
 from geo.democity import generate  # noqa: E402
@@ -212,14 +212,14 @@ def copy_ready(store: Store) -> float:
     coll = features.COLLECTIONS["organizations"]
     # As in a gunicorn worker, this database's copy is the only one held (the last size's or
     # backend's texts would otherwise take the budget).
-    point_pages.drop_copies()
+    cache.drop_copies()
     with store.connect() as conn:
         store.data_changed(conn)
         version = store.data_version(conn)
     page = features.Page(bbox=tuple(map(float, STREET_BOX.split(","))), limit=2000, run_id=latest_run_id(store))
     started = time.perf_counter()
-    point_pages.geojson_features(store, coll, page, version)
-    point_pages.wait_for_loads()
+    cache.page_features(store, coll, page, version)
+    cache.wait_for_loads()
     return round(time.perf_counter() - started, 2)
 
 

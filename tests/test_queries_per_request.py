@@ -5,7 +5,8 @@ from sqlalchemy import event
 
 from app import create_app
 from app.db import get_store
-from app.store import Store, point_pages, queries
+from app.store import Store, cache
+from app.store.cache import answers
 
 from .conftest import signed_in
 
@@ -56,13 +57,13 @@ def statements(app, url: str) -> int:
 )
 def test_statements_do_not_grow_with_the_answer(app, small, large, most, monkeypatch):
     # Whether an answer is also shared with other processes depends on how long it took (see
-    # queries.cached_answer): on a slow machine the larger page crossed that line and took the
+    # cache.answer): on a slow machine the larger page crossed that line and took the
     # sharing write the small one did not. Counted without sharing, the comparison is fair.
-    monkeypatch.setattr(queries, "MIN_SHARED_SECONDS", float("inf"))
+    monkeypatch.setattr(answers, "MIN_SHARED_SECONDS", float("inf"))
     # A point layer's copy loads in a thread of its own after the first page asks for it; its
     # statements are not the answer's, and it takes longer the more properties a layer has.
     statements(app, small)
-    point_pages.wait_for_loads()
+    cache.wait_for_loads()
     few, many = statements(app, small), statements(app, large)
     # Beyond what the data needs, the caller's account is read on every request (its SELECT
     # and, on SpatiaLite, its BEGIN). A small answer may be one already kept, or one that needs

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from app import create_app
 from app.intake.export import export_kind
 from app.services.demo import load_demo
-from app.store import Store, StoreError, queries
+from app.store import Store, StoreError, cache, tiles
 from app.store.admin import ensure_postgis_database
 
 from .conftest import POSTGRES_URL, Served, api_token, signed_in
@@ -130,10 +130,10 @@ def test_read_only_database_gives_a_clear_error_and_changes_nothing(tmp_path: Pa
         assert "只读" in done.stderr and "read-only" in done.stderr
         # Reading still works: the map's clusters are answered though they cannot be kept.
         reader = Store(url)
-        cell = queries.cluster_cell(queries.CITY_ZOOM)
-        clusters, _ = queries.cached_clusters(reader, (102.6, 24.9, 102.9, 25.2), cell)
+        cell = tiles.cluster_cell(tiles.CITY_ZOOM)
+        clusters, _ = cache.cluster_tiles(reader, (102.6, 24.9, 102.9, 25.2), cell)
         assert sum(c["n"] for c in clusters) > 0
-        queries.warm_city_view(reader, 0)
+        cache.warm_city_view(reader, 0)
         reader.engine.dispose()
     finally:
         with admin.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

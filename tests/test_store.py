@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.store import Store, StoreError, queries
 from app.store.backends import BULK_CACHE_KIB
+from app.store.cache import answers
 from app.store.models import Instructor, Organization, PartyOrg, Place
 
 from .conftest import BACKENDS, POSTGRES_URL, _fresh_store
@@ -253,17 +254,17 @@ def _new_ids_in_own_transaction(store: Store, count: int) -> np.ndarray:
 def test_only_small_answers_slow_to_compute_are_shared_between_processes(store: Store):
     def slow(body: str):
         def compute(_version: int) -> str:
-            time.sleep(queries.MIN_SHARED_SECONDS)
+            time.sleep(answers.MIN_SHARED_SECONDS)
             return body
 
         return compute
 
-    small = queries.cached_answer(store, "small", slow("s" * 1000))
-    large = queries.cached_answer(store, "large", slow("l" * (queries.MAX_SHARED_BYTES + 1)))
-    quick = queries.cached_answer(store, "quick", lambda _: "q" * 1000)
+    small = answers.answer(store, "small", slow("s" * 1000))
+    large = answers.answer(store, "large", slow("l" * (answers.MAX_SHARED_BYTES + 1)))
+    quick = answers.answer(store, "quick", lambda _: "q" * 1000)
     with store.connect() as conn:
         shared = conn.execute(text("SELECT body FROM map_cache WHERE key LIKE 'answer:%'")).scalars().all()
-    assert shared == [small.decode()] and len(large) == queries.MAX_SHARED_BYTES + 1 and quick == b"q" * 1000
+    assert shared == [small.decode()] and len(large) == answers.MAX_SHARED_BYTES + 1 and quick == b"q" * 1000
 
 
 def test_postgis_connections_do_not_jit_compile(store: Store):

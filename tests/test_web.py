@@ -257,15 +257,15 @@ def test_an_analysis_run_leaves_the_city_maps_opening_clusters_kept(store: Store
     from app.intake.export import export_kind
     from app.services.analysis import Parameters, run_analysis
     from app.services.demo import load_demo
-    from app.store import queries
+    from app.store import cache, queries, tiles
 
     load_demo(store, n_orgs=600, seed=3)
     run_id, _ = run_analysis(store, Parameters())
     lat, lon = queries.city_center(store)
-    pixel = queries.pixel_degrees(queries.CITY_ZOOM)
+    pixel = tiles.pixel_degrees(tiles.CITY_ZOOM)
     screen = (lon - 640 * pixel, lat - 400 * pixel, lon + 640 * pixel, lat + 400 * pixel)  # 1280 × 800
-    cell = queries.cluster_cell(queries.CITY_ZOOM)
-    kept = queries.cached_clusters(store, screen, cell, run_id, compute=False)
+    cell = tiles.cluster_cell(tiles.CITY_ZOOM)
+    kept = cache.cluster_tiles(store, screen, cell, run_id, compute=False)
     assert kept is not None
     clusters, box = kept
     fresh = queries.organization_clusters(store, box, cell, run_id)
@@ -277,7 +277,7 @@ def test_an_analysis_run_leaves_the_city_maps_opening_clusters_kept(store: Store
     rows = pd.read_csv(tmp_path / "orgs.csv", dtype=str, encoding="utf-8-sig")
     rows.iloc[:1].assign(**{rows.columns[1]: "改了名的组织"}).to_csv(tmp_path / "one.csv", index=False)
     assert import_file(store, "orgs", tmp_path / "one.csv").updated == 1
-    assert queries.cached_clusters(store, screen, cell, run_id, compute=False) is None
+    assert cache.cluster_tiles(store, screen, cell, run_id, compute=False) is None
 
 
 def test_security_headers_on_every_answer(client):

@@ -27,7 +27,7 @@ from geo.vocabulary import PAIRINGS
 
 from ..bulk import collector_paused
 from ..spreadsheets import to_csv
-from ..store import Store, area_stats, queries, result_frame
+from ..store import Store, area_stats, cache, result_frame
 from ..store.models import (
     ACTIVE_ASSIGNMENT_SQL,
     APPROXIMATE,
@@ -572,7 +572,7 @@ def run_analysis(
         results.timings = {"load": round(loaded - started, 3), **results.timings}
         run_id = _store(store, inputs, params, results, started, note)
     if store.scope is None:
-        queries.warm_city_view(store, run_id)
+        cache.warm_city_view(store, run_id)
     return run_id, results
 
 

@@ -22,6 +22,11 @@ from .errors import StoreBusy, StoreError
 from .models import SRID, Base
 
 
+def bbox_params(bbox: tuple[float, float, float, float]) -> dict[str, float]:
+    """The bound parameters ``:minx, :miny, :maxx, :maxy`` that ``bbox_clause`` reads."""
+    return dict(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
+
+
 class Backend:
     """What differs between backends: connecting, checking, spatial filters and bulk writes."""
 

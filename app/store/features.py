@@ -19,10 +19,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from . import Store
+from .backends import bbox_params
 from .errors import StoreError
 from .models import ACTIVE_ASSIGNMENT_SQL
 from .personal import PERSONAL
-from .queries import bbox_params
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Collection:
         from the base table alone, and only its items are joined.
     copied
         Properties that each process's copy of a point collection holds beside the positions
-        (``point_pages``), so that pages filtering or sorting on them are answered from it:
+        (``cache.point_copies``), so that pages filtering or sorting on them are answered from it:
         those a map or a client filters and sorts on, whose values are few or numbers.
     writable
         Whether other systems may create, replace, update and delete its items (OGC API –

@@ -6,28 +6,19 @@ R*Tree (SpatiaLite) or GiST (PostGIS) index; everything else is portable SQL.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy import select, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 
 from geo.vocabulary import MAP_STATUSES
 
-from . import Store, StoreError, personal, result_frame
+from . import Store, cache, personal, result_frame
+from .backends import bbox_params
 from .models import ACTIVE_ASSIGNMENT_SQL, AnalysisRun
-
-BBox = tuple[float, float, float, float]
+from .tiles import BBox
 
 #: Coverage status of organization ``t`` from the stored party work: organizational
 #: coverage (any party organization), else work coverage (an instructor), else blank.
@@ -36,11 +27,6 @@ STATUS_SQL = (
     f"THEN 'org' WHEN EXISTS (SELECT 1 FROM instructors i WHERE i.organization_id = t.id AND {ACTIVE_ASSIGNMENT_SQL}) "
     "THEN 'work' ELSE 'blank' END"
 )
-
-
-def bbox_params(bbox: BBox) -> dict[str, float]:
-    """The bound parameters ``:minx, :miny, :maxx, :maxy`` of a box."""
-    return dict(zip(("minx", "miny", "maxx", "maxy"), map(float, bbox), strict=True))
 
 
 #: Map status of an organization: from the latest analysis run when there is one (out of
@@ -174,7 +160,7 @@ def data_facts(store: Store) -> dict:
     """Row counts of the data tables in the caller's scope (``counts``) and the industries organizations are filed
     under (``industries``), kept per data version: every map page shows them, and counting a
     million rows takes PostgreSQL most of a second."""
-    facts = cached_answer(
+    facts = cache.answer(
         store,
         f"data-facts {store.scope}",
         lambda _: json.dumps({"counts": store.counts(), "industries": industries(store)}),
@@ -236,8 +222,7 @@ def organization_clusters(
     """
     sql, params = _organizations(store, filters or {})
     # Grouped by cell and status, the statuses then folded into their cell: one aggregate per
-    # group instead of one per status cost 0.5 instead of 0.67 s on SpatiaLite and 0.29
-    # instead of 0.46 s on PostGIS for a city-wide view at 100,000 organizations.
+    # group is cheaper than one per status on both backends (docs/performance.md).
     grouped = (
         "SELECT gx, gy, status, count(*) AS n, sum(lon) AS lon, sum(lat) AS lat FROM ("
         f"SELECT {_floor('q.lon / :cell')} AS gx, {_floor('q.lat / :cell')} AS gy, q.status, q.lon, q.lat "
@@ -261,88 +246,6 @@ def organization_clusters(
     return list(clusters.values())
 
 
-#: Cells per side of a cached tile of clusters.
-TILE_CELLS = 4
-#: Most tiles one request may read or fill (a 4K screen needs about 150).
-MAX_TILES = 400
-
-
-def cached_clusters(
-    store: Store,
-    bbox: BBox,
-    cell_deg: float,
-    run_id: int = 0,
-    filters: dict[str, str] | None = None,
-    compute: bool = True,
-) -> tuple[list[dict], BBox] | None:
-    """The clusters of the whole tiles (``TILE_CELLS`` × ``TILE_CELLS`` cells) covering ``bbox``.
-
-    Tiles come from the shared ``map_cache`` when computed from the current data version;
-    the missing ones are computed in one query and stored for every app instance. A cell lies
-    wholly in one tile, so a cluster is the same whichever view asked for it. Returns the
-    clusters and the box of the tiles — or None when ``compute`` is false and a tile is missing.
-    """
-    filters = filters or {}
-    tile = cell_deg * TILE_CELLS
-    cols = range(math.floor(bbox[0] / tile), math.floor(bbox[2] / tile) + 1)
-    rows_ = range(math.floor(bbox[1] / tile), math.floor(bbox[3] / tile) + 1)
-    if len(cols) * len(rows_) > MAX_TILES:
-        # A box far larger than any screen at this zoom: answer it directly, cache nothing.
-        return (organization_clusters(store, bbox, cell_deg, run_id, filters), bbox) if compute else None
-    prefix = json.dumps([f"{cell_deg:.12g}", run_id, sorted(filters.items()), store.scope], ensure_ascii=False)
-    keys = {(i, j): f"clusters:{prefix}:{i}:{j}" for i in cols for j in rows_}
-    with store.connect() as conn:
-        version = store.data_version(conn)
-        names = ", ".join(f":k{n}" for n in range(len(keys)))
-        found = dict(
-            conn.execute(
-                text(f"SELECT key, body FROM map_cache WHERE version = :v AND key IN ({names})"),
-                {"v": version, **{f"k{n}": key for n, key in enumerate(keys.values())}},
-            ).fetchall()
-        )
-    clusters = [c for key in keys.values() if key in found for c in json.loads(found[key])]
-    missing = [ij for ij, key in keys.items() if key not in found]
-    if missing and not compute:
-        return None
-    if missing:
-        # One query over the hull of the missing tiles; clusters of tiles outside them are dropped.
-        i0, i1 = min(i for i, _ in missing), max(i for i, _ in missing)
-        j0, j1 = min(j for _, j in missing), max(j for _, j in missing)
-        hull = (i0 * tile, j0 * tile, (i1 + 1) * tile, (j1 + 1) * tile)
-        by_tile: dict[tuple[int, int], list[dict]] = {ij: [] for ij in missing}
-        for c in organization_clusters(store, hull, cell_deg, run_id, filters):
-            c = {k: (float(v) if k in ("lon", "lat") else int(v)) for k, v in c.items()}
-            ij = (c["gx"] // TILE_CELLS, c["gy"] // TILE_CELLS)
-            if ij in by_tile:
-                by_tile[ij].append(c)
-        for ij in missing:
-            clusters += by_tile[ij]
-        with _keeping(store) as conn:
-            conn.execute(
-                text("INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) ON CONFLICT (key) DO NOTHING"),
-                [{"k": keys[ij], "v": version, "b": json.dumps(by_tile[ij])} for ij in missing],
-            )
-    box = (cols[0] * tile, rows_[0] * tile, (cols[-1] + 1) * tile, (rows_[-1] + 1) * tile)
-    return clusters, box
-
-
-#: The zoom the city map opens at, screen pixels per side of a cluster cell, and the largest
-#: screen (pixels) whose opening view ``warm_city_view`` computes ahead.
-CITY_ZOOM = 12
-CLUSTER_PIXELS = 64
-OPENING_SCREEN = (2560, 1600)
-
-
-def pixel_degrees(zoom: int) -> float:
-    """One screen pixel at ``zoom``, in degrees of longitude (Web Mercator tiles of 256 pixels)."""
-    return 360.0 / (256 * 2**zoom)
-
-
-def cluster_cell(zoom: int) -> float:
-    """Side (degrees) of the cluster lattice at ``zoom``: fixed per zoom, so clusters stay put while panning."""
-    return pixel_degrees(zoom) * CLUSTER_PIXELS
-
-
 def city_center(store: Store) -> tuple[float, float] | None:
     """Where the city map opens (lat, lon): the median community center (the urban core, not
     the middle of the rural extent), else the middle of the districts; None without districts."""
@@ -357,154 +260,6 @@ def city_center(store: Store) -> tuple[float, float] | None:
         return float(lat), float(lon)
     minx, miny, maxx, maxy = bounds
     return (miny + maxy) / 2, (minx + maxx) / 2
-
-
-def warm_city_view(store: Store, run_id: int) -> None:
-    """Compute and keep the clusters the city map opens with, for screens up to ``OPENING_SCREEN``.
-
-    Called once a write is committed (an analysis run): the first visitor after it then reads
-    kept tiles instead of grouping every organization (0.2 s of PostgreSQL's time at 100k, on
-    a worker that also has the page's other layers to answer).
-    """
-    center = city_center(store)
-    if center is None:
-        return
-    lat, lon = center
-    pixel = pixel_degrees(CITY_ZOOM)
-    # A pixel spans fewer degrees of latitude than of longitude, by the cosine of the latitude.
-    half_w, half_h = OPENING_SCREEN[0] / 2 * pixel, OPENING_SCREEN[1] / 2 * pixel * math.cos(math.radians(lat))
-    cached_clusters(store, (lon - half_w, lat - half_h, lon + half_w, lat + half_h), cluster_cell(CITY_ZOOM), run_id)
-
-
-#: Largest answer kept by ``cached_answer`` (bytes), and most answers kept before starting over.
-MAX_CACHED_BYTES = 4_000_000
-#: Largest answer also kept for other processes in ``map_cache``: writing a 700 KB API page
-#: there cost PostgreSQL 9 ms, a fifth of computing it, on every page of a client panning
-#: through new boxes; clusters, facts and statistics are far smaller.
-MAX_SHARED_BYTES = 256_000
-#: Least time computing an answer must have taken for it to be shared: sharing is a write
-#: (2.5 ms on SpatiaLite, 5 ms on PostgreSQL measured per small API page, and one commit
-#: more for eight clients to queue on), dearer than computing an empty or small page again.
-MIN_SHARED_SECONDS = 0.02
-MAX_CACHED_ANSWERS = 1000
-#: Bytes of answers each process also keeps in memory (least recently used go first).
-MAX_LOCAL_BYTES = 64 * 1024**2
-
-
-class _LocalAnswers:
-    """A process's own copies of kept answers, each with the data version it was computed from.
-
-    Only ever served after the shared data version has been read and matches, so an instance
-    never answers from data another instance has since changed; it only saves moving the
-    answer out of the database again.
-    """
-
-    def __init__(self, budget: int):
-        self.budget = budget
-        self.size = 0
-        self.items: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: str, version: int) -> bytes | None:
-        with self.lock:
-            found = self.items.get(key)
-            if found is None or found[0] != version:
-                return None
-            self.items.move_to_end(key)
-            return found[1]
-
-    def put(self, key: str, version: int, body: bytes) -> None:
-        with self.lock:
-            if key in self.items:
-                self.size -= len(self.items.pop(key)[1])
-            self.items[key] = (version, body)
-            self.size += len(body)
-            while self.size > self.budget:
-                self.size -= len(self.items.popitem(last=False)[1][1])
-
-
-_local = _LocalAnswers(MAX_LOCAL_BYTES)
-
-
-def cached_answer(store: Store, key: str, compute: Callable[[int], str | bytes]) -> bytes:
-    """``compute(version)`` as UTF-8 (it may answer UTF-8 itself), or its copy kept from the
-    current data version (``version``): in this process's memory, else in the shared ``map_cache``.
-
-    ``key`` must name everything the answer depends on besides the data (the request, the
-    caller's scope); it is hashed. An answer computed while a write commits is kept under the
-    version read before it, so it is never served as current.
-    """
-    digest = "answer:" + hashlib.sha256(key.encode()).hexdigest()
-    # Data versions are counted per database: a process's copies are kept per database too.
-    local = f"{store.url} {digest}"
-    with store.connect(transaction=False) as conn:
-        version = store.data_version(conn)
-        body = _local.get(local, version)
-        if body is not None:
-            return body
-        kept = conn.execute(
-            text("SELECT body FROM map_cache WHERE key = :k AND version = :v"), {"k": digest, "v": version}
-        ).scalar()
-    if kept is not None:
-        body = kept.encode()
-        _local.put(local, version, body)
-        return body
-    started = time.perf_counter()
-    answer = compute(version)
-    took = time.perf_counter() - started
-    body = answer if isinstance(answer, bytes) else answer.encode()
-    if len(body) <= MAX_CACHED_BYTES:
-        _local.put(local, version, body)
-    if len(body) <= MAX_SHARED_BYTES and took >= MIN_SHARED_SECONDS:
-        _keep(store, digest, version, body.decode())
-    return body
-
-
-@contextmanager
-def _keeping(store: Store) -> Iterator[Connection]:
-    """A transaction that keeps answers in ``map_cache`` for every instance. When it cannot be
-    written (the database busy with an import, or read-only) it is dropped, and the answer is
-    still given."""
-    try:
-        with store.connect() as conn:
-            yield conn
-    except (StoreError, OperationalError):
-        pass
-
-
-def _keep(store: Store, key: str, version: int, body: str) -> None:
-    """Store an answer for every instance (see ``_keeping``)."""
-    with _keeping(store) as conn:
-        # A write first: a SQLite transaction that read before writing cannot wait for
-        # another writer and fails at once.
-        conn.execute(
-            text(
-                "DELETE FROM map_cache WHERE key LIKE 'answer:%' "
-                "AND (SELECT count(*) FROM map_cache WHERE key LIKE 'answer:%') >= :most"
-            ),
-            {"most": MAX_CACHED_ANSWERS},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO map_cache (key, version, body) VALUES (:k, :v, :b) "
-                "ON CONFLICT (key) DO UPDATE SET version = excluded.version, body = excluded.body"
-            ),
-            {"k": key, "v": version, "b": body},
-        )
-
-
-def inside_count(clusters: list[dict], bbox: BBox, cell_deg: float) -> int:
-    """Organizations of the clusters whose cells lie wholly inside ``bbox``: a lower bound of the
-    organizations in it."""
-    minx, miny, maxx, maxy = bbox
-    return sum(
-        c["n"]
-        for c in clusters
-        if c["gx"] * cell_deg >= minx
-        and (c["gx"] + 1) * cell_deg <= maxx
-        and c["gy"] * cell_deg >= miny
-        and (c["gy"] + 1) * cell_deg <= maxy
-    )
 
 
 CARD_SQL = (

@@ -20,7 +20,7 @@ from ..db import get_store
 from ..services import editing
 from ..services.analysis import compare_runs
 from ..spreadsheets import to_csv
-from ..store import area_stats, features, point_pages, queries
+from ..store import area_stats, cache, features, queries
 from ..store.models import AREA_LEVELS
 from . import openapi
 from .params import BadParameter, parse_bbox, parse_int
@@ -251,7 +251,7 @@ def items(collection_id: str):
 
     def geojson(version: int) -> bytes:
         run_id = _run_id(store, coll, version)
-        found, more, matched = point_pages.geojson_features(store, coll, _page(q, run_id), version)
+        found, more, matched = cache.page_features(store, coll, _page(q, run_id), version)
         links = [
             _link(f"{base}?{urlencode(args)}", "self", GEOJSON),
             _link(f"{base}?{urlencode({**args, 'f': 'csv'})}", "alternate", "text/csv"),
@@ -279,7 +279,7 @@ def items(collection_id: str):
     # on besides the data is in the key — the caller's jurisdiction and masking included; the
     # latest run needs no place there, as storing a run is a write.
     key = json.dumps([base, sorted(args.items()), store.scope, store.contacts], ensure_ascii=False)
-    return Response(queries.cached_answer(store, key, geojson), mimetype=GEOJSON)
+    return Response(cache.answer(store, key, geojson), mimetype=GEOJSON)
 
 
 def _page(q: dict, run_id: int) -> features.Page:

@@ -24,7 +24,7 @@ from geo.vocabulary import AREA_LEVELS, MAP_STATUSES
 from ..db import base_store, get_store
 from ..layers import RUN_FEATURE_KINDS
 from ..services import analysis_jobs, visits
-from ..store import area_stats, queries
+from ..store import area_stats, cache, queries, tiles
 from .access import may
 from .areas import area_focus
 from .geojson import feature_collection, geojson_response, point_collection, to_display
@@ -206,7 +206,7 @@ def index():
     center = queries.city_center(store)
     if center is None:
         return render_template("empty.html", counts=facts["counts"])
-    return _map_page(store, facts, build_city_map(center, zoom=queries.CITY_ZOOM))
+    return _map_page(store, facts, build_city_map(center, zoom=tiles.CITY_ZOOM))
 
 
 def _map_page(store, facts: dict, m) -> str:
@@ -241,7 +241,7 @@ def layer_geojson(
     Organizations come as points when at most ``point_limit`` match ``filters``, else as clusters.
     """
     # One screen pixel at this zoom, in degrees: the finest detail worth sending.
-    pixel = queries.pixel_degrees(zoom)
+    pixel = tiles.pixel_degrees(zoom)
     if layer in AREA_LEVELS:
         frame = store.read_frame("areas", ["code", "name", "level"], bbox=bbox, where={"level": layer})
         frame["geometry"] = shapely.simplify(frame.geometry.values, pixel)
@@ -294,13 +294,11 @@ def layer_geojson(
     if layer == "orgs":
         limit = point_limit
         run_id, filters = queries.latest_run_id(store), filters or {}
-        cell = queries.cluster_cell(zoom)
+        cell = tiles.cluster_cell(zoom)
         # Cached tiles that already hold more than the limit inside the view settle it for
         # clusters without counting (at 1M organizations the count is the slow part).
-        cached = (
-            queries.cached_clusters(store, bbox, cell, run_id, filters, compute=False) if zoom <= CACHED_ZOOM else None
-        )
-        if cached is not None and queries.inside_count(cached[0], bbox, cell) > limit:
+        cached = cache.cluster_tiles(store, bbox, cell, run_id, filters, compute=False) if zoom <= CACHED_ZOOM else None
+        if cached is not None and tiles.inside_count(cached[0], bbox, cell) > limit:
             total = limit + 1
         else:
             total = queries.organization_count(store, bbox, limit, run_id, filters)
@@ -309,13 +307,13 @@ def layer_geojson(
             counts = pd.Series([r["status"] for r in rows]).value_counts()
             by_status = {s: int(counts.get(s, 0)) for s in MAP_STATUSES}
             return point_collection(rows, {"mode": "points", "total": total, "by_status": by_status}, crs)
-        rows, tiles = cached if cached is not None else queries.cached_clusters(store, bbox, cell, run_id, filters)
+        rows, covered = cached if cached is not None else cache.cluster_tiles(store, bbox, cell, run_id, filters)
         # The legend's counts per status come with the clusters at no extra query.
         by_status = {s: int(sum(r[s] for r in rows)) for s in MAP_STATUSES}
         extra = {
             "mode": "clusters",
             "cell": cell,
-            "tiles": tiles,
+            "tiles": covered,
             "total": sum(r["n"] for r in rows),
             "by_status": by_status,
         }

@@ -1,7 +1,7 @@
 """Data versions start at a random number, so a database made anew never repeats one.
 
 Processes keep copies of answers and layers under the data version they read (see
-``queries.cached_answer`` and ``point_pages``). A database dropped and created again under the
+``app.store.cache``). A database dropped and created again under the
 same URL counted from 1 again, and a running process could take its version 5 for the old
 database's version 5 and serve what that one held. Starting each database's count at a random
 number below 2^52 (a 64-bit column) makes such a repeat as good as impossible.

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import event, text
 
 from app import create_app
-from app.store import Store, features, point_pages, queries
+from app.store import Store, features, queries
+from app.store.cache import point_copies
 
 from .conftest import demo_city, signed_in
 
@@ -60,16 +61,16 @@ def test_kept_pages_are_the_database_pages(analyzed_store: Store, collection: st
     coll = features.COLLECTIONS[collection]
     run_id, version = queries.latest_run_id(analyzed_store), _version(analyzed_store)
     pages = _pages(analyzed_store, run_id if coll.run else 0, coll=coll)
-    point_pages.geojson_features(analyzed_store, coll, pages[0], version)
-    point_pages.wait_for_loads()
+    point_copies.page_features(analyzed_store, coll, pages[0], version)
+    point_copies.wait_for_loads()
     filled = 0
     for page in pages:
-        assert point_pages.qualifies(analyzed_store, coll, page)
+        assert point_copies.answers_from_copy(analyzed_store, coll, page)
         expected = _database_page(analyzed_store, coll, page)
-        first = point_pages.geojson_features(analyzed_store, coll, page, version)
+        first = point_copies.page_features(analyzed_store, coll, page, version)
         # Asked again, the page comes from the copy alone: not one statement.
         again, statements = _statements(
-            analyzed_store, lambda p=page: point_pages.geojson_features(analyzed_store, coll, p, version)
+            analyzed_store, lambda p=page: point_copies.page_features(analyzed_store, coll, p, version)
         )
         assert first == again == expected and statements == 0
         filled += len(expected[0])
@@ -81,16 +82,16 @@ def test_a_layer_that_fits_the_budget_is_read_whole(analyzed_store: Store, monke
     every text was read with the positions. A layer larger than the budget keeps none ahead."""
     run_id, version = queries.latest_run_id(analyzed_store), _version(analyzed_store)
     pages = _pages(analyzed_store, run_id, count=10)[1:]
-    for budget, whole in ((point_pages.MAX_TEXT_BYTES, True), (50_000, False)):
-        monkeypatch.setattr(point_pages, "MAX_TEXT_BYTES", budget)
-        monkeypatch.setattr(point_pages, "_layers", {})
-        point_pages.geojson_features(analyzed_store, ORGS, pages[0], version)
-        point_pages.wait_for_loads()
-        layer = point_pages._layers[(analyzed_store.url, ORGS.id, run_id)]
+    for budget, whole in ((point_copies.MAX_TEXT_BYTES, True), (50_000, False)):
+        monkeypatch.setattr(point_copies, "MAX_TEXT_BYTES", budget)
+        monkeypatch.setattr(point_copies, "_layers", {})
+        point_copies.page_features(analyzed_store, ORGS, pages[0], version)
+        point_copies.wait_for_loads()
+        layer = point_copies._layers[(analyzed_store.url, ORGS.id, run_id)]
         assert len(layer.texts) == (len(layer.ids) if whole else 0)
         for page in pages:
             found, statements = _statements(
-                analyzed_store, lambda p=page: point_pages.geojson_features(analyzed_store, ORGS, p, version)
+                analyzed_store, lambda p=page: point_copies.page_features(analyzed_store, ORGS, p, version)
             )
             assert found == _database_page(analyzed_store, ORGS, page)
             if found[0]:
@@ -106,15 +107,17 @@ def test_pages_that_need_the_database_go_there(analyzed_store: Store):
         features.Page(run_id=run_id),
         features.Page(bbox=box, filters={"org_type": "enterprise"}, sortby=[("employees", True)], run_id=run_id),
     ):
-        assert point_pages.qualifies(analyzed_store, ORGS, page)
+        assert point_copies.answers_from_copy(analyzed_store, ORGS, page)
     for page in (
         features.Page(bbox=box, filters={"name": "某公司"}, run_id=run_id),
         features.Page(bbox=box, sortby=[("name", False)], run_id=run_id),
         features.Page(bbox=(box[0], box[1], box[0], box[3]), run_id=run_id),
     ):
-        assert not point_pages.qualifies(analyzed_store, ORGS, page)
+        assert not point_copies.answers_from_copy(analyzed_store, ORGS, page)
     for collection in ("pairings", "party-orgs", "communities"):
-        assert not point_pages.qualifies(analyzed_store, features.COLLECTIONS[collection], features.Page(bbox=box))
+        assert not point_copies.answers_from_copy(
+            analyzed_store, features.COLLECTIONS[collection], features.Page(bbox=box)
+        )
 
 
 def test_a_jurisdiction_is_served_from_the_copy_with_the_databases_answers(analyzed_store: Store):
@@ -126,18 +129,18 @@ def test_a_jurisdiction_is_served_from_the_copy_with_the_databases_answers(analy
     for code in (streets[0], streets[-1], communities[len(communities) // 2]):
         scoped = analyzed_store.scoped(code)
         pages = _pages(scoped, run_id, count=12)
-        point_pages.geojson_features(scoped, ORGS, pages[0], version)
-        point_pages.wait_for_loads()
-        point_pages.geojson_features(scoped, ORGS, pages[0], version)  # the mask, once
+        point_copies.page_features(scoped, ORGS, pages[0], version)
+        point_copies.wait_for_loads()
+        point_copies.page_features(scoped, ORGS, pages[0], version)  # the mask, once
         seen = 0
         for page in pages:
-            assert point_pages.qualifies(scoped, ORGS, page)
+            assert point_copies.answers_from_copy(scoped, ORGS, page)
             expected = _database_page(scoped, ORGS, page)
             got, statements = _statements(
-                scoped, lambda p=page, s=scoped: point_pages.geojson_features(s, ORGS, p, version)
+                scoped, lambda p=page, s=scoped: point_copies.page_features(s, ORGS, p, version)
             )
             assert got == expected
-            if point_pages._layers[(analyzed_store.url, ORGS.id, run_id)].texts:
+            if point_copies._layers[(analyzed_store.url, ORGS.id, run_id)].texts:
                 assert statements == 0
             seen += len(got[0])
         assert seen > 0
@@ -145,20 +148,20 @@ def test_a_jurisdiction_is_served_from_the_copy_with_the_databases_answers(analy
 
 def test_a_small_text_budget_still_answers_every_page(analyzed_store: Store, monkeypatch):
     budget = 2_000  # two or three texts
-    monkeypatch.setattr(point_pages, "MAX_TEXT_BYTES", budget)
-    monkeypatch.setattr(point_pages, "_layers", {})  # nothing kept by earlier tests
+    monkeypatch.setattr(point_copies, "MAX_TEXT_BYTES", budget)
+    monkeypatch.setattr(point_copies, "_layers", {})  # nothing kept by earlier tests
     run_id, version = queries.latest_run_id(analyzed_store), _version(analyzed_store)
     pages = _pages(analyzed_store, run_id, count=15)[1:]  # not the whole layer at once
-    point_pages.geojson_features(analyzed_store, ORGS, pages[0], version)
-    point_pages.wait_for_loads()
+    point_copies.page_features(analyzed_store, ORGS, pages[0], version)
+    point_copies.wait_for_loads()
     largest = returned = 0
     for page in pages:
-        found = point_pages.geojson_features(analyzed_store, ORGS, page, version)
+        found = point_copies.page_features(analyzed_store, ORGS, page, version)
         assert found == _database_page(analyzed_store, ORGS, page)
         # Past the budget everything kept is dropped: what is kept fits, or is one page alone.
         size = sum(sys.getsizeof(t) + 100 for t in found[0])
         largest, returned = max(largest, size), returned + size
-        assert sum(layer.text_bytes for layer in point_pages._layers.values()) <= max(budget, largest)
+        assert sum(layer.text_bytes for layer in point_copies._layers.values()) <= max(budget, largest)
     assert returned > 2 * budget  # so the budget was passed
 
 
@@ -186,16 +189,16 @@ def test_a_write_is_seen_at_once_and_by_the_kept_copy(store: Store):
         return {f["id"]: f["properties"]["name"] for f in answer.get_json()["features"]}
 
     assert names()[org.org_id] == org["name"]
-    point_pages.wait_for_loads()
+    point_copies.wait_for_loads()
     assert names()[org.org_id] == org["name"]
     key = (store.url, "organizations", 0)
-    assert point_pages._layers[key].version == _version(store)
+    assert point_copies._layers[key].version == _version(store)
     with store.connect() as conn:
         conn.execute(text("UPDATE organizations SET name = '改名后' WHERE org_id = :o"), {"o": org.org_id})
         store.data_changed(conn)
     assert names()[org.org_id] == "改名后"
-    point_pages.wait_for_loads()
-    assert point_pages._layers[key].version == _version(store)
+    point_copies.wait_for_loads()
+    assert point_copies._layers[key].version == _version(store)
     assert names()[org.org_id] == "改名后"
 
 
@@ -250,15 +253,15 @@ def test_filtered_and_sorted_pages_are_the_databases(store: Store):
     unplaced = 0
     for caller in (store, store.scoped(street)):
         pages = _filtered_pages(caller, run_id)
-        point_pages.geojson_features(caller, ORGS, pages[0], version)
-        point_pages.wait_for_loads()
-        point_pages.geojson_features(caller, ORGS, pages[0], version)  # a scoped caller's mask, once
+        point_copies.page_features(caller, ORGS, pages[0], version)
+        point_copies.wait_for_loads()
+        point_copies.page_features(caller, ORGS, pages[0], version)  # a scoped caller's mask, once
         matched = 0
         for page in pages:
-            assert point_pages.qualifies(caller, ORGS, page)
+            assert point_copies.answers_from_copy(caller, ORGS, page)
             expected = _database_page(caller, ORGS, page)
             got, statements = _statements(
-                caller, lambda p=page, c=caller: point_pages.geojson_features(c, ORGS, p, version)
+                caller, lambda p=page, c=caller: point_copies.page_features(c, ORGS, p, version)
             )
             assert got == expected, page
             assert statements == 0

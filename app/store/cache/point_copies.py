@@ -38,9 +38,9 @@ import pandas as pd
 import shapely
 from sqlalchemy import text
 
-from . import Store, features
-from .features import Collection, Page
-from .personal import PERSONAL
+from .. import Store, features
+from ..features import Collection, Page
+from ..personal import PERSONAL
 
 #: Memory (bytes) of the Feature texts each process keeps over all layers; past it, they are
 #: read again. It holds the texts of a city of 100,000 organizations, not of a million.
@@ -86,7 +86,7 @@ _loading: dict[tuple[str, str, int], threading.Thread] = {}
 _lock = threading.Lock()
 
 
-def qualifies(store: Store, coll: Collection, page: Page) -> bool:
+def answers_from_copy(store: Store, coll: Collection, page: Page) -> bool:
     """Whether ``page`` can be answered from the process's copy (otherwise: the database)."""
     box = page.bbox
     known = {*coll.copied, coll.fid}
@@ -101,16 +101,16 @@ def qualifies(store: Store, coll: Collection, page: Page) -> bool:
     )
 
 
-def geojson_features(store: Store, coll: Collection, page: Page, version: int) -> tuple[list[bytes], bool, int | None]:
+def page_features(store: Store, coll: Collection, page: Page, version: int) -> tuple[list[bytes], bool, int | None]:
     """One page of a collection as GeoJSON Feature texts (UTF-8), whether more follow, and how
     many items the page's box and filters match (None when counting took too long), as
-    :func:`features.geojson_features` answers it; the pages that :func:`qualifies` passes
+    :func:`features.geojson_features` answers it; the pages that :func:`answers_from_copy` passes
     come from the process's copy of data version ``version`` once it is loaded.
 
     The copy loads in a thread of its own, so the first pages after a write are answered by
     the database meanwhile; its texts follow.
     """
-    layer = _ready(store, coll, page.run_id, version) if qualifies(store, coll, page) else None
+    layer = _ready(store, coll, page.run_id, version) if answers_from_copy(store, coll, page) else None
     if layer is None:
         found, more = features.geojson_features(store, coll, page)
         # A page that holds the rest tells the count without asking.
@@ -127,7 +127,7 @@ def geojson_features(store: Store, coll: Collection, page: Page, version: int) -
     if missing:
         found = _encoded(features.feature_texts(store, coll, page.run_id, missing))
         with _lock:
-            _keep(layer, found)
+            _hold_texts(layer, found)
         kept = [found[i] if t is None else t for i, t in zip(chosen, kept, strict=True)]
     return kept, len(ranks) > page.offset + page.limit, len(ranks)
 
@@ -283,7 +283,7 @@ def _fill(store: Store, coll: Collection, run_id: int, layer: _Layer) -> None:
         with _lock:
             if _layers.get(key) is not layer:  # replaced by a newer version meanwhile
                 return
-            kept = _kept_bytes()
+            kept = _held_bytes()
             if start == 0:
                 # The first range's texts, scaled to the whole layer, in place of what it holds now.
                 whole = _size(texts.values()) / max(len(texts), 1) * len(ids)
@@ -297,7 +297,7 @@ def _fill(store: Store, coll: Collection, run_id: int, layer: _Layer) -> None:
             layer.text_bytes += added
 
 
-def _kept_bytes() -> int:
+def _held_bytes() -> int:
     """Bytes the process spends on texts over all layers (the caller holds ``_lock``)."""
     return sum(layer.text_bytes for layer in _layers.values())
 
@@ -312,10 +312,10 @@ def _size(texts) -> int:
     return sum(sys.getsizeof(t) + 100 for t in texts)
 
 
-def _keep(layer: _Layer, found: dict[int, bytes]) -> None:
+def _hold_texts(layer: _Layer, found: dict[int, bytes]) -> None:
     """Add texts to a layer, starting every layer over when the process's budget is spent."""
     added = _size(found.values())
-    if _kept_bytes() + added > MAX_TEXT_BYTES:
+    if _held_bytes() + added > MAX_TEXT_BYTES:
         for other in _layers.values():
             other.texts, other.text_bytes = {}, 0
     layer.texts.update(found)
