@@ -7,6 +7,8 @@
 | SECRET_KEY | random per process | Flask session signing key; set it in production |
 | HONGTU_BASEMAP | none (tianditu if a key is set) | none, tianditu, tianditu_img, amap, osm |
 | HONGTU_TIANDITU_KEY | (empty) | 天地图 key (tk) |
+| HONGTU_CITY_NAME | 全市 | the city's name in headings, titles and exports (the demo: 昆明市) |
+| HONGTU_RANK_MIN | 30 | areas with fewer organizations in scope are ranked last, with their n, on the dashboard |
 | HONGTU_SERVICE_RADIUS_M | 1000 | service radius of a 党群服务中心 in metres |
 | HONGTU_POINT_LIMIT | 1500 | most organizations sent as points for one map view; beyond it, clusters |
 | HONGTU_MAX_UPLOAD_MB | 200 | largest file an import accepts (CLI and upload page) |
@@ -61,6 +63,8 @@ def from_env(instance_path: str) -> dict:
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_hex(32),
         "HONGTU_BASEMAP": basemap,
         "HONGTU_TIANDITU_KEY": key,
+        "HONGTU_CITY_NAME": os.environ.get("HONGTU_CITY_NAME", "").strip(),
+        "HONGTU_RANK_MIN": int(os.environ.get("HONGTU_RANK_MIN", "30")),
         "HONGTU_SERVICE_RADIUS_M": float(os.environ.get("HONGTU_SERVICE_RADIUS_M", "1000")),
         "HONGTU_POINT_LIMIT": int(os.environ.get("HONGTU_POINT_LIMIT", "1500")),
         "HONGTU_FRAME_ANCESTORS": os.environ.get("HONGTU_FRAME_ANCESTORS", "'self'"),

@@ -20,4 +20,6 @@ if [ -z "$(.venv/bin/hongtu user list)" ]; then
     .venv/bin/hongtu user add huashan --role street --area 530102001 --password "$password"
     echo "登录 / sign in at /login — admin（管理员，全市 / whole city）或 huashan（华山街道工作人员 / street staff），密码 / password: $password"
 fi
+# The demo city has a name in headings and exports (see docs/operations.md for the settings).
+export HONGTU_CITY_NAME="${HONGTU_CITY_NAME:-昆明市}"
 exec .venv/bin/hongtu serve "$@"

@@ -149,13 +149,46 @@ def test_area_page_shows_figures_charts_and_exports(client, analyzed_store):
     assert '"code": "' + code + '"' in page  # the map is focused on the area
 
 
-def test_dashboard_shows_the_latest_run_and_can_refresh(client, analyzed_store):
-    rows = run_rows(analyzed_store)
+def test_dashboard_is_one_screen_without_the_site_menu_and_can_refresh(client):
     page = client.get("/dashboard?refresh=3").get_data(as_text=True)
-    assert f"<b>{len(rows)}</b>两新组织" in page
-    assert '<meta http-equiv="refresh" content="10">' in page
-    assert page.count('<svg class="ht-chart"') == 3
-    assert "refresh" not in client.get("/dashboard").get_data(as_text=True).split("<body")[0]
+    assert 'class="ht-nav"' not in page and "退出大屏" in page
+    assert 'data-refresh="10"' in page  # never faster than MIN_REFRESH_S
+    assert 'data-refresh="0"' in client.get("/dashboard").get_data(as_text=True)
+    assert "/vendor/echarts/echarts.min.js" in page
+    assert client.get("/dashboard?refresh=soon").status_code == 400
+
+
+def test_dashboard_figures_are_the_runs_and_small_samples_rank_last(analyzed_store):
+    rows = run_rows(analyzed_store)
+    scoped = rows[rows["in_scope"].astype(bool)]
+    least = int(scoped["district_code"].value_counts().median())  # some districts above, some below
+    app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_RANK_MIN": least})
+    board = signed_in(app).get("/dashboard/data.json").get_json()
+    assert board["figures"]["orgs"] == len(rows)
+    assert board["figures"]["blank"] == int((scoped["status"] == "blank").sum())
+    kids = board["children"]
+    n = scoped["district_code"].value_counts()
+    assert {k["code"]: k["in_scope"] for k in kids if k["in_scope"]} == n.to_dict()
+    ranked = [k["ranked"] for k in kids]
+    assert ranked == sorted(ranked, reverse=True) and True in ranked and False in ranked
+    assert all(k["ranked"] == (k["in_scope"] >= least) for k in kids)
+    rates = [k["both_rate"] for k in kids if k["ranked"]]
+    assert rates == sorted(rates, reverse=True)
+    assert {f["properties"]["code"] for f in board["outlines"]["features"]} == {k["code"] for k in kids}
+    assert sum(i["in_scope"] for i in board["industries"]) <= len(scoped)
+
+
+def test_dashboard_drills_down_and_refuses_unknown_areas(client, analyzed_store):
+    rows = run_rows(analyzed_store)
+    district = busiest(rows, "district")
+    board = client.get(f"/dashboard/data.json?area={district}").get_json()
+    assert board["area"]["code"] == district and [a["code"] for a in board["trail"]] == [None, district]
+    inside = rows[rows["district_code"] == district]
+    assert board["figures"]["orgs"] == len(inside)
+    assert {k["code"] for k in board["children"] if k["orgs"]} == set(inside["street_code"].dropna())
+    assert all(k["code"].startswith(district) for k in board["children"])
+    for bad in ("999999", "12", "abc", "5301020010019999"):
+        assert client.get(f"/dashboard/data.json?area={bad}").status_code == 404
 
 
 def test_map_filters_by_size_scope_and_area(client, analyzed_store):

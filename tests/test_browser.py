@@ -311,6 +311,52 @@ def test_drill_down_from_district_to_grid(browser, analyzed_store: Store):
         served.close()
 
 
+def test_dashboard_fits_the_wall_and_drills_down_on_a_click(browser, analyzed_store: Store):
+    served = Served(analyzed_store)
+    try:
+        for width, height in ((1920, 1080), (3840, 2160)):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            served.sign_in(page)
+            errors = []
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+            page.goto(served.url + "/dashboard", wait_until="networkidle")
+            wait_for(page, "document.getElementById('ht-board').dataset.loaded === 'city'")
+            size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+            assert size[0] <= width and size[1] <= height, (width, height, size)
+            assert page.locator(".ht-nav").count() == 0 and page.locator(".ht-b-exit").is_visible()
+            drawn = page.evaluate(
+                "[...document.querySelectorAll('.ht-b-chart')].map(c => c.querySelectorAll('svg path, svg text').length)"
+            )
+            assert len(drawn) == 6 and min(drawn) > 0, drawn
+            # The charts grow with the screen: the wall at 4K is not a 1080p picture in a corner.
+            box = page.locator("#ht-b-map").bounding_box()
+            assert box["width"] > width * 0.35 and box["height"] > height * 0.6
+            page.close()
+            assert errors == [], errors
+        # A click on a district's area (away from its hot spots) drills down to its streets.
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        served.sign_in(page)
+        page.goto(served.url + "/dashboard", wait_until="networkidle")
+        wait_for(page, "document.getElementById('ht-board').dataset.loaded === 'city'")
+        board = page.context.request.get(served.url + "/dashboard/data.json").json()
+        target = min(board["outlines"]["features"], key=lambda f: f["properties"]["blank"])["properties"]
+        x, y = page.evaluate(
+            "(p) => echarts.getInstanceByDom(document.getElementById('ht-b-map')).convertToPixel({geoIndex: 0}, p)",
+            target["label"],
+        )
+        frame = page.locator("#ht-b-map").bounding_box()
+        page.mouse.click(frame["x"] + x, frame["y"] + y)
+        wait_for(page, f"document.getElementById('ht-board').dataset.loaded === '{target['code']}'")
+        assert page.locator("h1").inner_text().startswith(target["name"])
+        assert target["code"] in page.url
+        page.locator("#ht-b-trail a").first.click()
+        wait_for(page, "document.getElementById('ht-board').dataset.loaded === 'city'")
+        page.close()
+    finally:
+        served.close()
+
+
 def test_english_switch_changes_the_labels(browser, analyzed_store: Store):
     served = Served(analyzed_store)
     try:

@@ -23,14 +23,14 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def shown_strings() -> set[str]:
-    """The Chinese source strings of the templates, the map script and the web layer's labels."""
+    """The Chinese source strings of the templates, Hongtu's scripts and the web layer's labels."""
     found: set[str] = set()
     for path in (ROOT / "templates").glob("*.html"):
         for double, single in re.findall(r"""_\(\s*(?:"([^"]+)"|'([^']+)')""", path.read_text(encoding="utf-8")):
             found.add(double or single)
-    # The map script: every Chinese literal is a label (status names, card rows, units).
-    script = (ROOT / "static" / "hongtu-map.js").read_text(encoding="utf-8")
-    found |= {s for s in re.findall(r'"([^"\n]*)"', script) if CJK.search(s)}
+    # Hongtu's scripts: every Chinese literal is a label (status names, card rows, units).
+    for path in (ROOT / "static").glob("hongtu-*.js"):
+        found |= {s for s in re.findall(r'"([^"\n]*)"', path.read_text(encoding="utf-8")) if CJK.search(s)}
     found |= {zh for _, zh, _ in STATUS_TEXT.values()}
     for path in (ROOT / "app" / "web").glob("*.py"):
         found |= set(re.findall(r'gettext\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))

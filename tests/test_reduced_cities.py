@@ -82,6 +82,9 @@ def test_a_reduced_city_is_analysed_and_served(store: Store, case: str):
     urls = [
         "/",
         "/dashboard",
+        "/dashboard/data.json",
+        f"/dashboard/data.json?area={district}",
+        f"/dashboard/data.json?area={street}",
         "/area/",
         f"/area/{district}",
         f"/area/{street}",

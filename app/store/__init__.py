@@ -243,7 +243,8 @@ class Store:
             self.backend.check(conn)
 
     def init_schema(self) -> None:
-        """Create or upgrade the schema to the latest migration. Safe to run again."""
+        """Create or upgrade the schema to the latest migration, and drop every kept answer
+        (``app.store.cache``). Safe to run again."""
         from alembic import command
         from alembic.config import Config
 
@@ -254,6 +255,9 @@ class Store:
             cfg.set_main_option("script_location", str(_MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            # Answers kept by an older version of Hongtu may be shaped differently; a deploy
+            # runs this, so nothing it kept outlives it.
+            conn.execute(text("DELETE FROM map_cache"))
 
     def schema_ready(self) -> bool:
         """True when the migrations have run (the tables exist)."""

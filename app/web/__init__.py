@@ -20,6 +20,7 @@ from . import (
     embed,
     feature_edits,
     intake,
+    labels,
     maps,
     placing,
     reports,
@@ -35,6 +36,7 @@ def register(app: Flask) -> None:
     # The legend draws each status in its one colour, in the order a cluster's ring does.
     app.jinja_env.globals["map_statuses"] = [(s, MAP_STATUS_NAMES[s], MAP_STATUS_COLORS[s]) for s in MAP_STATUSES]
     app.jinja_env.globals["legend_layers"] = [layer for layer in LAYERS if layer.legend]
+    app.jinja_env.globals["city_name"] = labels.city_name
     app.register_blueprint(assets.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(admin.bp)

@@ -53,6 +53,7 @@ POLICY: dict[str, str] = {
     "areas.page": "read",
     "embed.embed": "read",
     "dashboard.dashboard": "read city",
+    "dashboard.data": "read city",
     "api.landing": "read",
     "api.conformance": "read",
     "api.openapi_json": "read",

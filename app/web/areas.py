@@ -19,7 +19,7 @@ from ..services import visits
 from ..store import area_stats, queries
 from . import charts
 from .excel import download
-from .labels import LEVEL_NAMES, RATE_NAMES
+from .labels import LEVEL_NAMES, RATE_NAMES, area_name
 from .mapbuilder import build_city_map, render_parts
 from .params import BadParameter, parse_int
 from .placing import LOCATED_BY_LABELS
@@ -134,7 +134,7 @@ def page(code: str | None):
         "level_names": LEVEL_NAMES,
         "rate_names": RATE_NAMES,
         "trail": trail,
-        "name": trail[-1]["name"] if trail else gettext("全市"),
+        "name": area_name(trail),
         "run_id": run_id,
         "figures": figures,
         "children": kids.replace({np.nan: None}).to_dict("records"),
@@ -197,7 +197,7 @@ def export(code: str | None, what: str, fmt: str):
         abort(404)
     frame = _export_frame(store, code, what, run_id)
     trail = area_stats.trail(store, code) if code else []
-    area = trail[-1]["name"] if trail else gettext("全市")
+    area = area_name(trail)
     label, today = gettext(EXPORT_NAMES[what]), date.today().isoformat()
     title = f"{area} {label} · {gettext('分析')} #{run_id} · {today}"
     return download(frame, f"{area}-{label}-{today}", fmt, label[:31], title)

@@ -1,4 +1,5 @@
-"""Offline front-end assets: Leaflet, MarkerCluster, jQuery and Font Awesome from xstatic packages.
+"""Offline front-end assets: Leaflet, MarkerCluster, jQuery and Font Awesome from xstatic packages,
+and ECharts vendored from its npm package into ``static/vendor/`` (``scripts/vendor_echarts.sh``).
 
 Government intranets have no CDN, so every script and stylesheet a page uses is served from
 here; ``vendor_url`` gives the URLs the map builder hands to folium.
@@ -19,6 +20,7 @@ PACKAGES: dict[str, Path] = {
     "markercluster": Path(xstatic.pkg.leaflet_markercluster.BASE_DIR),
     "jquery": Path(xstatic.pkg.jquery.BASE_DIR),
     "fontawesome": Path(xstatic.pkg.font_awesome.BASE_DIR),
+    "echarts": Path(__file__).resolve().parents[2] / "static" / "vendor" / "echarts",
 }
 
 bp = Blueprint("vendor", __name__, url_prefix="/vendor")

@@ -1,4 +1,9 @@
-"""Chinese labels (translated through the catalog) of area levels, rates and table columns."""
+"""Chinese labels (translated through the catalog) of area levels, rates and table columns,
+and the name an area is shown by."""
+
+from flask import current_app
+
+from ..i18n import gettext
 
 LEVEL_NAMES = {"city": "全市", "district": "区县", "street": "街道/乡镇", "community": "社区/村", "grid": "网格"}
 RATE_NAMES = {
@@ -64,3 +69,13 @@ HEADERS = {
     "moved_m": "移动距离（米）",
     **RATE_NAMES,
 }
+
+
+def city_name() -> str:
+    """The city's name (``HONGTU_CITY_NAME``), or 全市 in the page's language when none is set."""
+    return current_app.config.get("HONGTU_CITY_NAME") or gettext("全市")
+
+
+def area_name(trail: list[dict]) -> str:
+    """The name of the area ``trail`` (district first) ends at; the city's for an empty trail."""
+    return trail[-1]["name"] if trail else city_name()

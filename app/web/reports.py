@@ -29,7 +29,7 @@ from ..store.models import AnalysisRun
 from .areas import area_focus
 from .assets import PACKAGES
 from .excel import send_workbook, write_sheet
-from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES
+from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES, area_name, city_name
 from .mapbuilder import build_city_map, render_parts
 from .maps import layer_geojson
 from .params import BadParameter, parse_int
@@ -143,7 +143,7 @@ def standalone_map(store, code: str | None, width: int = 1200, height: int = 800
         rings=rings,
     )
     trail = area_stats.trail(store, code) if code else []
-    title = (trail[-1]["name"] if trail else gettext("全市")) + " · " + gettext("两新组织党建地图")
+    title = area_name(trail) + " · " + gettext("两新组织党建地图")
     html = render_template(
         "standalone.html",
         title=title,
@@ -176,7 +176,7 @@ def area_workbook(store, code: str | None, run_id: int) -> bytes:
     trail = area_stats.trail(store, code) if code else []
     summary = pd.DataFrame(
         [
-            (gettext("区域"), " › ".join(a["name"] for a in trail) or gettext("全市")),
+            (gettext("区域"), " › ".join(a["name"] for a in trail) or city_name()),
             (gettext("层级"), gettext(LEVEL_NAMES[level])),
             (gettext("区划代码"), code or ""),
             (gettext("分析"), f"#{run_id} · {_data_date(store)}"),
