@@ -574,29 +574,59 @@
     }).join("");
   }
 
-  // Search by name, address or credit code: a list of hits; choosing one zooms there and rings it.
+  // Search areas, places, centers, stations and organizations: hits grouped by kind. Choosing an
+  // area fits the map to its outline (and offers its page); anything else zooms there and rings it.
   function setUpSearch(map, cfg) {
     var form = document.getElementById("ht-search");
     if (!form) return;
-    var list = document.getElementById("ht-search-results"), ring = null;
+    var list = document.getElementById("ht-search-results"), mark = null;
+    var zoomOf = { places: 16, centers: 17, stations: 17, organizations: 17 };
+    function marked(layer) {
+      if (mark) map.removeLayer(mark);
+      mark = layer.addTo(map);
+    }
+    function choose(kind, hit) {
+      if (kind === "areas") {
+        map.fitBounds(hit.bounds, { padding: [20, 20] });
+        marked(L.geoJSON(hit.outline, { interactive: false, style: { color: "#ff6f00", weight: 3, dashArray: "6 4", fill: false } }));
+      } else {
+        map.setView([hit.lat, hit.lon], zoomOf[kind]);
+        marked(L.circleMarker([hit.lat, hit.lon], { radius: 14, color: "#ff6f00", weight: 3, fill: false, interactive: false }));
+      }
+      window.hongtuHighlight = kind === "organizations" ? hit.org_id : null;
+    }
+    function item(kind, hit) {
+      var li = document.createElement("li"), detail = document.createElement("small");
+      li.textContent = hit.name;
+      detail.textContent = kind === "areas" ? " " + hit.level_name + " " + hit.code : hit.address ? "（" + hit.address + "）" : "";
+      li.appendChild(detail);
+      if (hit.url) {
+        var page = document.createElement("a");
+        page.href = hit.url;
+        page.textContent = t("区域页面");
+        page.addEventListener("click", function (ev) { ev.stopPropagation(); });
+        li.appendChild(page);
+      }
+      li.addEventListener("click", function () { choose(kind, hit); list.replaceChildren(); });
+      return li;
+    }
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var q = form.querySelector("input").value.trim();
       if (!q) return;
       fetch(cfg.search + "?q=" + encodeURIComponent(q) + crsQuery(cfg)).then(function (r) { return r.json(); }).then(function (data) {
-        list.innerHTML = "";
-        if (!data.results || !data.results.length) { list.innerHTML = "<li>" + esc(t("未找到")) + "</li>"; return; }
-        data.results.forEach(function (hit) {
-          var li = document.createElement("li");
-          li.textContent = hit.name + (hit.address ? "（" + hit.address + "）" : "");
-          li.addEventListener("click", function () {
-            map.setView([hit.lat, hit.lon], 17);
-            if (ring) map.removeLayer(ring);
-            ring = L.circleMarker([hit.lat, hit.lon], { radius: 14, color: "#ff6f00", weight: 3, fill: false, interactive: false }).addTo(map);
-            window.hongtuHighlight = hit.org_id;
-            list.innerHTML = "";
-          });
-          list.appendChild(li);
+        list.replaceChildren();
+        if (!data.groups || !data.groups.length) {
+          var none = document.createElement("p");
+          none.textContent = t("未找到");
+          list.appendChild(none);
+          return;
+        }
+        data.groups.forEach(function (group) {
+          var heading = document.createElement("h4"), ul = document.createElement("ul");
+          heading.textContent = group.name + " " + group.results.length;
+          group.results.forEach(function (hit) { ul.appendChild(item(group.kind, hit)); });
+          list.append(heading, ul);
         });
       });
     });

@@ -111,7 +111,12 @@ def test_a_community_user_sees_only_their_community(app, community, analyzed_sto
     points = client.get(f"/map/data/orgs?bbox={BOX}&zoom=18").get_json()
     assert {f["properties"]["org_id"] for f in points["features"]} == mine
     hits = client.get("/map/search?q=公司").get_json()["results"]
-    assert hits and {h["org_id"] for h in hits} <= mine
+    assert hits and {h["org_id"] for h in hits if h["kind"] == "organizations"} <= mine
+    # Searching areas finds the community and what lies in it, never its neighbours or parents.
+    district, street = community[:6], community[:9]
+    for q in (district, street, "街道", "区"):
+        areas = [h for h in client.get(f"/map/search?q={q}").get_json()["results"] if h["kind"] == "areas"]
+        assert all(h["code"].startswith(community) for h in areas), q
     # Everything else located by geometry: only what meets the community's polygon.
     for collection, key, table in (
         ("service-centers", "center_id", "service_centers"),

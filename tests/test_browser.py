@@ -255,6 +255,20 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
         point = target.geometry
         assert abs(centre[0] - point.x) < 1e-4 and abs(centre[1] - point.y) < 1e-4
         assert page.evaluate("window.hongtuHighlight") == target["org_id"]
+        # An area's name finds the area: the map fits its outline, and its page is one click away.
+        street = demo_store.read_frame("areas", ["code", "name"], where={"level": "street"}).iloc[0]
+        page.fill("#ht-search input", street["name"])
+        page.click("#ht-search button")
+        first = page.locator("#ht-search-results ul").first.locator("li").first
+        first.wait_for()
+        assert page.locator("#ht-search-results h4").first.inner_text().startswith("区域")
+        assert first.locator("a").get_attribute("href") == f"/area/{street['code']}"
+        first.click()
+        minx, miny, maxx, maxy = street.geometry.bounds
+        wait_for(
+            page,
+            f"hongtuMap.getBounds().contains([[{miny}, {minx}], [{maxy}, {maxx}]]) && hongtuMap.getZoom() >= 12",
+        )
         assert outside == [] and errors == []
     finally:
         served.close()
@@ -326,7 +340,8 @@ def test_dashboard_fits_the_wall_and_drills_down_on_a_click(browser, analyzed_st
             assert size[0] <= width and size[1] <= height, (width, height, size)
             assert page.locator(".ht-nav").count() == 0 and page.locator(".ht-b-exit").is_visible()
             drawn = page.evaluate(
-                "[...document.querySelectorAll('.ht-b-chart')].map(c => c.querySelectorAll('svg path, svg text').length)"
+                "[...document.querySelectorAll('.ht-b-chart')]"
+                ".map(c => c.querySelectorAll('svg path, svg text').length)"
             )
             assert len(drawn) == 6 and min(drawn) > 0, drawn
             # The charts grow with the screen: the wall at 4K is not a 1080p picture in a corner.

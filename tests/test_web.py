@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from app import create_app
 from app.store import Store
+from app.web import maps
 
 from .conftest import demo_city, signed_in
 
@@ -138,6 +139,39 @@ def test_filters_narrow_the_organizations(analyzed_client):
     statuses = {f["properties"]["status"] for f in every["features"]}
     assert statuses <= {"org", "work", "blank", "out"} and "out" in statuses
     assert client.get(f"/map/data/orgs?bbox={box}&status=bogus").status_code == 400
+
+
+def test_search_finds_areas_places_centers_and_stations_grouped_by_kind(analyzed_client):
+    client, store = analyzed_client
+    street = store.read_frame("areas", ["code", "name"], where={"level": "street"}).iloc[0]
+    community = store.read_frame("areas", ["code", "name"], where={"level": "community"}).iloc[3]
+    for q, code in (
+        (street["name"][:2], street["code"]),
+        (community["name"], community["code"]),
+        (street["code"], None),
+    ):
+        answer = client.get(f"/map/search?q={q}").get_json()
+        kinds = [g["kind"] for g in answer["groups"]]
+        assert kinds[0] == "areas" and kinds == sorted(kinds, key=maps.SEARCH_KINDS.index), q
+        areas = answer["groups"][0]["results"]
+        found = {h["code"]: h for h in areas}
+        hit = found[code or street["code"]]
+        assert hit["url"] == f"/area/{hit['code']}" and hit["outline"]["type"] in ("Polygon", "MultiPolygon")
+        (south, west), (north, east) = hit["bounds"]
+        outline = store.read_frame("areas", [], where={"code": hit["code"]}).geometry.iloc[0]
+        assert (west, south, east, north) == pytest.approx(outline.bounds, abs=1e-3)
+        if code is None:  # a code finds the area and everything under it, coarsest first
+            assert all(c.startswith(street["code"]) for c in found) and areas[0]["code"] == street["code"]
+    for table, key, kind in (
+        ("places", "place_id", "places"),
+        ("service_centers", "center_id", "centers"),
+        ("stations", "station_id", "stations"),
+    ):
+        row = store.read_frame(table, [key, "name"]).iloc[0]
+        groups = {g["kind"]: g["results"] for g in client.get(f"/map/search?q={row['name']}").get_json()["groups"]}
+        assert row[key] in [h[key] for h in groups[kind]], table
+    assert client.get("/map/search?q=%25").get_json()["groups"] == []
+    assert client.get("/map/search?q=").status_code == 400
 
 
 def test_search_and_card_with_navigation(analyzed_client):

@@ -385,12 +385,43 @@ def search_places(store: Store, query: str, limit: int = 20) -> list[dict]:
     )
 
 
-def _matching(store: Store, sql: str, table: str, key: str, params: dict) -> list[dict]:
-    """The rows of a search (``sql`` over ``table`` aliased ``t``) the store may see, shortest
-    name first, at most ``params["lim"]``."""
+def search_areas(store: Store, query: str, limit: int = 8) -> list[dict]:
+    """Districts, streets, communities and grids whose name contains ``query`` or whose code
+    starts with it, coarsest first."""
+    pattern = _like(query)
+    return _matching(
+        store,
+        "SELECT code, name, level, length(code) AS depth FROM areas t "
+        "WHERE (name LIKE :contains ESCAPE '\\' OR code LIKE :prefix ESCAPE '\\')",
+        "areas",
+        "code",
+        {"contains": f"%{pattern}%", "prefix": f"{pattern}%", "lim": limit},
+        order="depth",
+    )
+
+
+def search_points(store: Store, table: str, query: str, limit: int = 8) -> list[dict]:
+    """Service centers (``table`` ``service_centers``) or stations (``stations``) whose name
+    contains ``query``."""
+    key, kind = {"service_centers": ("center_id", "level"), "stations": ("station_id", "kind")}[table]
+    return _matching(
+        store,
+        f"SELECT {key}, name, {kind}, ST_X(geom) AS lon, ST_Y(geom) AS lat FROM {table} t "
+        "WHERE name LIKE :contains ESCAPE '\\'",
+        table,
+        key,
+        {"contains": f"%{_like(query)}%", "lim": limit},
+    )
+
+
+def _matching(store: Store, sql: str, table: str, key: str, params: dict, order: str = "length(name)") -> list[dict]:
+    """The rows of a search (``sql`` over ``table`` aliased ``t``) the store may see, in
+    ``order`` (shortest name first), at most ``params["lim"]``."""
     sql, scope = store.restrict(sql, table, "t")
     with store.connect() as conn:
-        rows = conn.execute(text(f"{sql} ORDER BY length(name), {key} LIMIT :lim"), {**params, **scope}).mappings()
+        rows = conn.execute(
+            text(f"{sql} ORDER BY {order}, length(name), {key} LIMIT :lim"), {**params, **scope}
+        ).mappings()
         return [dict(r) for r in rows]
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import shapely
 from flask import Blueprint, abort, current_app, render_template, request
 
+from geo.crs import from_wgs84
 from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, ORG_TYPE_NAMES, STATUS_NAMES
 
 from ..db import get_store
@@ -90,9 +91,10 @@ def labelled_changes(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def area_focus(store, code: str | None) -> dict:
+def area_focus(store, code: str | None, crs: str = "wgs84") -> dict:
     """What a map needs to focus on an area (the city without a code): its code, its bounds
-    ``[[south, west], [north, east]]`` and its outline as GeoJSON, simplified to about a pixel."""
+    ``[[south, west], [north, east]]`` and its outline as GeoJSON, simplified to about a pixel,
+    in the map's ``crs``."""
     if code is None:
         frame = store.read_frame("areas", ["code"], where={"level": "district"})
     else:
@@ -100,6 +102,9 @@ def area_focus(store, code: str | None) -> dict:
     minx, miny, maxx, maxy = frame.total_bounds
     tolerance = max(maxx - minx, maxy - miny) / 1500
     outline = shapely.simplify(shapely.union_all(frame.geometry.values), tolerance)
+    if crs != "wgs84":
+        outline = from_wgs84(np.array([outline]), crs)[0]
+        minx, miny, maxx, maxy = shapely.bounds(outline)
     focus = {
         "bounds": [[miny, minx], [maxy, maxx]],
         "outline": json.loads(shapely.to_geojson(shapely.set_precision(outline, tolerance / 4))),

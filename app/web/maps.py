@@ -22,12 +22,14 @@ from geo.crs import (
 from geo.vocabulary import AREA_LEVELS, MAP_STATUSES
 
 from ..db import base_store, get_store
-from ..layers import RUN_FEATURE_KINDS
+from ..i18n import gettext
+from ..layers import BY_KEY, RUN_FEATURE_KINDS
 from ..services import analysis_jobs, visits
 from ..store import area_stats, cache, queries, tiles
 from .access import may
 from .areas import area_focus
 from .geojson import feature_collection, geojson_response, point_collection, to_display
+from .labels import LEVEL_NAMES
 from .mapbuilder import build_city_map, render_parts
 from .params import BadParameter, parse_bbox, parse_int
 
@@ -136,14 +138,45 @@ def navigation_links(lon: float, lat: float, name: str) -> dict[str, str]:
     }
 
 
+#: What search looks through, in the order its groups are listed, each named as on the map.
+SEARCH_KINDS = ("areas", "places", "centers", "stations", "organizations")
+SEARCH_NAMES = {
+    "areas": "区域",
+    **{key: BY_KEY[key].label for key in ("places", "centers", "stations")},
+    "organizations": "两新组织",
+}
+
+
 @bp.get("/map/search")
 def search():
-    """Organizations by name, address or credit code."""
-    q = request.args.get("q", "").strip()
+    """Areas (by name or code), places, centers, stations and organizations (by name, address or
+    credit code) within the caller's jurisdiction, grouped by kind; an area comes with its
+    bounds and outline to zoom to, and its page."""
+    q = request.args.get("q", "").strip()[:100]
     if not q:
         raise BadParameter("q", "请输入名称、地址或信用代码", "give a name, address or credit code")
-    hits = queries.search_organizations(get_store(), q[:100])
-    return jsonify({"query": q, "results": to_display(hits, _display_crs())})
+    store, crs = get_store(), _display_crs()
+    areas = queries.search_areas(store, q)
+    for hit in areas:
+        del hit["depth"]
+        focus = area_focus(store, hit["code"], crs)
+        hit.update(
+            level_name=gettext(LEVEL_NAMES[hit["level"]]),
+            bounds=focus["bounds"],
+            outline=focus["outline"],
+            url=url_for("areas.page", code=hit["code"]),
+        )
+    found = {
+        "areas": areas,
+        "places": to_display(queries.search_places(store, q, 8), crs),
+        "centers": to_display(queries.search_points(store, "service_centers", q), crs),
+        "stations": to_display(queries.search_points(store, "stations", q), crs),
+        "organizations": to_display(queries.search_organizations(store, q), crs),
+    }
+    groups = [{"kind": k, "name": gettext(SEARCH_NAMES[k]), "results": found[k]} for k in SEARCH_KINDS if found[k]]
+    return jsonify(
+        {"query": q, "groups": groups, "results": [{**hit, "kind": g["kind"]} for g in groups for hit in g["results"]]}
+    )
 
 
 #: Largest radius a nearby query may ask for, in metres.
