@@ -18,6 +18,10 @@
   var I18N = window.HONGTU_I18N || {};
   function t(message, values) {
     var text = I18N[message] || message;
+    // "singular|plural" for a count {n} (see app/i18n.py).
+    if (values && values.n !== undefined && text.indexOf("{n}") >= 0 && text.indexOf("|") >= 0) {
+      text = text.split("|")[Number(values.n) === 1 ? 0 : 1];
+    }
     Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(values[k]); });
     return text;
   }
@@ -134,6 +138,31 @@
   function pct(rate) { return rate === null || rate === undefined ? "–" : Math.round(rate * 1000) / 10 + "%"; }
 
   // An area's card: counts and rates of the latest run, and a link to its page.
+  // What lies within the service radius of a clicked point, nearest first, below ``header``
+  // (an area's card when the click fell on its polygon). Not on exports and embeds.
+  function nearbyAllowed(cfg) { return !cfg.inline && !cfg.token; }
+
+  function showNearby(map, cfg, latlng, header) {
+    var url = cfg.nearby + "?lon=" + latlng.lng.toFixed(6) + "&lat=" + latlng.lat.toFixed(6) + "&r=" + cfg.radius +
+      crsQuery(cfg);
+    fetch(url).then(function (r) { return r.json(); }).then(function (data) {
+      var list = function (items, name) {
+        return "<b>" + esc(t(name)) + " (" + items.length + ")</b><ol class='ht-nearby'>" + items.slice(0, 10).map(function (it) {
+          return "<li>" + esc(it.name) + " · " + esc(t("{n} 米", { n: Math.round(it.distance_m) })) + "</li>";
+        }).join("") + "</ol>";
+      };
+      // Where the click fell, district → grid, each a link to its page.
+      var trail = (data.areas || []).map(function (a) {
+        return '<a href="' + esc(cfg.areaPage.replace("__code__", encodeURIComponent(a.code))) + '">' + esc(a.name) + "</a>";
+      }).join(" › ");
+      L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(
+        "<div class='ht-nearby-card'>" + header + (trail && !header ? "<div class='ht-trail'>" + trail + "</div>" : "") +
+        (header ? "<hr>" : "") + esc(t("{n} 米内", { n: cfg.radius })) + "<br>" + list(data.centers || [], "党群服务中心") +
+        list(data.organizations || [], "两新组织") + "</div>"
+      ).openOn(map);
+    });
+  }
+
   function areaCard(p, cfg) {
     var rows = [[t("编码"), p.code]];
     if (p.orgs !== undefined && p.orgs !== null) {
@@ -185,7 +214,9 @@
             if (areaStyle.interactive === false) return;
             var rate = p.both_rate === null || p.both_rate === undefined ? "" : " · " + t("两个覆盖率") + " " + pct(p.both_rate);
             layer.bindTooltip(esc(p.name) + " " + esc(p.code) + esc(rate), { sticky: true });
-            layer.bindPopup(areaCard(p, cfg));
+            // The polygon takes the click from the map: its card also lists what lies nearby.
+            if (nearbyAllowed(cfg)) layer.on("click", function (e) { showNearby(e.target._map, cfg, e.latlng, areaCard(p, cfg)); });
+            else layer.bindPopup(areaCard(p, cfg));
           }
         }).addTo(group).bringToBack();
         declutterSoon();
@@ -482,26 +513,7 @@
       map.on("click", control.collapse, control);
     }
     // Nearby: a click on the map lists what lies within the service radius, nearest first.
-    if (!cfg.inline && !cfg.token) map.on("click", function (e) {
-      var url = cfg.nearby + "?lon=" + e.latlng.lng.toFixed(6) + "&lat=" + e.latlng.lat.toFixed(6) + "&r=" + cfg.radius +
-        crsQuery(cfg);
-      fetch(url).then(function (r) { return r.json(); }).then(function (data) {
-        var list = function (items, name) {
-          return "<b>" + esc(t(name)) + " (" + items.length + ")</b><ol class='ht-nearby'>" + items.slice(0, 10).map(function (it) {
-            return "<li>" + esc(it.name) + " · " + esc(t("{n} 米", { n: Math.round(it.distance_m) })) + "</li>";
-          }).join("") + "</ol>";
-        };
-        // Where the click fell, district → grid, each a link to its page.
-        var trail = (data.areas || []).map(function (a) {
-          return '<a href="' + esc(cfg.areaPage.replace("__code__", encodeURIComponent(a.code))) + '">' + esc(a.name) + "</a>";
-        }).join(" › ");
-        L.popup({ maxWidth: 320 }).setLatLng(e.latlng).setContent(
-          "<div class='ht-nearby-card'>" + (trail ? "<div class='ht-trail'>" + trail + "</div>" : "") +
-          esc(t("{n} 米内", { n: cfg.radius })) + "<br>" + list(data.centers, "党群服务中心") +
-          list(data.organizations, "两新组织") + "</div>"
-        ).openOn(map);
-      });
-    });
+    if (nearbyAllowed(cfg)) map.on("click", function (e) { showNearby(map, cfg, e.latlng, ""); });
     if (cfg.area) {
       // An area page: its outline on top, the view fitted to it.
       if (cfg.area.outline) {

@@ -269,6 +269,16 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
             page,
             f"hongtuMap.getBounds().contains([[{miny}, {minx}], [{maxy}, {maxx}]]) && hongtuMap.getZoom() >= 12",
         )
+        # A click on a community's polygon gives its card and, below it, what lies nearby.
+        communities = demo_store.read_frame("areas", ["code", "name"], where={"parent_code": street["code"]})
+        inside = communities.iloc[0]
+        spot = inside.geometry.point_on_surface()
+        wait_for(page, "window.hongtuGroups.community.getLayers().length > 0")
+        with page.expect_response(lambda r: "/map/nearby" in r.url):
+            click_map_at(page, spot.y, spot.x)
+        popup = page.locator(".ht-nearby-card")
+        popup.wait_for()
+        assert inside["name"] in popup.inner_text() and "党群服务中心 (" in popup.inner_text()
         assert outside == [] and errors == []
     finally:
         served.close()
@@ -413,6 +423,14 @@ def test_usable_on_a_phone(browser, analyzed_store: Store):
         for path in ("/area/", "/dashboard"):
             page.goto(served.url + path, wait_until="networkidle")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        # A street's page reaches its blank ledger within three screens, one card per organization.
+        street = analyzed_store.read_frame("areas", ["code"], where={"level": "street"})["code"].iloc[0]
+        page.goto(f"{served.url}/area/{street}", wait_until="networkidle")
+        top = page.evaluate("document.getElementById('ht-ledger').getBoundingClientRect().top + window.scrollY")
+        assert top < 3 * 844 and page.evaluate("document.documentElement.scrollWidth") <= 390
+        rows = page.locator("#ht-ledger tbody tr")
+        assert rows.count() and rows.first.evaluate("r => getComputedStyle(r).display") == "block"
+        assert rows.first.bounding_box()["width"] <= 390
         assert errors == []
         context.close()
     finally:
