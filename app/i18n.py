@@ -3,7 +3,10 @@
 Source strings are the Chinese text itself (as gettext uses the source language as msgid);
 ``translations/en.json`` maps each to English. A missing entry falls back to the Chinese,
 and ``tests/test_i18n.py`` fails on any string used without an entry, so nothing is left
-half-translated. The same catalog is handed to ``hongtu-map.js`` for the map's labels.
+half-translated. The same catalog is handed to Hongtu's scripts for their labels.
+
+A translation with a count ``{n}`` may give its singular and plural forms apart, separated by
+``|`` (``"{n} organization|{n} organizations"``): the first is used when n is 1.
 
 The language comes from ``?lang=`` (remembered in a cookie), else the cookie, else Chinese:
 the service is for Chinese offices, so the browser's Accept-Language does not override it.
@@ -52,7 +55,17 @@ def local_time(value: datetime | None) -> str:
 def gettext(message: str, **values) -> str:
     """``message`` in the current language, with ``{name}`` placeholders filled from ``values``."""
     text = catalog(current_language()).get(message, message)
-    return text.format(**values) if values else text
+    if not values:
+        return text
+    return plural(text, values.get("n")).format(**values)
+
+
+def plural(text: str, n: object) -> str:
+    """The form of ``text`` (``singular|plural`` when it has a count ``{n}``) for count ``n``."""
+    if n is None or "{n}" not in text or "|" not in text:
+        return text
+    one, many = text.split("|", 1)
+    return one if n == 1 else many
 
 
 def js_catalog() -> Markup:

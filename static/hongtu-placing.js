@@ -148,7 +148,9 @@
     counts.dataset[was] = Number(counts.dataset[was]) - 1;
     counts.dataset.manual = Number(counts.dataset.manual) + 1;
     var u = Number(counts.dataset.unplaced), a = Number(counts.dataset.approximate);
-    counts.textContent = T.counts.replace("{n}", u + a).replace("{u}", u).replace("{a}", a) +
+    // "singular|plural" for a count (see app/i18n.py).
+    var forms = T.counts.split("|"), form = forms.length > 1 && u + a !== 1 ? forms[1] : forms[0];
+    counts.textContent = form.replace("{n}", u + a).replace("{u}", u).replace("{a}", a) +
       T.manual_count.replace("{m}", counts.dataset.manual);
   }
 

@@ -88,3 +88,17 @@ def test_chinese_by_default_english_on_request_and_remembered(client):
 
 def test_unknown_language_falls_back_to_chinese(client):
     assert '<html lang="zh-CN">' in client.get("/?lang=fr").get_data(as_text=True)
+
+
+def test_counts_take_the_singular_for_one():
+    from flask import Flask
+
+    from app.i18n import gettext
+
+    app = Flask(__name__)
+    with app.test_request_context("/?lang=en"):
+        assert gettext("{n} 个组织", n=1) == "1 organization"
+        assert gettext("{n} 个组织", n=2) == "2 organizations"
+        assert gettext("{n} 个组织", n=0) == "0 organizations"
+    with app.test_request_context("/?lang=zh"):
+        assert gettext("{n} 个组织", n=1) == "1 个组织"

@@ -39,6 +39,28 @@ def _svg(width: int, height: int, body: list[str], title: str) -> Markup:
     )
 
 
+def text_width(text: str, size: float) -> float:
+    """About how wide (px) ``text`` is at font ``size``: a CJK character is a square, Latin about half."""
+    wide = sum(1 for ch in text if ord(ch) > 0x2E80)
+    return size * (wide + 0.58 * (len(text) - wide))
+
+
+def _key(entries: Sequence[tuple[str, str]], x0: float, y0: float, width: float) -> tuple[list[str], float]:
+    """A key of (colour, label) swatches from (``x0``, ``y0``), wrapped within ``width``; the SVG
+    parts and the height it takes."""
+    body, x, y, line = [], x0, y0, 16
+    for color, label in entries:
+        step = 18 + text_width(label, 11) + 12
+        if x > x0 and x + step > x0 + width:
+            x, y = x0, y + line
+        body.append(
+            f'<rect x="{x:.0f}" y="{y}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{x + 14:.0f}" y="{y + 9}" font-size="11">{escape(label)}</text>'
+        )
+        x += step
+    return body, y - y0 + line
+
+
 def rate_bars(labels: Sequence[str], rates: Sequence[float | None], title: str, width: int = 440) -> Markup:
     """Horizontal bars of rates in [0, 1], one per label, coloured like the choropleth."""
     row, left, right = 22, 160, 56
@@ -65,7 +87,10 @@ def stacked_bars(
 ) -> Markup:
     """Horizontal bars of counts split into ``parts`` (keys of ``STATUS_COLORS``), with a key."""
     row, left, right = 22, 160, 56
-    height = row * len(labels) + 30
+    legend, legend_height = _key(
+        [(STATUS_COLORS[k], names[k]) for k in names], left, row * len(labels) + 8, width - left
+    )
+    height = row * len(labels) + 8 + int(legend_height)
     totals = np.sum([np.asarray(v, float) for v in parts.values()], axis=0) if labels else np.zeros(0)
     scale = (width - left - right) / max(float(totals.max()) if len(totals) else 0.0, 1.0)
     body = []
@@ -78,22 +103,21 @@ def stacked_bars(
             body.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{STATUS_COLORS[key]}"/>')
             x += w
         body.append(f'<text x="{x + 4:.1f}" y="{y + 13}" font-size="11">{int(totals[i])}</text>')
-    x = float(left)
-    for key, label in names.items():
-        body.append(
-            f'<rect x="{x:.0f}" y="{height - 14}" width="10" height="10" fill="{STATUS_COLORS[key]}"/>'
-            f'<text x="{x + 14:.0f}" y="{height - 5}" font-size="11">{escape(label)}</text>'
-        )
-        x += 24 + 12 * len(label)
-    return _svg(width, height, body, title)
+    return _svg(width, height, body + legend, title)
 
 
 def trend_lines(
     labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str, width: int = 440
 ) -> Markup:
     """Rates across runs: one line per series over the run labels, the y axis 0–100 %."""
-    height, left, right, top, bottom = 190, 40, 110, 10, 34
-    span_x, span_y = width - left - right, height - top - bottom
+    palette = ("#b71c1c", "#2e7d32", "#1565c0", "#f9a825")
+    plot, left, right, top, bottom = 190, 40, 16, 10, 34
+    # The key goes under the plot, wrapped, so that long (English) names are never cut.
+    legend, legend_height = _key(
+        [(palette[k % len(palette)], name) for k, name in enumerate(series)], left, plot, width - left - right
+    )
+    height = plot + int(legend_height)
+    span_x, span_y = width - left - right, plot - top - bottom
     n = len(labels)
     xs = [left + (span_x * i / (n - 1) if n > 1 else span_x / 2) for i in range(n)]
     body = []
@@ -104,9 +128,8 @@ def trend_lines(
             f'<text x="{left - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{pct:.0%}</text>'
         )
     for x, name in zip(xs, labels, strict=True):
-        body.append(f'<text x="{x:.1f}" y="{height - 18}" font-size="10" text-anchor="middle">{escape(name)}</text>')
-    palette = ("#b71c1c", "#2e7d32", "#1565c0", "#f9a825")
-    for k, (name, values) in enumerate(series.items()):
+        body.append(f'<text x="{x:.1f}" y="{plot - 18}" font-size="10" text-anchor="middle">{escape(name)}</text>')
+    for k, values in enumerate(series.values()):
         color = palette[k % len(palette)]
         points = [
             (x, top + span_y * (1 - float(v)))
@@ -117,9 +140,4 @@ def trend_lines(
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             body.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
             body.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in points)
-        y = top + 14 * k + 6
-        body.append(
-            f'<rect x="{left + span_x + 10}" y="{y}" width="10" height="3" fill="{color}"/>'
-            f'<text x="{left + span_x + 24}" y="{y + 5}" font-size="11">{escape(name)}</text>'
-        )
-    return _svg(width, height, body, title)
+    return _svg(width, height, body + legend, title)
