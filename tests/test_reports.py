@@ -184,3 +184,63 @@ def test_cli_exports_map_and_report(analyzed_store, street, tmp_path):
     assert done.returncode == 0 and openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "汇总"
     bad = hongtu("export", "report", "--area", "999999999")
     assert bad.returncode == 1 and "999999999" in bad.stderr and "Traceback" not in bad.stderr
+
+
+class TileServer:
+    """A tile server on the loopback answering every tile in one colour, counting requests."""
+
+    COLOUR = (255, 0, 255)
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (256, 256), self.COLOUR).save(buffer, "PNG")
+        tile, self.requests = buffer.getvalue(), []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(tile)))
+                self.end_headers()
+                self.wfile.write(tile)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_exports_draw_the_configured_base_map_and_nothing_else(analyzed_store, street, monkeypatch):
+    from app.web import mapbuilder
+
+    need_chromium()
+    tiles = TileServer()
+    try:
+        monkeypatch.setitem(mapbuilder.BASEMAP_TILES, "osm", ("OpenStreetMap", [tiles.url], "", "© tiles"))
+        app = create_app({"DATABASE_URL": analyzed_store.url, "TESTING": True, "HONGTU_BASEMAP": "osm"})
+        client = signed_in(app)
+        assert mapbuilder.tile_hosts("osm") == {"127.0.0.1"} and mapbuilder.tile_hosts("none") == set()
+        answer = client.get(f"/area/{street}/map.png?width=800&height=600")
+        image = Image.open(io.BytesIO(answer.data)).convert("RGB")
+        tinted = sum(n for n, colour in image.getcolors(maxcolors=1 << 20) if colour == TileServer.COLOUR)
+        assert tiles.requests and all(p.endswith(".png") for p in tiles.requests)
+        assert tinted > 0.05 * 800 * 600  # the tiles show between the layers
+        html = client.get(f"/area/{street}/map.html").get_data(as_text=True)
+        assert tiles.url.split("{z}")[0] in html
+        # Without a base map, nothing is asked of any tile host.
+        asked = len(tiles.requests)
+        plain = Image.open(io.BytesIO(client.get(f"/area/{street}/map.png?width=800&height=600&basemap=none").data))
+        colours = plain.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert len(tiles.requests) == asked and TileServer.COLOUR not in {c for _, c in colours}
+    finally:
+        tiles.close()

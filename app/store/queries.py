@@ -172,6 +172,12 @@ def data_facts(store: Store) -> dict:
 _latest_runs: dict[str, tuple[int, int]] = {}
 
 
+def latest_run_time(store: Store):
+    """When the latest analysis run was made (None without one)."""
+    with store.connect() as conn:
+        return conn.execute(select(AnalysisRun.created_at).order_by(AnalysisRun.id.desc()).limit(1)).scalar()
+
+
 def latest_run_id(store: Store, version: int | None = None) -> int:
     """The newest analysis run, or 0 when there is none. Given the data ``version`` the caller
     read, the answer is remembered for that version: a run is only ever stored by a write."""

@@ -8,6 +8,8 @@ and Bootstrap / awesome-markers are left out (circle markers and div icons need 
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import folium
 import folium.plugins
 from branca.element import MacroElement
@@ -97,6 +99,15 @@ class HongtuLayers(MacroElement):
         self.control = control
         self.config = config
         self.groups_js = "{" + ", ".join(f"{k!r}: {g.get_name()}" for k, g in groups.items()) + "}"
+
+
+def tile_hosts(basemap: str) -> frozenset[str]:
+    """The host names a base map's tiles come from (none for ``none``)."""
+    if basemap not in BASEMAP_TILES:
+        return frozenset()
+    _, urls, subdomains, _ = BASEMAP_TILES[basemap]
+    expanded = [u.replace("{s}", s) for u in urls for s in (subdomains or "")] if subdomains else urls
+    return frozenset(urlsplit(u).hostname for u in expanded)
 
 
 def basemap_ids() -> list[str]:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..processes import processes, thread_ids
 
@@ -30,6 +31,8 @@ from ..processes import processes, thread_ids
 QUEUE_PER_PAGE = 1
 #: Longest one image may take to draw, in seconds.
 RENDER_SECONDS = 60
+#: Longest a render waits for a base map's tiles after the map has drawn (s).
+TILE_SECONDS = 10
 #: Chromium's own switches: no GPU, nothing fetched in the background (the machine may be
 #: offline, and a render must reach nothing but its own page).
 CHROMIUM_ARGS = (
@@ -101,16 +104,20 @@ class Renderer:
         finally:
             self._slots.release()
 
-    def draw(self, html: str, fmt: str, width: int, height: int, scale: float = 1.0) -> bytes:
+    def draw(
+        self, html: str, fmt: str, width: int, height: int, scale: float = 1.0, hosts: frozenset[str] = frozenset()
+    ) -> bytes:
         """A PNG or PDF of ``html`` laid out at ``width`` × ``height`` CSS pixels (inside
-        :meth:`page`); a PNG has ``scale`` device pixels per CSS pixel.
+        :meth:`page`); a PNG has ``scale`` device pixels per CSS pixel. The page may load from
+        ``hosts`` (a base map's tile hosts) and nothing else.
 
         Raises
         ------
         RenderError
             When Chromium is missing or the page did not draw in time.
         """
-        future = asyncio.run_coroutine_threadsafe(self._draw(html, fmt, width, height, scale), self._running_loop())
+        drawing = self._draw(html, fmt, width, height, scale, hosts)
+        future = asyncio.run_coroutine_threadsafe(drawing, self._running_loop())
         try:
             return future.result(timeout=RENDER_SECONDS + 5)
         except FutureTimeout:
@@ -150,15 +157,20 @@ class Renderer:
             self._browser = await self._playwright.chromium.launch(executable_path=self.executable, args=args)
             return self._browser
 
-    async def _draw(self, html: str, fmt: str, width: int, height: int, scale: float) -> bytes:
+    async def _draw(self, html: str, fmt: str, width: int, height: int, scale: float, hosts: frozenset[str]) -> bytes:
         browser = await self._browser_ready()
         context = await browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
         try:
             page = await context.new_page()
-            # Nothing may leave the machine while rendering: the page is self-contained.
-            await page.route("**/*", lambda route: route.abort())
+            # Nothing leaves the machine while rendering but the base map's tiles, from its own hosts.
+            await page.route("**/*", _only_from(hosts))
             await page.set_content(html, wait_until="load", timeout=RENDER_SECONDS * 1000)
             await page.wait_for_function("window.hongtuReady === true", timeout=RENDER_SECONDS * 1000)
+            if hosts:
+                try:
+                    await page.wait_for_load_state("networkidle", timeout=TILE_SECONDS * 1000)
+                except Exception:  # tiles that never come leave the map without them, still drawn
+                    pass
             # On paper the zoom buttons mean nothing.
             await page.add_style_tag(content=".leaflet-control-zoom { display: none; }")
             await page.wait_for_timeout(300)
@@ -185,6 +197,19 @@ class Renderer:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._loop = None
+
+
+def _only_from(hosts: frozenset[str]):
+    """A route handler letting through requests to ``hosts`` over HTTP(S) only."""
+
+    async def handle(route) -> None:
+        parts = urlsplit(route.request.url)
+        if parts.scheme in ("http", "https") and parts.hostname in hosts:
+            await route.continue_()
+        else:
+            await route.abort()
+
+    return handle
 
 
 #: The browser's CPU priority (nice value, the lowest there is): when images and requests

@@ -20,17 +20,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, abort, current_app, render_template, request
-from sqlalchemy import select
 
 from ..db import get_store
 from ..i18n import gettext
 from ..store import area_stats, queries
-from ..store.models import AnalysisRun
 from .areas import area_focus
 from .assets import PACKAGES
 from .excel import send_workbook, write_sheet
 from .labels import HEADERS, LEVEL_NAMES, RATE_NAMES, area_name, city_name
-from .mapbuilder import build_city_map, render_parts
+from .mapbuilder import basemap_choices, basemap_ids, build_city_map, render_parts, tile_hosts
 from .maps import layer_geojson
 from .params import BadParameter, parse_int
 from .renderer import RenderBusy, RenderError, renderer
@@ -115,14 +113,23 @@ def inline_assets(html: str) -> str:
 
 def _data_date(store) -> str:
     """The date of the latest analysis run (the data the map shows), else today."""
-    with store.connect() as conn:
-        created = conn.execute(select(AnalysisRun.created_at).order_by(AnalysisRun.id.desc())).scalar()
-    return f"{(created or datetime.now()):%Y-%m-%d}"
+    return f"{(queries.latest_run_time(store) or datetime.now()):%Y-%m-%d}"
 
 
-def standalone_map(store, code: str | None, width: int = 1200, height: int = 800, rings: bool = False) -> str:
+def export_basemap(asked: str | None = None) -> str:
+    """The base map of an exported map: the configured one (or ``asked``, when offered), else none."""
+    offered = basemap_ids()
+    chosen = asked or current_app.config["HONGTU_BASEMAP"]
+    return chosen if chosen in offered else "none"
+
+
+def standalone_map(
+    store, code: str | None, width: int = 1200, height: int = 800, rings: bool = False, basemap: str = "none"
+) -> str:
     """A self-contained HTML map of an area (the city without a code): assets and data inside;
-    ``rings`` draws the centers' service radius."""
+    ``rings`` draws the centers' service radius. With a ``basemap`` its tiles are the only thing
+    the page loads (in GCJ-02 over AMap's, as the live map does)."""
+    crs = basemap_choices(basemap)[0].get("crs", "wgs84")
     focus = area_focus(store, code)
     zoom = _fit_zoom(focus["bounds"], width, height)
     (miny, minx), (maxy, maxx) = focus["bounds"]
@@ -130,15 +137,18 @@ def standalone_map(store, code: str | None, width: int = 1200, height: int = 800
     level = area_stats.level_of(code)
     layers = tuple(name for name in STANDALONE_LAYERS if name != "grid" or level in ("street", "community", "grid"))
     filters = {"area": code} if code else {}
-    inline = {name: _loads(layer_geojson(store, name, bbox, zoom)) for name in layers}
-    inline["orgs"] = _loads(layer_geojson(store, "orgs", bbox, zoom, filters=filters, point_limit=STANDALONE_POINTS))
-    # The page fetches nothing: its layers are in it and its base map is none.
+    inline = {name: _loads(layer_geojson(store, name, bbox, zoom, crs)) for name in layers}
+    inline["orgs"] = _loads(
+        layer_geojson(store, "orgs", bbox, zoom, crs, filters=filters, point_limit=STANDALONE_POINTS)
+    )
+    shown = area_focus(store, code, crs)
+    (miny, minx), (maxy, maxx) = shown["bounds"]
     m = build_city_map(
         ((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
-        area=focus,
+        area=shown,
         overlays=(*layers, "orgs"),
-        basemap="none",
+        basemap=basemap,
         inline=inline,
         rings=rings,
     )
@@ -249,6 +259,7 @@ def area_map(code: str | None, fmt: str):
         abort(404)
     width, height, scale = _frame()
     rings = request.args.get("rings") == "1"
+    basemap = export_basemap(request.args.get("basemap"))
     if "paper" not in request.args and width * height > MAX_PIXELS:
         raise BadParameter(
             "width/height",
@@ -258,14 +269,14 @@ def area_map(code: str | None, fmt: str):
     name = f"hongtu-{code or 'city'}-map.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "html":
-        body = standalone_map(get_store(), code, width, height, rings)
+        body = standalone_map(get_store(), code, width, height, rings, basemap)
         return Response(body, mimetype="text/html", headers=disposition)
     try:
         drawer = renderer(current_app.config)
         # The page is held from before the map is built: building it is half the work.
         with drawer.page():
-            html = standalone_map(get_store(), code, width, height, rings)
-            body = drawer.draw(html, fmt, width, height, scale)
+            html = standalone_map(get_store(), code, width, height, rings, basemap)
+            body = drawer.draw(html, fmt, width, height, scale, tile_hosts(basemap))
     except RenderBusy as exc:
         return render_template("error.html", message=str(exc)), 503, {"Retry-After": str(exc.retry_after)}
     except RenderError as exc:
