@@ -12,7 +12,8 @@ otherwise do:
 - analysis: ``scripts/bench_analysis.py`` in its own process (stages, peak memory) against
   geopandas ``sjoin`` + ``sjoin_nearest``;
 - map delivery: bytes the browser receives before the map is interactive (assets excluded)
-  and the time to interactive in headless Chromium, against a naive folium map holding every
+  and the time to interactive in headless Chromium (and the time until the dashboard has drawn
+  its figures), against a naive folium map holding every
   organization as a marker (built up to 100,000: beyond, it is too large to be useful);
 - API latency: p50/p95 of a street-sized bbox (organizations as GeoJSON) — the same box again
   (a kept page), a new box every request (answered from each process's copy of the layer,
@@ -258,6 +259,26 @@ def map_delivery(url: str, token: str) -> dict:
     return {"bytes": int(sum(sizes)), "interactive_s": round(seconds, 2)}
 
 
+def dashboard_delivery(url: str, token: str) -> dict:
+    """Time (s) until the dashboard has drawn its figures at 1920×1080 in headless Chromium: the
+    first visit after a run (figures computed) and the next one (figures kept)."""
+    from playwright.sync_api import sync_playwright
+
+    seconds = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        for _ in range(2):
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.set_extra_http_headers({"Authorization": f"Bearer {token}"})
+            started = time.perf_counter()
+            page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+            page.wait_for_selector("#ht-board[data-loaded=city]", timeout=120_000)
+            seconds.append(round(time.perf_counter() - started, 2))
+            page.close()
+        browser.close()
+    return {"first_s": seconds[0], "next_s": seconds[1]}
+
+
 def naive_folium(city, tmp: Path) -> dict | None:
     """A folium map with every organization as a marker, served as a file: its size and load time."""
     if len(city.organizations) > NAIVE_FOLIUM_MAX:
@@ -329,6 +350,7 @@ def bench_size(n: int, backends: list[str]) -> dict:
                 # The first visit after the import and the analysis, before the write that
                 # copy_ready makes to time the copies.
                 entry["map"] = map_delivery(server.url + "/", token)
+                entry["dashboard"] = dashboard_delivery(server.url + "/dashboard", token)
                 entry["copy_ready_s"] = copy_ready(store)
                 settle(server.url, token, entry["copy_ready_s"])
                 street = f"/api/collections/organizations/items?bbox={STREET_BOX}&limit=2000"
@@ -352,7 +374,7 @@ def bench_size(n: int, backends: list[str]) -> dict:
                 }
             finally:
                 server.close()
-            print(f"   {backend} map {entry['map']} api {entry['api']}", flush=True)
+            print(f"   {backend} map {entry['map']} dashboard {entry['dashboard']} api {entry['api']}", flush=True)
             store.engine.dispose()
         result["naive_folium"] = naive_folium(city, tmp)
         print(f"   naive folium {result['naive_folium']}", flush=True)
@@ -385,6 +407,12 @@ def table(results: list[dict], backends: list[str]) -> str:
         add(
             f"map page, {b}: bytes before interactive / time to interactive (s)",
             lambda r, b=b: f"{r[b]['map']['bytes'] / 1024:.0f} KB / {r[b]['map']['interactive_s']}",
+        )
+        add(
+            f"dashboard, {b}: drawn at 1920×1080, first visit after a run / next (s)",
+            lambda r, b=b: (
+                f"{r[b]['dashboard']['first_s']} / {r[b]['dashboard']['next_s']}" if "dashboard" in r[b] else "–"
+            ),
         )
         add(
             f"API, {b}: a process answers plain pages from its copy, after a write (s)",
