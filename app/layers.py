@@ -115,6 +115,14 @@ LAYERS: tuple[Layer, ...] = (
         "stations", "新就业群体驿站", "point", 11, collection="stations", symbol={"shape": "dot", "color": "#00838f"}
     ),
     Layer(
+        "roads",
+        "步行路网",
+        "line",
+        14,
+        style={"color": "#8d6e63", "weight": 1.5, "opacity": 0.8, "fill": False},
+        collection="roads",
+    ),
+    Layer(
         "hotspots",
         "空白热点（最近一次分析）",
         "run",

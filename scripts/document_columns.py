@@ -26,6 +26,10 @@ GEOMETRY = {
     "point": "`lon`/`lat` columns (经度/纬度), or a point geometry in GeoJSON / GeoPackage / Shapefile",
     "polygon": "a polygon geometry in GeoJSON / GeoPackage / Shapefile, or WKT in a `wkt` column",
     "any": "a polygon or point geometry, WKT in a `wkt` column, or `lon`/`lat` for a point",
+    "line": (
+        "a line (LineString or MultiLineString) in GeoJSON / GeoPackage / Shapefile, or WKT in a `wkt` column; "
+        "lines of no length are refused"
+    ),
     "none": "no geometry",
 }
 LOCATABLE = (

@@ -247,6 +247,15 @@
           .addTo(group);
       });
     },
+    // Lines drawn in their catalogue style, named on hover (the walking network).
+    lines: function (style) {
+      return function (data, group) {
+        L.geoJSON(data, {
+          style: style,
+          onEachFeature: function (f, layer) { if (f.properties.name) layer.bindTooltip(esc(f.properties.name), { sticky: true }); }
+        }).addTo(group).bringToBack();
+      };
+    },
     run: function (style, name) {
       return function (data, group) {
         L.geoJSON(data, {
@@ -463,6 +472,7 @@
       if (spec.kind === "area") { layers[key] = renderers.area(key, spec.style); areaLevels.push(key); }
       else if (spec.kind === "run") layers[key] = renderers.run(spec.style, spec.label);
       else if (key !== "orgs" && renderers[key]) layers[key] = renderers[key];
+      else if (spec.kind === "line" && spec.style) layers[key] = renderers.lines(spec.style);
     });
     Object.keys(layers).forEach(function (name) {
       if (name !== "orgs" && !groups[name]) delete layers[name];

@@ -125,7 +125,7 @@ def write_template(kind_name: str, out: Path) -> None:
     """An empty xlsx to fill in: one sheet with the headers, one documenting every column."""
     kind = KINDS[kind_name]
     names = [c.name for c in kind.columns if not c.computed]
-    if kind.geometry in ("polygon", "any"):
+    if kind.geometry in ("polygon", "line", "any"):
         names.append("wkt")
     empty = pd.DataFrame(columns=[header(kind, n) for n in names])
     doc = pd.DataFrame(
@@ -152,13 +152,14 @@ def write_template(kind_name: str, out: Path) -> None:
             [
                 {
                     "列 column": "几何WKT(wkt)",
-                    "必填 required": "是" if kind.geometry == "polygon" else "否",
+                    "必填 required": "是" if kind.geometry in ("polygon", "line") else "否",
                     "类型 type": "WKT",
                     "可选值 allowed": "",
-                    "说明 notes": "多边形的 WKT 文本；也可导入 GeoJSON / GeoPackage / Shapefile",
+                    "说明 notes": ("线" if kind.geometry == "line" else "多边形")
+                    + "的 WKT 文本；也可导入 GeoJSON / GeoPackage / Shapefile",
                 }
             ]
-            if kind.geometry in ("polygon", "any")
+            if kind.geometry in ("polygon", "line", "any")
             else []
         )
     )

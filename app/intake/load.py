@@ -132,7 +132,7 @@ def load_context(store: Store, kind: Kind | None = None, geocoder: Geocoder | No
             context.geocode = lambda addresses: geocoder.answers(city, addresses, normalized(addresses))
     if store.scope is None or kind is None:
         return context
-    if kind.geometry == "none":
+    if kind.geometry in ("none", "line"):
         raise IntakeError(f"{kind.zh}只能由全市管理员导入", f"only city-wide staff import {kind.name}")
     area = store.read_frame("areas", [], where={"code": store.scope})
     outside = f"SELECT t.{kind.id_column} FROM {kind.table} t WHERE NOT ({store.scope_condition(kind.table, 't')})"

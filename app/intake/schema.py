@@ -55,7 +55,7 @@ class Kind:
     table: str
     id_column: str
     columns: tuple[Column, ...]
-    #: "point" (lon/lat or a point geometry), "polygon", "any" (polygon or point), or "none".
+    #: "point" (lon/lat or a point geometry), "polygon", "line", "any" (polygon or point), or "none".
     geometry: str
     #: Values written when a row is first inserted and never changed by a re-import.
     on_insert: dict = field(default_factory=dict)
@@ -311,6 +311,26 @@ KINDS: dict[str, Kind] = {
             _LAT,
         ),
         "point",
+    ),
+    "roads": Kind(
+        "roads",
+        "步行路网",
+        "roads",
+        "road_id",
+        (
+            Column("road_id", "道路编号", required=True, aliases=("编号", "id", "osm_id", "fid")),
+            Column("name", "道路名称", aliases=("名称", "路名")),
+            Column("kind", "道路类型", aliases=("类型", "等级", "highway", "fclass"), doc="如 主干路、支路、步行道"),
+            Column(
+                "walkable",
+                "可步行",
+                "bool",
+                aliases=("步行", "walk"),
+                default=True,
+                doc="否：不可步行（快速路、封闭道路），不计入步行路网；单行限制对步行不适用",
+            ),
+        ),
+        "line",
     ),
     "places": Kind(
         "places",

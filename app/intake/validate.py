@@ -137,7 +137,7 @@ def validate(
         missing.append("lon/lat")
     elif kind.geometry == "any" and not (has_xy or has_geometry):
         missing.append("wkt 或 lon/lat")
-    if kind.geometry == "polygon" and not has_geometry:
+    if kind.geometry in ("polygon", "line") and not has_geometry:
         missing.append("wkt")
     for name in missing:
         issues.file(name, "缺少必需的列", "required column is missing")
@@ -413,11 +413,12 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
         "geometry is missing",
     )
     type_id = shapely.get_type_id(geoms)
-    wanted = {"point": (0, 4), "polygon": (3, 6), "any": (0, 3, 6)}[kind.geometry]
+    wanted = {"point": (0, 4), "polygon": (3, 6), "line": (1, 5), "any": (0, 3, 6)}[kind.geometry]
     wrong = ~missing & ~np.isin(type_id, wanted)
     expected = {
         "point": ("点", "a point"),
         "polygon": ("面（多边形）", "a polygon"),
+        "line": ("线", "a line"),
         "any": ("面或点", "a polygon or a point"),
     }[kind.geometry]
     type_names = np.array([g.geom_type if g is not None else "" for g in geoms[wrong]], dtype=object)
@@ -476,6 +477,14 @@ def _geometry(kind, frame, raw, source_crs, context, fix_swapped, issues) -> np.
     if kind.geometry == "polygon":
         # Areas are stored as MULTIPOLYGON.
         geoms[polygonal] = as_multipolygons(geoms[polygonal])
+    if kind.geometry == "line":
+        linear = ok & np.isin(type_id, (1, 5))
+        zero = linear & ~(shapely.length(geoms) > 0)
+        issues.add(zero, column, blank, "线的长度为零", "the line has no length")
+        ok &= ~zero
+        # Roads are stored as MULTILINESTRING.
+        single = ok & (type_id == 1)
+        geoms[single] = shapely.multilinestrings(geoms[single], indices=np.arange(single.sum()))
     if context.extent is not None and kind.name != "areas":
         points = shapely.point_on_surface(geoms[ok])
         outside = np.zeros(n, dtype=bool)

@@ -48,6 +48,7 @@ _DELETE_ORDER = (
     "places",
     "service_centers",
     "stations",
+    "roads",
     "areas",
     "analysis_jobs",
     "analysis_runs",
@@ -62,6 +63,7 @@ DATA_TABLES = (
     "instructor_people",
     "service_centers",
     "stations",
+    "roads",
 )
 
 

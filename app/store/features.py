@@ -269,6 +269,22 @@ COLLECTIONS: dict[str, Collection] = {
             geometry_type="Point",
         ),
         Collection(
+            id="roads",
+            title="步行路网",
+            title_en="Walking network",
+            description="可步行的道路，步行可达按此计算 / the streets and paths walking reach is measured along",
+            table="roads",
+            properties={
+                "road_id": ("t.road_id", "string"),
+                "name": ("t.name", "string"),
+                "kind": ("t.kind", "string"),
+                "walkable": ("t.walkable", "boolean"),
+                "generated": ("t.generated", "boolean"),
+            },
+            fid="road_id",
+            geometry_type="MultiLineString",
+        ),
+        Collection(
             id="area-coverage",
             title="区域覆盖率",
             title_en="Coverage per area",

@@ -239,6 +239,23 @@ class Station(Base):
     geom = mapped_column(_point())
 
 
+class Road(Base):
+    """A street or path of the walking network (步行路网): walking reach is measured along it."""
+
+    __tablename__ = "roads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    road_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str | None] = mapped_column(String(32))
+    #: False for roads people cannot walk (motorways, closed compounds): left out of the network.
+    walkable: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: True where the network was generated (the demo city), not surveyed.
+    generated: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_crs: Mapped[str] = mapped_column(String(16), default="wgs84")
+    geom = mapped_column(Geometry(geometry_type="MULTILINESTRING", srid=SRID, spatial_index=True))
+
+
 class AnalysisRun(Base):
     """One analysis run: when, with which parameters, on how many inputs."""
 

@@ -40,6 +40,7 @@ SIMPLE_LAYERS = {
     "places": ("places", ("place_id", "name", "kind")),
     "centers": ("service_centers", ("center_id", "name", "level", "capacity")),
     "stations": ("stations", ("station_id", "name", "kind", "facilities")),
+    "roads": ("roads", ("road_id", "name", "kind", "walkable")),
 }
 
 
