@@ -16,7 +16,7 @@ from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, PAIRINGS
 
 from .db import get_store
 from .intake.schema import KINDS
-from .services.analysis import Parameters
+from .services.analysis import REACHES, Parameters
 from .spreadsheets import to_csv
 from .store import StoreError, accounts
 from .store.models import ROLES
@@ -311,6 +311,20 @@ def _check_area(store, code: str | None) -> None:
     show_default=True,
     help="空间连接在内存或 PostGIS 中计算 / run the spatial joins in memory or inside PostGIS (province scale)",
 )
+@click.option(
+    "--reach",
+    type=click.Choice(REACHES),
+    default=DEFAULTS.reach,
+    show_default=True,
+    help="服务可达：沿步行路网（未载入时按直线）或直线 / along the roads (straight line without them) or straight",
+)
+@click.option(
+    "--walk-speed",
+    type=click.FloatRange(min=0.1, max=5),
+    default=DEFAULTS.walk_speed_ms,
+    show_default=True,
+    help="步行速度（米/秒）/ walking speed in m/s",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="输出目录 / write the run's files here")
 @click.option("--compare", nargs=2, type=int, metavar="RUN_A RUN_B", help="比较两次分析 / compare two runs")
 @with_appcontext
@@ -325,6 +339,8 @@ def analyze_command(
     branch_max_units,
     branch_min_members,
     joins,
+    reach,
+    walk_speed,
     out,
     compare,
 ) -> None:
@@ -358,6 +374,8 @@ def analyze_command(
             branch_max_units=branch_max_units,
             branch_min_members=branch_min_members,
             joins=joins,
+            reach=reach,
+            walk_speed_ms=walk_speed,
         )
     except ValueError as exc:  # a joint-branch rule out of its range, named
         raise click.ClickException(str(exc)) from None
@@ -384,6 +402,14 @@ def analyze_command(
         f"  可组建联合党支部的单位 units that could join {summary['joint_branch_eligible']} · "
         f"已纳入 in proposals {summary['units_in_proposals']} · 最多可纳入 at most {summary['joint_branch_bound']}"
     )
+    if summary["reach"] == "walk":
+        reached = " · ".join(f"{m} 分钟 min {n}" for m, n in summary["walk_reached"].items())
+        click.echo(
+            f"  步行可达 walking reach: {reached} · 步行不可达 unreachable {summary['walk_unreachable']} · "
+            f"远离道路 far from a street {summary['walk_far_from_street']}"
+        )
+    else:
+        click.echo(f"  {summary['reach_note']}")
     click.echo("  耗时 timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in results.timings.items()))
     if out:
         for path in analysis.write_outputs(store, run_id, out):

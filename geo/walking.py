@@ -39,6 +39,8 @@ WALK_SPEED_MS = 1.2
 NODE_PRECISION_M = 0.01
 #: A point farther than this (m) from every street is flagged: its walk starts off the network.
 SNAP_TOLERANCE_M = 200.0
+#: The life circles' walking times (minutes), GB 50180-2018.
+REACH_MINUTES = (5, 10, 15)
 
 
 @dataclass(frozen=True)

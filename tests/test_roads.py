@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 
@@ -52,3 +53,51 @@ def test_roads_that_are_not_lines_are_refused_by_row(loaded: Store, tmp_path: Pa
         str(i) for i in report.errors
     ]
     assert snapshot(loaded) == before
+
+
+def test_a_run_walks_along_the_roads_and_says_when_it_cannot(loaded: Store, tmp_path: Path):  # noqa: F811
+    from app.services.analysis import Parameters, load_inputs, run_analysis, write_outputs
+    from geo import walking
+
+    centers = gpd.GeoDataFrame(
+        {
+            "center_id": ["C1"],
+            "name": ["翠湖社区党群服务中心"],
+            "level": ["community"],
+            "capacity": [0],
+            "source_crs": ["wgs84"],
+        },
+        geometry=[shapely.Point(102.63, 24.97)],
+        crs=4326,
+    )
+    with loaded.connect() as conn:
+        loaded.insert_frame(conn, "service_centers", centers)
+    # Without roads: straight line, and the run says so.
+    _, results = run_analysis(loaded, Parameters())
+    assert results.summary["reach"] == "line" and "未载入步行路网" in results.summary["reach_note"]
+    assert results.organizations["walk_m"].isna().all()
+    # A street grid over the community: every organization's walk is the engine's, stored and written.
+    lines = [shapely.LineString([(102.60, y), (102.70, y)]) for y in (24.96, 24.97, 24.98, 25.04, 25.05)]
+    lines += [shapely.LineString([(x, 24.95), (x, 25.10)]) for x in (102.62, 102.63, 102.70, 102.71)]
+    assert import_file(loaded, "roads", roads_file(tmp_path, lines)).ok
+    inputs = load_inputs(loaded)
+    run_id, results = run_analysis(loaded, Parameters())
+    assert results.summary["reach"] == "walk"
+    orgs = inputs.orgs.sort_values("id")
+    xy = shapely.get_coordinates(orgs.geometry.values)
+    expected = walking.nearest_center(
+        walking.build_network(inputs.roads.geometry.values), xy, shapely.get_coordinates(inputs.centers.geometry.values)
+    )
+    frame = results.organizations.set_index("org_id").loc[orgs["org_id"]]
+    assert frame["walk_m"].to_numpy() == pytest.approx(expected.walk_m.round(1), abs=0.05, nan_ok=True)
+    walked = frame["walk_m"].notna()
+    assert 0 < walked.sum() < len(frame)  # one organization sits on a street that joins no other
+    assert (frame["walk_m"][walked] >= frame["reach_distance_m"][walked] - 0.1).all()  # never shorter than a line
+    assert set(frame["walk_center_id"][walked]) == {"C1"} and frame["walk_center_id"][~walked].isna().all()
+    assert results.summary["walk_unreachable"] == int((~walked).sum())
+    out = write_outputs(loaded, run_id, tmp_path / "out")
+    table = pd.read_csv([p for p in out if p.name == "organizations.csv"][0])
+    assert {"walk_m", "walk_center_id"} <= set(table.columns)
+    # Asked for straight lines, the run measures straight lines even with roads.
+    _, line = run_analysis(loaded, Parameters(reach="line"))
+    assert line.summary["reach"] == "line" and line.organizations["walk_m"].isna().all()

@@ -20,7 +20,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy import insert, select, text
 
-from geo import assign, branches, coverage, grid, pairing, siting
+from geo import assign, branches, coverage, grid, pairing, siting, walking
 from geo.crs import metric_epsg
 from geo.joins import Joins, MemoryJoins
 from geo.vocabulary import PAIRINGS
@@ -48,6 +48,10 @@ POINT_PLACE_RADIUS_M = 30.0
 RUN_WAIT_SECONDS = 900.0
 
 
+#: How a run measures service reach: along the roads, or by straight line.
+REACHES = ("walk", "line")
+
+
 @dataclass
 class Parameters:
     """Settings of one run (all stored with it)."""
@@ -70,9 +74,18 @@ class Parameters:
     #: Where the point-in-polygon and nearest-center joins run: "memory", or "database"
     #: (PostGIS with its GiST indexes, for province-scale data; the same answers).
     joins: str = "memory"
+    #: How service reach is measured: "walk" along the roads (straight line when none are
+    #: loaded, and the run says so), or "line".
+    reach: str = "walk"
+    #: Walking speed (m/s) turning walking distance into minutes.
+    walk_speed_ms: float = walking.WALK_SPEED_MS
 
     def __post_init__(self) -> None:
         self.branch_rules()  # refuses settings outside the rules, before anything is read
+        if self.reach not in REACHES:
+            raise ValueError(f"可达方式应为 walk 或 line / reach must be walk or line: {self.reach!r}")
+        if not self.walk_speed_ms > 0:
+            raise ValueError(f"步行速度应为正数 / walking speed must be positive: {self.walk_speed_ms!r}")
         if self.pairing not in PAIRINGS:
             raise ValueError(
                 f"结对方式应为 {'/'.join(PAIRINGS)} / pairing must be one of {', '.join(PAIRINGS)}: {self.pairing!r}"
@@ -107,6 +120,8 @@ class Inputs:
     epsg: int
     #: The store's inputs version when they were read (see ``Store.inputs_version``).
     version: int = 0
+    #: The walkable roads (步行路网); None or empty: reach is measured by straight line.
+    roads: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -171,6 +186,7 @@ def load_inputs(store: Store) -> Inputs:
         centers = store.read_frame(
             "service_centers", ["center_id", "name", "level", "capacity", "area_code"], conn=conn
         )
+        roads = store.read_frame("roads", ["road_id"], where={"walkable": True}, conn=conn)
     extent = areas.total_bounds if len(areas) else orgs.total_bounds
     epsg = metric_epsg((extent[0] + extent[2]) / 2)
     return Inputs(
@@ -183,6 +199,7 @@ def load_inputs(store: Store) -> Inputs:
         centers.to_crs(epsg),
         epsg,
         version,
+        roads.to_crs(epsg),
     )
 
 
@@ -278,6 +295,13 @@ def analyze(
         gaps[radius] = found.set_crs(inputs.epsg, allow_override=True)
     lap("service_reach")
 
+    walk = _walk(xy, placed, all_centers, inputs, params)
+    frame["walk_m"] = np.round(walk.walk_m, 1)
+    frame["walk_center_id"] = _take(inputs.centers["center_id"].to_numpy(), walk.center)
+    frame["walk_snap_m"] = np.round(walk.snap_m, 1)
+    walked = params.reach == "walk" and inputs.roads is not None and len(inputs.roads) > 0
+    lap("walking")
+
     sites = _sites(xy[(reach > params.radius_m) & scoped], inputs.places, areas, new_grids, params)
     lap("siting")
 
@@ -321,8 +345,45 @@ def analyze(
         # Left out of every distance (pairing, reach, hot spots, joint branches), and counted.
         "unplaced": int((~placed).sum()),
         "approximate": int(approximate.sum()),
+        **_walk_summary(walk, placed, walked, params),
     }
     return Results(frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary)
+
+
+def _walk(xy: np.ndarray, placed: np.ndarray, centers_xy: np.ndarray, inputs: Inputs, params: Parameters):
+    """Each organization's walk along the roads to its nearest center (NaN for all when the run
+    measures by straight line or has no roads)."""
+    n = len(xy)
+    if params.reach != "walk" or inputs.roads is None or not len(inputs.roads):
+        return walking.Reach(np.full(n, np.nan), np.full(n, -1), np.full(n, np.nan), np.zeros(n, bool))
+    network = walking.build_network(np.asarray(inputs.roads.geometry.values))
+    found = walking.nearest_center(network, xy[placed], centers_xy)
+    out = walking.Reach(np.full(n, np.nan), np.full(n, -1), np.full(n, np.nan), np.zeros(n, bool))
+    out.walk_m[placed], out.center[placed], out.snap_m[placed], out.far[placed] = (
+        found.walk_m,
+        found.center,
+        found.snap_m,
+        found.far,
+    )
+    return out
+
+
+def _walk_summary(walk: walking.Reach, placed: np.ndarray, walked: bool, params: Parameters) -> dict:
+    """How the run measured reach, and what walking found."""
+    if not walked:
+        note = (
+            "未载入步行路网，服务可达按直线距离计算 / no walking network loaded: reach is measured by straight line"
+            if params.reach == "walk"
+            else "按直线距离计算 / reach measured by straight line, as asked"
+        )
+        return {"reach": "line", "reach_note": note}
+    limit = params.walk_speed_ms * 60
+    return {
+        "reach": "walk",
+        "walk_reached": {str(m): int((walk.walk_m <= limit * m).sum()) for m in walking.REACH_MINUTES},
+        "walk_unreachable": int((np.isnan(walk.walk_m) & placed).sum()),
+        "walk_far_from_street": int(walk.far.sum()),
+    }
 
 
 def _with_branch_bounds(table: pd.DataFrame, joint: branches.JointBranches, eligible: pd.DataFrame) -> pd.DataFrame:
@@ -691,7 +752,8 @@ def write_outputs(store: Store, run_id: int, out: Path) -> list[Path]:
         )
         orgs = table(
             "SELECT org_id, district_code, street_code, community_code, grid_code, place_id, status, "
-            "in_scope, center_id, pair_distance_m, reach_distance_m, hotspot FROM run_organizations "
+            "in_scope, center_id, pair_distance_m, reach_distance_m, walk_m, walk_center_id, hotspot "
+            "FROM run_organizations "
             "WHERE run_id = :run ORDER BY organization_id"
         )
         joint = table(

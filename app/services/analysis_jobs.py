@@ -42,6 +42,7 @@ STAGES = (
     "pairing",
     "hotspots",
     "service_reach",
+    "walking",
     "siting",
     "joint_branches",
 )

@@ -301,6 +301,11 @@ run_organizations = Table(
     #: The nearest center of any level (what ``reach_distance_m`` measures to).
     Column("nearest_center_id", String(64)),
     Column("hotspot", Integer),
+    #: Walking distance along the streets to the nearest center (NULL: unreachable, or the run
+    #: measured by straight line), that center, and how far the organization is from the street.
+    Column("walk_m", Float),
+    Column("walk_center_id", String(64)),
+    Column("walk_snap_m", Float),
     #: Where the run saw it (WGS-84; NULL when unplaced) and whether it was operating: what a
     #: later run compares to tell moved and closed organizations (本期变化).
     Column("lon", Float),
