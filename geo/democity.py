@@ -97,6 +97,7 @@ class DemoCity:
     instructors: pd.DataFrame
     service_centers: gpd.GeoDataFrame
     stations: gpd.GeoDataFrame
+    roads: gpd.GeoDataFrame
     metric_crs: int = field(default=4543)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -110,6 +111,7 @@ class DemoCity:
             "instructors": self.instructors,
             "service_centers": self.service_centers,
             "stations": self.stations,
+            "roads": self.roads,
         }
 
 
@@ -250,6 +252,8 @@ def generate(data_dir: Path, n_orgs: int = 5000, seed: int = 42) -> DemoCity:
     party_orgs, coverage, instructors = _party_work(rng, orgs, places)
     centers = _centers(rng, streets, comm)
     stations = _stations(rng, places, comm, weight, n_orgs)
+    # A generator of its own: the rest of the city stays what the seed always gave.
+    roads = _roads(np.random.default_rng(seed + 1), centre)
 
     def wgs(frame: pd.DataFrame) -> gpd.GeoDataFrame:
         gdf = gpd.GeoDataFrame(frame, geometry="geometry", crs=epsg).to_crs(4326)
@@ -266,7 +270,50 @@ def generate(data_dir: Path, n_orgs: int = 5000, seed: int = 42) -> DemoCity:
         instructors=instructors,
         service_centers=wgs(centers),
         stations=wgs(stations),
+        roads=wgs(roads),
         metric_crs=epsg,
+    )
+
+
+#: The generated street lattice: half its side (m), the block (m), and the share of streets left out.
+ROAD_HALF_SIDE_M = 9000.0
+ROAD_BLOCK_M = 250.0
+ROAD_GAPS = 0.08
+#: Bridges over the river and crossings of the railway, every this many blocks.
+BRIDGE_EVERY, LEVEL_CROSSING_EVERY = 8, 12
+
+
+def _roads(rng, centre) -> pd.DataFrame:
+    """A plausible street lattice around the centre, marked generated, with two barriers that
+    make walking and a ruler differ: a river running north–south east of the centre, crossed
+    by a bridge every ``BRIDGE_EVERY`` blocks, and a railway east–west to the south, crossed
+    every ``LEVEL_CROSSING_EVERY`` blocks."""
+    ticks = np.arange(-ROAD_HALF_SIDE_M, ROAD_HALF_SIDE_M + 1, ROAD_BLOCK_M)
+    n = len(ticks)
+    i, j = np.meshgrid(np.arange(n - 1), np.arange(n), indexing="ij")
+    # East–west segments from (i, j) to (i + 1, j); north–south ones the same with x and y swapped.
+    x0, y0 = centre.x + ticks[i.ravel()], centre.y + ticks[j.ravel()]
+    ew = np.stack([np.column_stack([x0, y0]), np.column_stack([x0 + ROAD_BLOCK_M, y0])], axis=1)
+    ns = np.stack([np.column_stack([y0 - centre.y + centre.x, x0 - centre.x + centre.y])] * 2, axis=1)
+    ns[:, 1, 1] += ROAD_BLOCK_M
+    # Which east–west street (or, swapped, north–south street) each segment lies on.
+    line = j.ravel()
+    river_x = centre.x + 600 + 400 * np.sin((ew[:, 0, 1] - centre.y) / 3000)
+    crosses_river = (ew[:, 0, 0] < river_x) & (ew[:, 1, 0] >= river_x) & (line % BRIDGE_EVERY != 0)
+    rail_y = centre.y - 3000
+    crosses_rail = (ns[:, 0, 1] < rail_y) & (ns[:, 1, 1] >= rail_y) & (line % LEVEL_CROSSING_EVERY != 0)
+    segments = np.concatenate([ew[~crosses_river], ns[~crosses_rail]])
+    segments = segments[rng.random(len(segments)) >= ROAD_GAPS]
+    return pd.DataFrame(
+        {
+            "road_id": [f"G{k:06d}" for k in range(1, len(segments) + 1)],
+            "name": None,
+            "kind": "生成路网",
+            "walkable": True,
+            "generated": True,
+            "source_crs": "wgs84",
+            "geometry": shapely.multilinestrings(shapely.linestrings(segments), indices=np.arange(len(segments))),
+        }
     )
 
 

@@ -78,6 +78,10 @@
       [t("网格编码"), c.grid_code],
       [t("结对阵地"), c.center_name ? c.center_name + " · " + t("{n} 米", { n: Math.round(c.pair_distance_m) }) +
         (tiers[c.pair_tier] ? " · " + t(tiers[c.pair_tier]) : "") : ""],
+      [t("步行到最近阵地"), c.walk_m !== null && c.walk_m !== undefined ? (c.walk_center_name || "") + " · " +
+        t("步行 {n} 米，约 {m} 分钟（直线 {d} 米）", {
+          n: Math.round(c.walk_m), m: Math.round(c.walk_m / (cfg.walkSpeed || 1.2) / 60), d: Math.round(c.reach_distance_m)
+        }) : ""],
       [t("地址"), c.address],
       [t("编号"), c.org_id]
     ].filter(function (r) { return r[1] !== null && r[1] !== undefined && r[1] !== ""; });

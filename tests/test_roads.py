@@ -95,6 +95,18 @@ def test_a_run_walks_along_the_roads_and_says_when_it_cannot(loaded: Store, tmp_
     assert (frame["walk_m"][walked] >= frame["reach_distance_m"][walked] - 0.1).all()  # never shorter than a line
     assert set(frame["walk_center_id"][walked]) == {"C1"} and frame["walk_center_id"][~walked].isna().all()
     assert results.summary["walk_unreachable"] == int((~walked).sum())
+    # The area figures put both side by side: reached within 1000 m by line, within 15 minutes on foot.
+    from app.store import area_stats
+
+    scoped = results.organizations[results.organizations["in_scope"].astype(bool)]
+    figures = area_stats.reach_figures(loaded, None, run_id, 1000, 1080)
+    line_ok, walk_ok = scoped["reach_distance_m"] <= 1000, scoped["walk_m"] <= 1080
+    assert figures == {
+        "placed": len(scoped),
+        "line": int(line_ok.sum()),
+        "walk": int(walk_ok.sum()),
+        "line_only": int((line_ok & ~walk_ok).sum()),
+    }
     out = write_outputs(loaded, run_id, tmp_path / "out")
     table = pd.read_csv([p for p in out if p.name == "organizations.csv"][0])
     assert {"walk_m", "walk_center_id"} <= set(table.columns)

@@ -236,6 +236,30 @@ def visit_figures(store: Store, code: str | None, run_id: int, since: str) -> di
     return {"assigned": assigned, "visited": visited, "rate": visited / assigned if assigned else None}
 
 
+def reach_figures(store: Store, code: str | None, run_id: int, radius_m: float, walk_m: float) -> dict:
+    """Of the area's placed organizations in scope: how many a center reaches within
+    ``radius_m`` in a straight line (``line``), how many within ``walk_m`` along the streets
+    (``walk``; None when the run did not walk), and how many only in a straight line."""
+    frame = _frame(
+        store,
+        "SELECT sum(CASE WHEN r.reach_distance_m <= :radius THEN 1 ELSE 0 END) AS line, "
+        "sum(CASE WHEN r.walk_m <= :walk THEN 1 ELSE 0 END) AS walk, "
+        "sum(CASE WHEN r.reach_distance_m <= :radius AND (r.walk_m IS NULL OR r.walk_m > :walk) THEN 1 ELSE 0 END) "
+        "AS line_only, "
+        "count(r.walk_m) AS walked, count(r.reach_distance_m) AS placed "
+        f"FROM run_organizations r WHERE r.run_id = :run AND r.in_scope{_area_condition(code)}",
+        {"run": run_id, "code": code, "radius": radius_m, "walk": walk_m},
+    )
+    row = frame.fillna(0).iloc[0]
+    walked = int(row["walked"]) > 0
+    return {
+        "placed": int(row["placed"]),
+        "line": int(row["line"]),
+        "walk": int(row["walk"]) if walked else None,
+        "line_only": int(row["line_only"]) if walked else None,
+    }
+
+
 def visit_list(store: Store, code: str | None, run_id: int) -> pd.DataFrame:
     """Every visit to the area's organizations, by instructor (the organization's first active
     named instructor), then newest first."""

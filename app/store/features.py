@@ -187,6 +187,9 @@ COLLECTIONS: dict[str, Collection] = {
                 "pair_tier": ("r.pair_tier", "integer"),
                 "nearest_center_id": ("r.nearest_center_id", "string"),
                 "nearest_center_m": ("r.reach_distance_m", "number"),
+                # Along the streets (when the run walked): metres to the nearest center, and which.
+                "walk_m": ("r.walk_m", "number"),
+                "walk_center_id": ("r.walk_center_id", "string"),
                 # The first active named instructor (by name), and the unit that sent them.
                 "instructor_name": (_first_instructor("name"), "string"),
                 "instructor_unit": (_first_instructor("unit"), "string"),

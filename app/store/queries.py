@@ -272,10 +272,12 @@ CARD_SQL = (
     "SELECT t.id, t.org_id, t.name, t.org_type, t.industry, t.credit_code, t.employees, t.party_members, "
     "t.address, t.operating, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, r.status AS run_status, r.in_scope, "
     "r.district_code, r.street_code, r.community_code, r.grid_code, r.place_id, r.center_id, "
-    "r.pair_distance_m, r.pair_tier, p.name AS place_name, c.name AS center_name "
+    "r.pair_distance_m, r.pair_tier, r.reach_distance_m, r.walk_m, p.name AS place_name, c.name AS center_name, "
+    "w.name AS walk_center_name "
     "FROM organizations t LEFT JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
     "LEFT JOIN places p ON p.place_id = r.place_id "
-    "LEFT JOIN service_centers c ON c.center_id = r.center_id WHERE t.org_id = :org"
+    "LEFT JOIN service_centers c ON c.center_id = r.center_id "
+    "LEFT JOIN service_centers w ON w.center_id = r.walk_center_id WHERE t.org_id = :org"
 )
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import shapely
 from flask import Blueprint, abort, current_app, render_template, request
 
+from geo import walking
 from geo.crs import from_wgs84
 from geo.vocabulary import CHANGE_KIND_NAMES, CHANGE_KINDS, ORG_TYPE_NAMES, STATUS_NAMES
 
@@ -155,6 +156,12 @@ def page(code: str | None):
         days = current_app.config["HONGTU_VISIT_DAYS"]
         since = (visits.today() - timedelta(days=days)).isoformat()
         context.update(visit_days=days, visit_figures=area_stats.visit_figures(store, code, run_id, since))
+        radius, minutes = current_app.config["HONGTU_SERVICE_RADIUS_M"], max(walking.REACH_MINUTES)
+        context.update(
+            reach_radius=radius,
+            reach_minutes=minutes,
+            reach=area_stats.reach_figures(store, code, run_id, radius, minutes * 60 * walking.WALK_SPEED_MS),
+        )
         before, after = compared_runs(store, run_id)
         if before:
             found = area_stats.run_changes(store, code, before, after)

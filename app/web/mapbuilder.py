@@ -31,6 +31,7 @@ from geo.vocabulary import (
     STATION_KIND_NAMES,
     STATUS_NAMES,
 )
+from geo.walking import WALK_SPEED_MS
 
 from ..i18n import gettext
 from ..layers import BY_KEY, LAYERS
@@ -244,6 +245,8 @@ def build_city_map(
         "search": url_for("maps.search"),
         "nearby": url_for("maps.nearby"),
         "radius": current_app.config["HONGTU_SERVICE_RADIUS_M"],
+        # Walking distance → minutes on a card, at the analysis' default pace.
+        "walkSpeed": WALK_SPEED_MS,
         # The ways of placing that give only an area: drawn as a hollow ring.
         "approximate": list(APPROXIMATE),
         "minZoom": min_zoom,
