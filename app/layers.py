@@ -123,6 +123,13 @@ LAYERS: tuple[Layer, ...] = (
         collection="roads",
     ),
     Layer(
+        "walk_catchments",
+        "步行 15 分钟服务圈（最近一次分析）",
+        "run",
+        style={"color": "#00695c", "weight": 1, "fillOpacity": 0.12},
+        feature_kind="walk_catchment",
+    ),
+    Layer(
         "hotspots",
         "空白热点（最近一次分析）",
         "run",

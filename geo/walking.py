@@ -222,3 +222,63 @@ def _from_centers(network: Network, seat: Snapped) -> tuple[np.ndarray, np.ndarr
 def minutes(walk_m: np.ndarray, speed_ms: float = WALK_SPEED_MS) -> np.ndarray:
     """Walking time (minutes) of distances in metres at ``speed_ms``."""
     return np.asarray(walk_m, float) / speed_ms / 60.0
+
+
+#: Half the width (m) of a catchment drawn around the streets it reaches: the buildings on
+#: either side of a street are reached with it.
+CATCHMENT_HALF_WIDTH_M = 50.0
+
+
+def catchments(
+    network: Network, centers_xy: np.ndarray, reach_m: float, half_width_m: float = CATCHMENT_HALF_WIDTH_M
+) -> np.ndarray:
+    """Each center's walking catchment within ``reach_m`` (metres): the parts of streets nearer to
+    it than to any other center and within ``reach_m`` of it, widened by ``half_width_m`` on
+    either side (a polygon per center; None for a center that reaches no street).
+
+    Parts of edges are cut where two centers' walks meet, so the catchments tile the streets
+    the centers reach; all of it is one Dijkstra and one buffer per center.
+    """
+    k = len(centers_xy)
+    out = np.full(k, None, dtype=object)
+    if not network.size or not k:
+        return out
+    seat = snap(network, np.asarray(centers_xy, float).reshape(-1, 2))
+    node_m, node_center = _from_centers(network, seat)
+    u, v, length = network.u, network.v, network.length
+    du, dv, cu, cv = node_m[u], node_m[v], node_center[u], node_center[v]
+    # Unreached ends are infinitely far: their pieces come out empty (NaN compares false).
+    with np.errstate(invalid="ignore"):
+        # Where along each edge (from u) the walks from its two ends meet.
+        meet = np.clip((dv + length - du) / 2, 0, length)
+        shared = cu == cv
+        u_end = np.minimum(np.where(shared, length, meet), reach_m - du)
+        v_start = np.maximum(np.where(shared, 0, meet), length - (reach_m - dv))
+    a, b = network.nodes[u], network.nodes[v]
+    step = (b - a) / np.maximum(length, 1e-12)[:, None]
+    pieces = [
+        (a, a + step * u_end[:, None], cu, u_end > 0),
+        (a + step * v_start[:, None], b, cv, v_start < length),
+    ]
+    # The centers' own edges, walked straight from the center both ways.
+    own = seat.edge
+    here = network.nodes[u[own]] + step[own] * (seat.along * length[own])[:, None]
+    left = np.maximum(reach_m - seat.distance_m, 0)
+    to_u = np.minimum(left, seat.along * length[own])
+    to_v = np.minimum(left, (1 - seat.along) * length[own])
+    centers = np.arange(k)
+    pieces += [
+        (here, here - step[own] * to_u[:, None], centers, to_u > 0),
+        (here, here + step[own] * to_v[:, None], centers, to_v > 0),
+    ]
+    starts = np.concatenate([p[0][p[3]] for p in pieces])
+    ends = np.concatenate([p[1][p[3]] for p in pieces])
+    owner = np.concatenate([p[2][p[3]] for p in pieces])
+    if not len(owner):
+        return out
+    order = np.argsort(owner, kind="stable")
+    lines = shapely.linestrings(np.stack([starts[order], ends[order]], axis=1))
+    owners, index = np.unique(owner[order], return_inverse=True)
+    grouped = shapely.multilinestrings(lines, indices=index)
+    out[owners] = shapely.buffer(grouped, half_width_m, quad_segs=2)
+    return out

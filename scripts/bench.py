@@ -10,7 +10,8 @@ otherwise do:
   of the same CSV (no checks, no upsert, no links) — each in a process of its own
   (``scripts/bench_import.py``), taking turns three times (once at 1M), medians reported;
 - analysis: ``scripts/bench_analysis.py`` in its own process (stages, peak memory) against
-  geopandas ``sjoin`` + ``sjoin_nearest``;
+  geopandas ``sjoin`` + ``sjoin_nearest``; the walking stage (``scripts/bench_walking.py``, a
+  300k-edge street lattice and 1,300 centers) against the straight line's KD-tree;
 - map delivery: bytes the browser receives before the map is interactive (assets excluded)
   and the time to interactive in headless Chromium (and the time until the dashboard has drawn
   its figures), against a naive folium map holding every
@@ -337,6 +338,14 @@ def bench_size(n: int, backends: list[str]) -> dict:
         )
         result["analysis"] = json.loads(figures.read_text())
         print(f"   analysis core {result['analysis']['core_vs_bare']}× bare", flush=True)
+        walk = tmp / "walking.json"
+        subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "bench_walking.py"), "--orgs", str(n), "--json", str(walk)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        result["walking"] = json.loads(walk.read_text())
+        print(f"   walking {result['walking']}", flush=True)
         for backend in backends:
             entry = result.setdefault(backend, {})
             store, entry["import"] = bench_import(backend, tmp, city, csv)
@@ -396,6 +405,14 @@ def table(results: list[dict], backends: list[str]) -> str:
     add(
         "analysis whole run (s) / peak memory (GB)",
         lambda r: f"{r['analysis']['whole_s']} / {r['analysis']['peak_rss_gb']}",
+    )
+    add(
+        "walking stage, 300k-edge network, 1,300 centers: s / added peak GB / × the straight line",
+        lambda r: (
+            f"{r['walking']['stage_s']} / {r['walking']['added_peak_gb']} / {r['walking']['ratio']}×"
+            if "walking" in r
+            else "–"
+        ),
     )
     for b in backends:
         add(

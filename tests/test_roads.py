@@ -95,6 +95,12 @@ def test_a_run_walks_along_the_roads_and_says_when_it_cannot(loaded: Store, tmp_
     assert (frame["walk_m"][walked] >= frame["reach_distance_m"][walked] - 0.1).all()  # never shorter than a line
     assert set(frame["walk_center_id"][walked]) == {"C1"} and frame["walk_center_id"][~walked].isna().all()
     assert results.summary["walk_unreachable"] == int((~walked).sum())
+    # C1's 15-minute catchment holds the organizations it reaches within 15 minutes, and is stored.
+    catchment = results.catchments[results.catchments["kind"] == "walk_catchment"]
+    assert len(catchment) == 1 and catchment["properties"].iloc[0]["center_id"] == "C1"
+    assert catchment["count"].iloc[0] == int((frame["walk_m"] <= 15 * 60 * 1.2).sum())
+    stored = loaded.read_frame("run_features", ["kind"], where={"run_id": run_id})
+    assert set(stored["kind"]) >= {"walk_catchment", "walk_reach"}
     # The area figures put both side by side: reached within 1000 m by line, within 15 minutes on foot.
     from app.store import area_stats
 

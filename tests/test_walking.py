@@ -89,3 +89,30 @@ def test_no_network_or_no_center_reaches_nothing():
     line = walking.build_network(np.array([shapely.LineString([(0, 0), (10, 0)])], dtype=object))
     assert np.isnan(walking.nearest_center(line, np.zeros((2, 2)), np.empty((0, 2))).walk_m).all()
     assert walking.minutes(np.array([72.0 * 15])) == pytest.approx([15])
+
+
+def test_a_catchment_follows_the_streets_and_stops_at_the_river():
+    west = [shapely.LineString([(x, 0), (x + 100, 0)]) for x in range(-1000, 1000, 100)]
+    east = [shapely.LineString([(x, 200), (x + 100, 200)]) for x in range(-1000, 1000, 100)]
+    bridge = [shapely.LineString([(0, 0), (0, 200)])]
+    network = walking.build_network(np.array(west + east + bridge, dtype=object))
+    (area,) = walking.catchments(network, np.array([[800.0, 0.0]]), reach_m=1000, half_width_m=20)
+    # Along its own bank 1000 m either way (to the street's end at 1000 m east)...
+    assert area.contains(shapely.Point(-150, 0)) and not area.contains(shapely.Point(-250, 0))
+    # ...but across the river, 200 m away as the crow flies, only what the bridge reaches.
+    assert not area.contains(shapely.Point(800, 200))
+    assert area.contains(shapely.Point(0, 150)) and not area.contains(shapely.Point(0, 250))
+
+
+def test_catchments_hold_the_points_their_center_reaches_and_no_other():
+    graph, lines = lattice(20, removed=0.2, seed=5)
+    network = walking.build_network(lines)
+    rng = np.random.default_rng(5)
+    centers = network.nodes[rng.choice(len(network.nodes), 4, replace=False)]
+    reach = walking.nearest_center(network, network.nodes, centers)
+    areas = walking.catchments(network, centers, reach_m=600, half_width_m=1)
+    for k, area in enumerate(areas):
+        inside = shapely.contains_xy(area, *network.nodes.T) if area is not None else np.zeros(len(network.nodes), bool)
+        mine = (reach.center == k) & (reach.walk_m < 600 - 1)
+        assert inside[mine].all()  # every node the center reaches first lies in its catchment
+        assert (reach.walk_m[inside] <= 600 + 1).all()  # and nothing beyond the reach

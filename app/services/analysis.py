@@ -139,6 +139,8 @@ class Results:
     new_grids: gpd.GeoDataFrame
     timings: dict[str, float]
     summary: dict
+    #: Walking catchments per center (``walk_catchment``) and their union per level (``walk_reach``).
+    catchments: gpd.GeoDataFrame | None = None
 
 
 def load_inputs(store: Store) -> Inputs:
@@ -295,11 +297,13 @@ def analyze(
         gaps[radius] = found.set_crs(inputs.epsg, allow_override=True)
     lap("service_reach")
 
-    walk = _walk(xy, placed, all_centers, inputs, params)
+    walk, network = _walk(xy, placed, all_centers, inputs, params)
     frame["walk_m"] = np.round(walk.walk_m, 1)
     frame["walk_center_id"] = _take(inputs.centers["center_id"].to_numpy(), walk.center)
     frame["walk_snap_m"] = np.round(walk.snap_m, 1)
-    walked = params.reach == "walk" and inputs.roads is not None and len(inputs.roads) > 0
+    walked = network is not None
+    catchments = _catchments(network, all_centers, walk, inputs, params)
+    catchments = catchments.set_crs(inputs.epsg, allow_override=True)
     lap("walking")
 
     sites = _sites(xy[(reach > params.radius_m) & scoped], inputs.places, areas, new_grids, params)
@@ -347,7 +351,9 @@ def analyze(
         "approximate": int(approximate.sum()),
         **_walk_summary(walk, placed, walked, params),
     }
-    return Results(frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary)
+    return Results(
+        frame, area_table, hot, gaps, sites, proposals, flags, place_pairings, new_grids, timings, summary, catchments
+    )
 
 
 def _walk(xy: np.ndarray, placed: np.ndarray, centers_xy: np.ndarray, inputs: Inputs, params: Parameters):
@@ -355,7 +361,7 @@ def _walk(xy: np.ndarray, placed: np.ndarray, centers_xy: np.ndarray, inputs: In
     measures by straight line or has no roads)."""
     n = len(xy)
     if params.reach != "walk" or inputs.roads is None or not len(inputs.roads):
-        return walking.Reach(np.full(n, np.nan), np.full(n, -1), np.full(n, np.nan), np.zeros(n, bool))
+        return walking.Reach(np.full(n, np.nan), np.full(n, -1), np.full(n, np.nan), np.zeros(n, bool)), None
     network = walking.build_network(np.asarray(inputs.roads.geometry.values))
     found = walking.nearest_center(network, xy[placed], centers_xy)
     out = walking.Reach(np.full(n, np.nan), np.full(n, -1), np.full(n, np.nan), np.zeros(n, bool))
@@ -365,7 +371,48 @@ def _walk(xy: np.ndarray, placed: np.ndarray, centers_xy: np.ndarray, inputs: In
         found.snap_m,
         found.far,
     )
-    return out
+    return out, network
+
+
+def _catchments(
+    network: walking.Network | None, centers_xy: np.ndarray, walk: walking.Reach, inputs: Inputs, params: Parameters
+) -> gpd.GeoDataFrame:
+    """Each center's walking catchment at the longest life-circle time, with the organizations
+    it reaches first within it, and one union per center level."""
+    columns = ["kind", "rank", "count", "properties", "geometry"]
+    if network is None or not len(centers_xy):
+        return gpd.GeoDataFrame(columns=columns, geometry="geometry")
+    minutes = max(walking.REACH_MINUTES)
+    reach_m = minutes * 60 * params.walk_speed_ms
+    areas = walking.catchments(network, centers_xy, reach_m)
+    within = walk.walk_m <= reach_m
+    counts = np.bincount(walk.center[within], minlength=len(centers_xy))
+    centers = inputs.centers.reset_index(drop=True)
+    kept = np.flatnonzero(~shapely.is_missing(areas))
+    each = gpd.GeoDataFrame(
+        {
+            "kind": "walk_catchment",
+            "rank": kept + 1,
+            "count": counts[kept],
+            "properties": [
+                {"center_id": c, "level": lv, "minutes": minutes}
+                for c, lv in zip(centers["center_id"].iloc[kept], centers["level"].iloc[kept], strict=True)
+            ],
+        },
+        geometry=areas[kept],
+    )
+    level = centers["level"].iloc[kept].to_numpy()
+    unions = [
+        {
+            "kind": "walk_reach",
+            "rank": i + 1,
+            "count": int(counts[kept][level == lv].sum()),
+            "properties": {"level": lv, "minutes": minutes},
+            "geometry": shapely.union_all(areas[kept][level == lv]),
+        }
+        for i, lv in enumerate(sorted(set(level)))
+    ]
+    return gpd.GeoDataFrame(pd.concat([each, gpd.GeoDataFrame(unions, columns=columns)], ignore_index=True))
 
 
 def _walk_summary(walk: walking.Reach, placed: np.ndarray, walked: bool, params: Parameters) -> dict:
@@ -711,6 +758,8 @@ def _features(results: Results) -> gpd.GeoDataFrame:
                 properties=[{"radius_m": radius}] * len(gaps),
             )
         )
+    if results.catchments is not None and len(results.catchments):
+        parts.append(results.catchments)
     sites = results.sites
     parts.append(
         gpd.GeoDataFrame(
