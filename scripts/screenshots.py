@@ -5,7 +5,8 @@
 Builds the 5,000-organization demo city in a temporary instance (SpatiaLite), analyses it, serves
 it with gunicorn as production does, and takes each picture in headless Chromium as its user
 would see it: the city map (1440×900), a street's area page, its ledger on a phone (390×844),
-the dashboard (1920×1080) and the street's PNG export.
+the dashboard (1920×1080), the street's PNG export, and walking catchments beside the
+straight-line rings.
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ def shoot(out: Path, base: str) -> None:
         page.goto(f"{base}/area/{STREET}", wait_until="networkidle")
         page.wait_for_timeout(1500)
         page.screenshot(path=out / "area.png")
+        # Walking catchments beside the straight-line rings, at the generated river east of the centre.
+        page.goto(base + "/", wait_until="networkidle")
+        page.evaluate(
+            "() => { hongtuGroups.walk_catchments.addTo(hongtuMap); hongtuGroups.roads.addTo(hongtuMap);"
+            " hongtuMap.setView([25.046, 102.712], 15); }"
+        )
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(2000)
+        page.screenshot(path=out / "walking.png")
         page.set_viewport_size({"width": 1920, "height": 1080})
         page.goto(base + "/dashboard", wait_until="networkidle")
         page.wait_for_selector("#ht-board[data-loaded=city]")
