@@ -126,7 +126,7 @@ LAYERS: tuple[Layer, ...] = (
         "walk_catchments",
         "步行 15 分钟服务圈（最近一次分析）",
         "run",
-        style={"color": "#00695c", "weight": 1, "fillOpacity": 0.12},
+        style={"color": "#00695c", "weight": 0, "fillOpacity": 0.22},
         feature_kind="walk_catchment",
     ),
     Layer(

@@ -62,8 +62,13 @@ def shoot(out: Path, base: str) -> None:
         # Walking catchments beside the straight-line rings, at the generated river east of the centre.
         page.goto(base + "/", wait_until="networkidle")
         page.evaluate(
-            "() => { hongtuGroups.walk_catchments.addTo(hongtuMap); hongtuGroups.roads.addTo(hongtuMap);"
-            " hongtuMap.setView([25.046, 102.712], 15); }"
+            """() => {
+              ["district", "street", "community", "places", "orgs", "orgs_clusters", "hotspots"]
+                .forEach(k => hongtuGroups[k] && hongtuMap.removeLayer(hongtuGroups[k]));
+              ["roads", "walk_catchments", "centers"].forEach(k => hongtuGroups[k].addTo(hongtuMap));
+              document.querySelector(".leaflet-control-layers").classList.remove("leaflet-control-layers-expanded");
+              hongtuMap.setView([25.046, 102.711], 15);
+            }"""
         )
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(2000)
@@ -77,7 +82,7 @@ def shoot(out: Path, base: str) -> None:
         (out / "street-export.png").write_bytes(export.body())
         phone = sign_in(browser, base, "huashan", {"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
         phone.goto(f"{base}/area/{STREET}", wait_until="networkidle")
-        phone.locator("#ht-ledger").scroll_into_view_if_needed()
+        phone.evaluate("document.querySelector('.ht-ledger-section').scrollIntoView()")
         phone.wait_for_timeout(800)
         phone.screenshot(path=out / "phone-ledger.png")
         browser.close()

@@ -392,6 +392,12 @@ def test_english_switch_changes_the_labels(browser, analyzed_store: Store):
         assert page.evaluate("document.documentElement.lang") == "en"
         assert page.get_by_label("Districts", exact=True).count() == 1
         assert "Coverage status" in page.locator(".ht-legend").inner_text()
+        # At 1280 px the English header stays one line and nothing is wider than the screen.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        for path in ("/", "/area/"):
+            page.goto(served.url + path, wait_until="networkidle")
+            assert page.locator(".ht-bar").bounding_box()["height"] < 45, path
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1280, path
         assert page.evaluate("Hongtu.t('组织覆盖')") == "Organizational coverage"
         # The choice is remembered: the next page is English without asking again.
         page.goto(served.url + "/dashboard", wait_until="networkidle")
