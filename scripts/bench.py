@@ -407,9 +407,10 @@ def table(results: list[dict], backends: list[str]) -> str:
         lambda r: f"{r['analysis']['whole_s']} / {r['analysis']['peak_rss_gb']}",
     )
     add(
-        "walking stage, 300k-edge network, 1,300 centers: s / added peak GB / × the straight line",
+        "walking stage, 300k-edge network, 1,300 centers: s / added peak GB / × the straight line / catchments s",
         lambda r: (
-            f"{r['walking']['stage_s']} / {r['walking']['added_peak_gb']} / {r['walking']['ratio']}×"
+            f"{r['walking']['stage_s']} / {r['walking']['added_peak_gb']} / {r['walking']['ratio']}× / "
+            f"{r['walking']['catchments_s']}"
             if "walking" in r
             else "–"
         ),

@@ -5,7 +5,8 @@ nearest center) on the same points.
     .venv/bin/python scripts/bench_walking.py --orgs 1000000 [--edges 300000] [--centers 1300] [--json FILE]
 
 Prints (and writes) the seconds of building the graph, of snapping and the multi-source search,
-the added peak memory (VmHWM after less before, GB) and the ratio to the straight line.
+of the centers' 15-minute catchments, the added peak memory (VmHWM after less before, GB) and
+the ratio to the straight line.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def main() -> None:
     built = time.perf_counter()
     reach = walking.nearest_center(network, orgs, centers)
     walked = time.perf_counter()
+    walking.catchments(network, centers, 15 * 60 * walking.WALK_SPEED_MS)
+    catchments_s = time.perf_counter() - walked
     added = peak_gb() - before
     line_started = time.perf_counter()
     cKDTree(centers).query(orgs)
@@ -77,6 +80,7 @@ def main() -> None:
         "build_s": round(built - started, 2),
         "walk_s": round(walked - built, 2),
         "stage_s": round(walked - started, 2),
+        "catchments_s": round(catchments_s, 2),
         "added_peak_gb": round(added, 2),
         "line_s": round(line_s, 3),
         "ratio": round((walked - started) / max(line_s, 1e-9), 1),
