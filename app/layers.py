@@ -123,6 +123,13 @@ LAYERS: tuple[Layer, ...] = (
         collection="roads",
     ),
     Layer(
+        "line_only",
+        "直线可达、步行不可达",
+        "point",
+        12,
+        symbol={"shape": "ring", "color": "#ad1457"},
+    ),
+    Layer(
         "walk_catchments",
         "步行 15 分钟服务圈（最近一次分析）",
         "run",

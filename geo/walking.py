@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
@@ -188,52 +187,89 @@ def nearest_center(
         return Reach(np.full(n, np.nan), np.full(n, -1), np.full(n, np.nan), np.ones(n, bool))
     at = snap(network, points_xy)
     seat = snap(network, centers_xy)
-    node_m, node_center = _from_centers(network, seat)
-    edge_length = network.length[at.edge]
-    via_u = node_m[network.u[at.edge]] + at.along * edge_length
-    via_v = node_m[network.v[at.edge]] + (1 - at.along) * edge_length
-    walk = np.minimum(via_u, via_v)
-    center = np.where(via_u <= via_v, node_center[network.u[at.edge]], node_center[network.v[at.edge]])
-    # A center on the point's own edge may be nearer straight along it than through an end.
-    same = pd.DataFrame(
-        {"edge": seat.edge, "along": seat.along, "snap": seat.distance_m, "center": np.arange(len(seat.edge))}
-    )
-    mine = pd.DataFrame({"edge": at.edge, "along": at.along, "point": np.arange(n)})
-    shared = mine.merge(same, on="edge", suffixes=("", "_c"))
-    if len(shared):
-        direct = np.abs(shared["along"] - shared["along_c"]) * network.length[shared["edge"]] + shared["snap"]
-        shared = shared.assign(direct=direct.to_numpy()).sort_values("direct").drop_duplicates("point")
-        p = shared["point"].to_numpy()
-        better = shared["direct"].to_numpy() < walk[p]
-        walk[p[better]] = shared["direct"].to_numpy()[better]
-        center[p[better]] = shared["center"].to_numpy()[better]
-    walk = walk + at.distance_m
+    search = _from_centers(network, seat)
+    # The nearest graph nodes on the point's edge on either side: its ends, or the points where
+    # centers sit on it (each center's point is a node of the graph).
+    left_node, left_at, right_node, right_at = search.sides(network, at)
+    length = network.length[at.edge]
+    via_left = search.distance[left_node] + (at.along - left_at) * length
+    via_right = search.distance[right_node] + (right_at - at.along) * length
+    walk = np.minimum(via_left, via_right) + at.distance_m
+    center = np.where(via_left <= via_right, search.center[left_node], search.center[right_node])
     reached = np.isfinite(walk)
     return Reach(
         np.where(reached, walk, np.nan), np.where(reached, center, -1), at.distance_m, at.distance_m > tolerance_m
     )
 
 
-def _from_centers(network: Network, seat: Snapped) -> tuple[np.ndarray, np.ndarray]:
-    """Every node's walking distance to the nearest center (its snap included) and that center."""
+@dataclass(frozen=True)
+class _Search:
+    """One multi-source search from all centers over the network with each center's point on its
+    edge as a node of its own (numbered after the network's nodes, in the order of
+    ``on_edge``): the distance of every node to its nearest center, and which."""
+
+    distance: np.ndarray
+    center: np.ndarray
+    #: The centers sorted by edge, then by position along it: their edge, position, and node.
+    on_edge: np.ndarray
+    on_along: np.ndarray
+    on_node: np.ndarray
+
+    def sides(self, network: Network, at: Snapped) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For points placed on edges: the graph node before and after each along its edge, and
+        their positions (0–1 from the edge's ``u`` end)."""
+        # Edges are spaced two apart in the key so that positions (0–1) never mix edges.
+        keys = self.on_edge * 2.0 + self.on_along
+        after = np.searchsorted(keys, at.edge * 2.0 + at.along, side="right")
+        before = after - 1
+        # There is at least one center (callers return earlier without any).
+        b, f = np.clip(before, 0, len(keys) - 1), np.clip(after, 0, len(keys) - 1)
+        has_before = (before >= 0) & (self.on_edge[b] == at.edge)
+        has_after = (after < len(keys)) & (self.on_edge[f] == at.edge)
+        left_node = np.where(has_before, self.on_node[b], network.u[at.edge])
+        left_at = np.where(has_before, self.on_along[b], 0.0)
+        right_node = np.where(has_after, self.on_node[f], network.v[at.edge])
+        right_at = np.where(has_after, self.on_along[f], 1.0)
+        return left_node, left_at, right_node, right_at
+
+
+def _from_centers(network: Network, seat: Snapped) -> _Search:
+    """Every node's walking distance to the nearest center (its snap included) and that center.
+
+    Each center's point on its edge splits the edge, so that walks along an edge holding centers
+    are exact; a hub per center, joined to its point by the center's snap distance, is where the
+    search starts."""
     nodes, k = len(network.nodes), len(seat.edge)
-    # Each center is a node of its own, joined to both ends of its edge.
-    hub = nodes + np.arange(k)
-    edge_length = network.length[seat.edge]
-    rows = np.concatenate([network.u, network.v, hub, hub])
-    cols = np.concatenate([network.v, network.u, network.u[seat.edge], network.v[seat.edge]])
-    weight = np.concatenate(
-        [
-            network.length,
-            network.length,
-            seat.distance_m + seat.along * edge_length,
-            seat.distance_m + (1 - seat.along) * edge_length,
-        ]
-    )
+    order = np.lexsort((seat.along, seat.edge))
+    on_edge, on_along = seat.edge[order], seat.along[order]
+    on_node = nodes + np.arange(k)
+    # Each edge holding centers becomes a chain: u, its centers' points in order, v.
+    first = np.ones(k, bool)
+    first[1:] = on_edge[1:] != on_edge[:-1]
+    last = np.ones(k, bool)
+    last[:-1] = on_edge[1:] != on_edge[:-1]
+    previous = np.where(first, network.u[on_edge], np.roll(on_node, 1))
+    previous_at = np.where(first, 0.0, np.roll(on_along, 1))
+    length = network.length[on_edge]
+    split = np.zeros(network.size, bool)
+    split[on_edge] = True
+    kept = ~split
+    rows = [network.u[kept], previous, on_node[last]]
+    cols = [network.v[kept], on_node, network.v[on_edge[last]]]
+    weight = [network.length[kept], (on_along - previous_at) * length, (1 - on_along[last]) * length[last]]
+    hub = nodes + k + np.arange(k)
+    both = (np.concatenate(rows), np.concatenate(cols), np.concatenate(weight))
+    # Undirected streets, and a one-way step from each hub to its center's point.
+    r = np.concatenate([both[0], both[1], hub])
+    c = np.concatenate([both[1], both[0], on_node])
+    w = np.concatenate([both[2], both[2], seat.distance_m[order]])
+    size = nodes + 2 * k
     # A zero weight would read as "no edge" in a sparse matrix.
-    graph = coo_matrix((np.maximum(weight, 1e-9), (rows, cols)), shape=(nodes + k, nodes + k)).tocsr()
+    graph = coo_matrix((np.maximum(w, 1e-9), (r, c)), shape=(size, size)).tocsr()
     dist, _, source = dijkstra(graph, directed=True, indices=hub, min_only=True, return_predecessors=True)
-    return dist[:nodes], np.where(source[:nodes] >= 0, source[:nodes] - nodes, -1)
+    # Hubs are numbered by the sorted order: back to the caller's center numbers.
+    center = np.where(source >= 0, order[np.clip(source - nodes - k, 0, k - 1)], -1)
+    return _Search(dist[: nodes + k], center[: nodes + k], on_edge, on_along, on_node)
 
 
 def minutes(walk_m: np.ndarray, speed_ms: float = WALK_SPEED_MS) -> np.ndarray:
@@ -261,7 +297,8 @@ def catchments(
     if not network.size or not k:
         return out
     seat = snap(network, np.asarray(centers_xy, float).reshape(-1, 2))
-    node_m, node_center = _from_centers(network, seat)
+    search = _from_centers(network, seat)
+    node_m, node_center = search.distance[: len(network.nodes)], search.center[: len(network.nodes)]
     u, v, length = network.u, network.v, network.length
     du, dv, cu, cv = node_m[u], node_m[v], node_center[u], node_center[v]
     # Unreached ends are infinitely far: their pieces come out empty (NaN compares false).

@@ -251,6 +251,20 @@
           .addTo(group);
       });
     },
+    // Reached by a ruler but not on foot: a ring in the layer's colour, both distances on hover.
+    line_only: function (data, group, cfg) {
+      var spec = (cfg.layers || []).filter(function (l) { return l.key === "line_only"; })[0] || {};
+      var color = (spec.symbol || {}).color || "#ad1457";
+      L.geoJSON(data, {
+        pointToLayer: function (f, latlng) { return L.circleMarker(latlng, { radius: 7, color: color, weight: 2, fill: false }); },
+        onEachFeature: function (f, layer) {
+          var p = f.properties;
+          layer.bindTooltip(esc(p.name) + " · " + esc(t("直线 {d} 米，步行 {n}", {
+            d: Math.round(p.reach_distance_m), n: p.walk_m === null ? t("不可达") : t("{n} 米", { n: Math.round(p.walk_m) })
+          })));
+        }
+      }).addTo(group);
+    },
     // Lines drawn in their catalogue style, named on hover (the walking network).
     lines: function (style) {
       return function (data, group) {

@@ -116,3 +116,12 @@ def test_catchments_hold_the_points_their_center_reaches_and_no_other():
         mine = (reach.center == k) & (reach.walk_m < 600 - 1)
         assert inside[mine].all()  # every node the center reaches first lies in its catchment
         assert (reach.walk_m[inside] <= 600 + 1).all()  # and nothing beyond the reach
+
+
+def test_centers_on_a_point_s_own_street_are_reached_along_it():
+    network = walking.build_network(np.array([shapely.LineString([(0, 0), (1000, 0)])], dtype=object))
+    centers = np.array([[200.0, 0.0], [900.0, 100.0]])  # the second 100 m off the street
+    points = np.array([[150.0, 0.0], [300.0, 0.0], [800.0, 0.0], [1000.0, 0.0]])
+    reach = walking.nearest_center(network, points, centers)
+    assert reach.walk_m.tolist() == pytest.approx([50, 100, 200, 200])
+    assert reach.center.tolist() == [0, 0, 1, 1]

@@ -461,6 +461,22 @@ def pairing_lines(store: Store, bbox: BBox, run_id: int, limit: int) -> pd.DataF
         return result_frame(result)
 
 
+def line_only_points(store: Store, bbox: BBox, run_id: int, radius_m: float, walk_m: float, limit: int) -> list[dict]:
+    """The run's organizations in ``bbox`` that a center reaches within ``radius_m`` in a straight
+    line but not within ``walk_m`` along the streets (or not at all); none when the run did not walk."""
+    sql = (
+        "SELECT t.org_id, t.name, ST_X(t.geom) AS lon, ST_Y(t.geom) AS lat, r.reach_distance_m, r.walk_m "
+        "FROM organizations t JOIN run_organizations r ON r.run_id = :run AND r.organization_id = t.id "
+        f"WHERE {store.backend.bbox_clause('organizations', 't')} AND r.reach_distance_m <= :radius "
+        "AND (r.walk_m IS NULL OR r.walk_m > :walk) "
+        "AND EXISTS (SELECT 1 FROM run_organizations w WHERE w.run_id = :run AND w.walk_m IS NOT NULL)"
+    )
+    params = {**bbox_params(bbox), "run": run_id, "radius": radius_m, "walk": walk_m, "lim": limit}
+    sql, params = _kept_in_scope(store, sql, params)
+    with store.connect() as conn:
+        return [dict(r) for r in conn.execute(text(f"{sql} ORDER BY t.id LIMIT :lim"), params).mappings()]
+
+
 def joint_branch_members(store: Store, bbox: BBox, run_id: int) -> pd.DataFrame:
     """Every member unit of the run's joint-branch proposals that have a unit in ``bbox``."""
     sql = (

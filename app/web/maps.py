@@ -11,6 +11,7 @@ import pyproj
 import shapely
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
+from geo import walking
 from geo.crs import (
     METRES_PER_DEGREE_LAT,
     METRES_PER_DEGREE_LON,
@@ -321,6 +322,16 @@ def layer_geojson(
         frame = gpd.GeoDataFrame(proposals.reset_index(), geometry=list(geoms), crs=4326)
         columns = ["proposal_id", "units", "party_members", "spread_m", "names"]
         return feature_collection(frame, columns, crs=crs)
+    if layer == "line_only":
+        rows = queries.line_only_points(
+            store,
+            bbox,
+            queries.latest_run_id(store),
+            current_app.config["HONGTU_SERVICE_RADIUS_M"],
+            max(walking.REACH_MINUTES) * 60 * walking.WALK_SPEED_MS,
+            point_limit,
+        )
+        return point_collection(rows, crs=crs)
     if layer in SIMPLE_LAYERS:
         table, columns = SIMPLE_LAYERS[layer]
         frame = store.read_frame(table, columns, bbox=bbox)
