@@ -113,6 +113,16 @@ def test_a_run_walks_along_the_roads_and_says_when_it_cannot(loaded: Store, tmp_
         "walk": int(walk_ok.sum()),
         "line_only": int((line_ok & ~walk_ok).sum()),
     }
+    # The layer 直线可达、步行不可达 draws exactly those a ruler reaches and a walk does not.
+    from app import create_app
+
+    from .conftest import signed_in
+
+    client = signed_in(create_app({"DATABASE_URL": loaded.url, "TESTING": True, "HONGTU_SERVICE_RADIUS_M": 20_000}))
+    drawn = client.get("/map/data/line_only?bbox=102.5,24.9,102.8,25.2&zoom=14").get_json()["features"]
+    every = results.organizations
+    expected = every[(every["reach_distance_m"] <= 20_000) & ~(every["walk_m"] <= 1080)]["org_id"]
+    assert sorted(f["properties"]["org_id"] for f in drawn) == sorted(expected) and len(expected)
     out = write_outputs(loaded, run_id, tmp_path / "out")
     table = pd.read_csv([p for p in out if p.name == "organizations.csv"][0])
     assert {"walk_m", "walk_center_id"} <= set(table.columns)
