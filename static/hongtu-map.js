@@ -219,7 +219,11 @@
             var rate = p.both_rate === null || p.both_rate === undefined ? "" : " · " + t("两个覆盖率") + " " + pct(p.both_rate);
             layer.bindTooltip(esc(p.name) + " " + esc(p.code) + esc(rate), { sticky: true });
             // The polygon takes the click from the map: its card also lists what lies nearby.
-            if (nearbyAllowed(cfg)) layer.on("click", function (e) { showNearby(e.target._map, cfg, e.latlng, areaCard(p, cfg)); });
+            if (nearbyAllowed(cfg)) layer.on("click", function (e) {
+              // The map hears the same click on a canvas: it must not open a second list.
+              if (e.originalEvent) e.originalEvent.hongtuNearby = true;
+              showNearby(e.target._map, cfg, e.latlng, areaCard(p, cfg));
+            });
             else layer.bindPopup(areaCard(p, cfg));
           }
         }).addTo(group).bringToBack();
@@ -541,7 +545,9 @@
       map.on("click", control.collapse, control);
     }
     // Nearby: a click on the map lists what lies within the service radius, nearest first.
-    if (nearbyAllowed(cfg)) map.on("click", function (e) { showNearby(map, cfg, e.latlng, ""); });
+    if (nearbyAllowed(cfg)) map.on("click", function (e) {
+      if (!(e.originalEvent && e.originalEvent.hongtuNearby)) showNearby(map, cfg, e.latlng, "");
+    });
     if (cfg.area) {
       // An area page: its outline on top, the view fitted to it.
       if (cfg.area.outline) {

@@ -277,7 +277,9 @@ def test_filter_reduces_counts_and_search_zooms_to_the_hit(browser, demo_store: 
         with page.expect_response(lambda r: "/map/nearby" in r.url):
             click_map_at(page, spot.y, spot.x)
         popup = page.locator(".ht-nearby-card")
-        popup.wait_for()
+        popup.first.wait_for()
+        page.wait_for_timeout(500)
+        assert popup.count() == 1  # one list, with the community's card on top
         assert inside["name"] in popup.inner_text() and "党群服务中心 (" in popup.inner_text()
         assert outside == [] and errors == []
     finally:

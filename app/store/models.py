@@ -312,6 +312,9 @@ run_organizations = Table(
     Column("lat", Float),
     Column("operating", Boolean),
     Index("ix_run_organizations_status", "run_id", "status"),
+    #: Joint-branch members and pairings name organizations by org_id: without it SQLite scans
+    #: every organization of the run for each member.
+    Index("ix_run_organizations_org_id", "run_id", "org_id"),
 )
 
 #: Counts and rates per area (district … grid), place, industry and the whole city.
