@@ -37,6 +37,8 @@ LEDGER_COLUMNS = (
     "place_name",
     "center_name",
     "pair_distance_m",
+    "reach_distance_m",
+    "walk_m",
     "located_by",
 )
 
@@ -150,7 +152,8 @@ def blank_ledger(store: Store, code: str | None, run_id: int, limit: int | None 
         "SELECT o.org_id, o.name, o.org_type, o.industry, o.credit_code, o.employees, o.party_members, o.address, "
         "r.street_code, sa.name AS street_name, r.community_code, ca.name AS community_name, r.grid_code, "
         "p.name AS place_name, c.name AS center_name, "
-        "r.pair_distance_m, o.located_by FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
+        "r.pair_distance_m, r.reach_distance_m, r.walk_m, o.located_by "
+        "FROM run_organizations r JOIN organizations o ON o.id = r.organization_id "
         "LEFT JOIN areas sa ON sa.code = r.street_code LEFT JOIN areas ca ON ca.code = r.community_code "
         "LEFT JOIN places p ON p.place_id = r.place_id LEFT JOIN service_centers c ON c.center_id = r.center_id "
         f"WHERE r.run_id = :run AND r.in_scope AND r.status = 'blank'{_area_condition(code)}"

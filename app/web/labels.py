@@ -28,6 +28,8 @@ HEADERS = {
     "place_name": "所在场所",
     "center_name": "结对阵地",
     "pair_distance_m": "结对距离（米）",
+    "reach_distance_m": "直线到最近阵地（米）",
+    "walk_m": "步行到最近阵地（米）",
     "center_id": "阵地编号",
     "proposal_id": "建议编号",
     "spread_m": "最远间距（米）",
